@@ -1,0 +1,191 @@
+"""The seeded retail world both sandboxes share: stores, SKUs, tenders, VAT rates.
+
+One deterministic catalogue feeds the Sitoo emulator (stores, warehouses, products) and the
+NetSuite emulator (locations, walk-in customers, items, tax codes, payment methods), so the
+two sides agree exactly where they should and differ only where a fault is planted on
+purpose (about 0.5 % of SKUs sold in Sitoo have no ERP item; a few ERP items are inactive).
+
+Id conventions (stable, so mapping seeds and tests can rely on them):
+
+- Sitoo store ``n`` (1-based): ``storeid=n``, ``externalid="ST{n:03d}"``, ``warehouseid=100+n``,
+  one register ``{5170XXXX-...}`` per store.
+- ERP location for store ``n``: ``id=str(1000+n)``; walk-in customer ``id=str(5000+n)``;
+  subsidiary ``"1"``.
+- Product ``p`` (1-based): ``productid=p``, ``sku="SKU-{p:06d}"``; ERP item ``id=str(100000+p)``.
+- VAT rates 20 / 5 / 0 % -> ERP tax codes ``"41"`` / ``"42"`` / ``"43"`` of tax type ``"7"``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+DEFAULT_TIMEZONE = "Europe/London"
+VAT_RATES: tuple[int, ...] = (20, 5, 0)
+TAX_TYPE_ID = "7"
+TAX_CODE_BY_RATE: dict[int, str] = {20: "41", 5: "42", 0: "43"}
+SUBSIDIARY_ID = "1"
+# Document-level items in the ERP (see design invariant 5 and the posting rules).
+LOYALTY_DISCOUNT_ITEM_ID = "900"
+ROUNDING_ITEM_ID = "901"
+GIFT_CARD_ITEM_ID = "902"
+GIFT_CARD_SKU = "GIFTCARD"
+GIFT_CARD_PRODUCT_ID = 999_999
+INVENTORY_ADJUSTMENT_ACCOUNT_ID = "510"
+
+# Sitoo POS payment type names -> ERP payment method ids. "Gift Card" redeems a liability.
+TENDERS: dict[str, str] = {"Cash": "1", "Card": "2", "Gift Card": "3", "Klarna": "4"}
+# A tender the POS can take but the ERP has no mapping for (drives the tender-mismatch path).
+UNMAPPED_TENDER = "Foreign Currency"
+
+
+@dataclass(frozen=True)
+class Store:
+    storeid: int
+    externalid: str
+    name: str
+    timezone: str
+    warehouseid: int
+    registerid: str
+    registerkey: str
+    eshopid: int = 1
+
+    @property
+    def erp_location_id(self) -> str:
+        return str(1000 + self.storeid)
+
+    @property
+    def erp_customer_id(self) -> str:
+        return str(5000 + self.storeid)
+
+
+@dataclass(frozen=True)
+class Product:
+    productid: int
+    sku: str
+    title: str
+    vat_rate: int
+    net_price: Decimal  # regular net unit price, 2 dp
+    cost: Decimal  # net unit cost, 2 dp
+    group_type: int = 10  # 10 product, 20 service, 30 gift card
+    in_erp: bool = True  # False: the ~0.5 % "unknown SKU" fault
+    erp_inactive: bool = False
+
+    @property
+    def erp_item_id(self) -> str:
+        return str(100000 + self.productid)
+
+
+@dataclass
+class Catalogue:
+    seed: int
+    stores: list[Store]
+    products: list[Product]
+    gift_card: Product
+    tenders: dict[str, str] = field(default_factory=lambda: dict(TENDERS))
+
+    @property
+    def sellable(self) -> list[Product]:
+        return [p for p in self.products if p.group_type == 10]
+
+    def product_by_sku(self) -> dict[str, Product]:
+        return {p.sku: p for p in [*self.products, self.gift_card]}
+
+    def erp_master_data(self) -> dict[str, list[dict]]:
+        """ERP master records for the NetSuite emulator (column names as SuiteQL sees them)."""
+        items = [
+            {
+                "id": p.erp_item_id,
+                "itemid": p.sku,
+                "displayname": p.title,
+                "itemtype": "InvtPart",
+                "isinactive": "T" if p.erp_inactive else "F",
+            }
+            for p in self.products
+            if p.in_erp
+        ]
+        items += [
+            {"id": GIFT_CARD_ITEM_ID, "itemid": GIFT_CARD_SKU, "displayname": "Gift card (liability)",
+             "itemtype": "GiftCert", "isinactive": "F"},
+            {"id": LOYALTY_DISCOUNT_ITEM_ID, "itemid": "LOYALTY-DISCOUNT", "displayname": "Loyalty discount",
+             "itemtype": "Discount", "isinactive": "F"},
+            {"id": ROUNDING_ITEM_ID, "itemid": "CASH-ROUNDING", "displayname": "Cash rounding",
+             "itemtype": "OthCharge", "isinactive": "F"},
+        ]
+        return {
+            "subsidiaries": [{"id": SUBSIDIARY_ID, "name": "Sandbox Retail Ltd"}],
+            "locations": [
+                {"id": s.erp_location_id, "name": s.name, "externalid": s.externalid, "isinactive": "F"}
+                for s in self.stores
+            ],
+            "customers": [
+                {"id": s.erp_customer_id, "entityid": f"Walk-in {s.externalid}", "externalid": f"WALKIN-{s.externalid}"}
+                for s in self.stores
+            ],
+            "items": items,
+            "tax_types": [{"id": TAX_TYPE_ID, "name": "VAT"}],
+            "tax_codes": [
+                {"id": code, "itemid": f"GB-VAT-{rate}", "rate": float(rate), "taxtype": TAX_TYPE_ID}
+                for rate, code in TAX_CODE_BY_RATE.items()
+            ],
+            "payment_methods": [{"id": pid, "name": name} for name, pid in self.tenders.items()],
+            "accounts": [{"id": INVENTORY_ADJUSTMENT_ACCOUNT_ID, "name": "Inventory adjustments"}],
+        }
+
+
+def build_catalogue(
+    seed: int = 42,
+    stores: int = 5,
+    skus: int = 400,
+    timezone: str = DEFAULT_TIMEZONE,
+    unknown_sku_share: float = 0.005,
+    inactive_sku_share: float = 0.002,
+) -> Catalogue:
+    """Deterministic catalogue: same arguments, same stores and products, byte for byte."""
+    rng = random.Random(f"catalogue:{seed}")
+    store_list = [
+        Store(
+            storeid=n,
+            externalid=f"ST{n:03d}",
+            name=f"Store {n:03d}",
+            timezone=timezone,
+            warehouseid=100 + n,
+            registerid=f"{{5170{n:04X}-0000-4000-8000-{n:012X}}}",
+            registerkey=f"SBX{n:05d}",
+        )
+        for n in range(1, stores + 1)
+    ]
+    n_unknown = max(1, round(skus * unknown_sku_share)) if unknown_sku_share > 0 else 0
+    n_inactive = max(1, round(skus * inactive_sku_share)) if inactive_sku_share > 0 else 0
+    unknown = set(rng.sample(range(1, skus + 1), n_unknown)) if n_unknown else set()
+    remaining = [p for p in range(1, skus + 1) if p not in unknown]
+    inactive = set(rng.sample(remaining, min(n_inactive, len(remaining)))) if n_inactive else set()
+    products = []
+    for p in range(1, skus + 1):
+        rate = rng.choices(VAT_RATES, weights=(70, 15, 15))[0]
+        # Prices like 3.33 or 12.49 net make per-line VAT rounding differ from the receipt's.
+        net = Decimal(rng.randint(99, 9999)) / 100
+        cost = (net * Decimal(rng.uniform(0.35, 0.6))).quantize(Decimal("0.01"))
+        products.append(
+            Product(
+                productid=p,
+                sku=f"SKU-{p:06d}",
+                title=f"Product {p}",
+                vat_rate=rate,
+                net_price=net,
+                cost=cost,
+                in_erp=p not in unknown,
+                erp_inactive=p in inactive,
+            )
+        )
+    gift_card = Product(
+        productid=GIFT_CARD_PRODUCT_ID,
+        sku=GIFT_CARD_SKU,
+        title="Gift card",
+        vat_rate=0,
+        net_price=Decimal("25.00"),
+        cost=Decimal("0.00"),
+        group_type=30,
+    )
+    return Catalogue(seed=seed, stores=store_list, products=products, gift_card=gift_card)

@@ -1,0 +1,132 @@
+"""Embedded PostgreSQL for the demo and the tests, from the ``pgserver`` wheel's binaries.
+
+``pgserver`` ships PostgreSQL 16 in the wheel, so nothing needs installing by hand. Its own
+launcher listens on a Unix socket only; Airflow connections, GX and psql all prefer a TCP
+address, so we drive the same binaries ourselves and listen on 127.0.0.1 only. As root
+(containers, CI) the server runs as the unprivileged ``pgserver`` user, as pgserver does.
+
+Any other PostgreSQL works too: point the ``sitoo_erp_db`` connection at it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"
+
+
+def _bin(name: str) -> str:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _system_user() -> str | None:
+    """The OS user that runs postgres: ourselves, or ``pgserver`` when we are root."""
+    if os.geteuid() != 0:
+        return None
+    from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists("pgserver")
+    return "pgserver"
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL cluster in ``data_dir`` listening on ``127.0.0.1:port``."""
+
+    data_dir: Path
+    port: int = 54329
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, args: list[str], timeout: float = 60) -> None:
+        user = _system_user()
+        subprocess.run(args, check=True, timeout=timeout, user=user, capture_output=True)  # noqa: S603 - our own binaries
+
+    def _prepare(self) -> None:
+        user = _system_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            import pwd
+            import stat
+
+            from pgserver._commands import POSTGRES_BIN_PATH
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            read = stat.S_IRGRP | stat.S_IROTH
+            execute = stat.S_IXGRP | stat.S_IXOTH
+            ensure_folder_permissions(POSTGRES_BIN_PATH, execute | read)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+            entry = pwd.getpwnam(user)
+            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        if not (self.data_dir / "PG_VERSION").exists():
+            log.info("initialising embedded PostgreSQL in %s", self.data_dir)
+            self._run(
+                [_bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
+                 "--no-sync", "-U", SUPERUSER]
+            )
+
+    def is_running(self) -> bool:
+        try:
+            with psycopg.connect(self.url(), connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def start(self) -> EmbeddedPostgres:
+        """Initialise if needed and start; a server already running on the port is reused."""
+        if self.is_running():
+            return self
+        self._prepare()
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
+        )
+        self._run(
+            [_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-o", options,
+             "-l", str(self.data_dir / "server.log"), "start"],
+            timeout=90,
+        )
+        deadline = time.monotonic() + 30
+        while not self.is_running():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded PostgreSQL did not start; see {self.data_dir / 'server.log'}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop"])
+
+    def restart(self) -> None:
+        """Stop and start again: proves state survives a database restart between runs."""
+        self.stop()
+        self.start()
+
+    def ensure_database(self, name: str) -> str:
+        """Create ``name`` if missing and return its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(f'create database "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')

@@ -1,0 +1,82 @@
+"""The ERP seen from the integration: a small protocol, so another ERP is one new adapter.
+
+The jobs (posting, stock, reconciliation) speak only these words: upsert a document under our
+external id, read it back, look up items by SKU, read on-hand stock, run a read-only query.
+``NetSuiteHook`` is the reference implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from include.sitoo_erp.http_retry import ApiError
+
+
+class DocumentKind(StrEnum):
+    SALE = "sale"
+    REFUND = "refund"
+    CREDIT_MEMO = "credit_memo"
+    STOCK_ADJUSTMENT = "stock_adjustment"
+
+
+@dataclass(frozen=True)
+class PostResult:
+    external_id: str
+    erp_id: str
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class ErpItem:
+    sku: str
+    item_id: str
+    is_inactive: bool
+
+
+@dataclass(frozen=True)
+class OnHand:
+    location_id: str
+    item_id: str
+    sku: str
+    on_hand: Decimal
+    available: Decimal
+
+
+class ErpRejected(ApiError):
+    """The ERP refused the document (validation, closed period...). Permanent: quarantine it.
+
+    ``code`` and ``detail`` are the ERP's own words, kept for the exception row.
+    """
+
+    def __init__(self, message: str, status: int | None = None, code: str = "", detail: str = "") -> None:
+        super().__init__(message, status)
+        self.code, self.detail = code, detail
+
+
+@runtime_checkable
+class ErpAdapter(Protocol):
+    name: str
+
+    def upsert_document(self, kind: DocumentKind, external_id: str, body: Mapping[str, Any]) -> PostResult:
+        """Create or replace the document keyed by ``external_id``; safe to repeat (exactly once)."""
+        ...
+
+    def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:
+        """The document as the ERP holds it, or None if there is none."""
+        ...
+
+    def lookup_items(self, skus: Iterable[str]) -> dict[str, ErpItem]:
+        """ERP items by SKU; SKUs the ERP does not know are absent from the result."""
+        ...
+
+    def iter_on_hand(self, location_ids: Iterable[str]) -> Iterator[OnHand]:
+        """On-hand stock per (location, item) for the given locations."""
+        ...
+
+    def query(self, sql: str) -> Iterator[dict[str, Any]]:
+        """Run a read-only query in the ERP's query language, all pages."""
+        ...

@@ -1,0 +1,106 @@
+"""Staging database on a real PostgreSQL: migrations, idempotent staging, nothing lost."""
+
+from __future__ import annotations
+
+import copy
+
+import psycopg
+
+from include.sitoo_erp.staging.orders import advance_watermark, get_watermark, stage_orders, state_counts
+from include.sitoo_erp.staging.schema import current_revision, head_revision, migrate, sqlalchemy_url
+from tests.unit.test_sitoo_models import order
+
+
+def test_migrations_applied_twice_are_a_no_op(postgres):
+    url = postgres.ensure_database("migrate_twice")
+    try:
+        assert migrate(url) == head_revision()
+        with psycopg.connect(url) as conn:
+            before = conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'sitoo_erp' order by 1"
+            ).fetchall()
+        assert migrate(url) == head_revision()
+        with psycopg.connect(url) as conn:
+            after = conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'sitoo_erp' order by 1"
+            ).fetchall()
+            versions = conn.execute("select version_num from sitoo_erp.alembic_version").fetchall()
+        assert before == after and len(before) >= 12
+        assert versions == [(head_revision(),)]
+        from sqlalchemy import create_engine
+
+        assert current_revision(create_engine(sqlalchemy_url(url))) == head_revision()
+    finally:
+        postgres.drop_database("migrate_twice")
+
+
+def test_staging_is_idempotent_and_keeps_every_order(staging_conn):
+    payloads = [order(orderid=i) for i in range(1, 6)]
+    first = stage_orders(staging_conn, payloads)
+    assert (first.fetched, first.new, first.changed, first.unchanged) == (5, 5, 0, 0)
+    again = stage_orders(staging_conn, copy.deepcopy(payloads))
+    assert (again.new, again.changed, again.unchanged) == (0, 0, 5)
+
+    changed = order(orderid=3, orderstateid=20)
+    third = stage_orders(staging_conn, [changed])
+    assert (third.new, third.changed) == (0, 1)
+    assert staging_conn.execute("select orderstateid from sitoo_erp.sitoo_order where orderid = 3").fetchone() == (20,)
+    rows = staging_conn.execute("select count(*) from sitoo_erp.sitoo_order_row").fetchone()[0]
+    assert rows == 5  # replaced, not duplicated
+
+    counts = state_counts(staging_conn)
+    assert counts["seen"] == 5
+    assert counts["seen"] == counts["posted"] + counts["held"] + counts["quarantined"] + counts["excluded"]
+
+
+def test_malformed_payload_is_kept_quarantined_and_named(staging_conn):
+    bad = order(orderid=7, moneytotal_gross_all="12,50")
+    summary = stage_orders(staging_conn, [order(orderid=6), bad])
+    assert summary.malformed == 1 and summary.malformed_ids == ["7"]
+    raw = staging_conn.execute("select payload->>'moneytotal_gross_all' from sitoo_erp.sitoo_order_raw where orderid = 7")
+    assert raw.fetchone() == ("12,50",)  # nothing lost: the raw payload is kept
+    state = staging_conn.execute("select state, reason from sitoo_erp.order_state where orderid = 7").fetchone()
+    assert state[0] == "quarantined" and "moneytotal_gross_all" in state[1]
+    exc = staging_conn.execute(
+        "select kind, orderid, field, rule, message from sitoo_erp.exception where orderid = 7"
+    ).fetchall()
+    assert len(exc) == 1
+    kind, orderid, field, rule, message = exc[0]
+    assert (kind, orderid, field) == ("malformed_payload", 7, "moneytotal_gross_all")
+    assert rule and "order 7" in message
+    # The good order of the same batch went on.
+    assert staging_conn.execute("select count(*) from sitoo_erp.sitoo_order where orderid = 6").fetchone() == (1,)
+    # Seeing the same bad payload again is the same exception, not a second one.
+    stage_orders(staging_conn, [order(orderid=7, moneytotal_gross_all="12,50", comment="x")])
+    assert staging_conn.execute("select count(*), max(occurrences) from sitoo_erp.exception").fetchone() == (1, 2)
+
+
+def test_order_without_usable_id_becomes_an_exception(staging_conn):
+    summary = stage_orders(staging_conn, [order(orderid="abc"), order(orderid=8)])
+    assert summary.malformed == 1
+    message = staging_conn.execute("select message from sitoo_erp.exception").fetchone()[0]
+    assert "orderid must be a positive integer" in message
+    assert state_counts(staging_conn)["seen"] == 1
+
+
+def test_business_date_follows_the_store_timezone(staging_conn):
+    # 2026-10-31 23:30 Europe/London (GMT) is 23:30 UTC; 2026-07-31 23:30 BST is 22:30 UTC.
+    import datetime as dt
+
+    summer = int(dt.datetime(2026, 7, 31, 22, 30, tzinfo=dt.UTC).timestamp())
+    stage_orders(staging_conn, [order(orderid=9, orderdate=summer,
+                                      additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"})])
+    day = staging_conn.execute("select business_date from sitoo_erp.sitoo_order where orderid = 9").fetchone()[0]
+    assert day.isoformat() == "2026-07-31"
+    late = summer + 3600  # 23:30 UTC = 00:30 BST on 1 August
+    stage_orders(staging_conn, [order(orderid=10, orderdate=late,
+                                      additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"})])
+    day = staging_conn.execute("select business_date from sitoo_erp.sitoo_order where orderid = 10").fetchone()[0]
+    assert day.isoformat() == "2026-08-01"
+
+
+def test_watermark_only_moves_forward(staging_conn):
+    assert get_watermark(staging_conn, "s") is None
+    advance_watermark(staging_conn, "s", 100)
+    advance_watermark(staging_conn, "s", 50)
+    assert get_watermark(staging_conn, "s") == 100
