@@ -7,7 +7,6 @@ time, before any test module imports Airflow.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -16,14 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sitoo-erp-airflow-"))
-os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="xdg-"))
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(ROOT))
+from include.sandbox.airflow_env import configure, migrate_metadata_db  # noqa: E402
+
+configure(Path(tempfile.mkdtemp(prefix="sitoo-erp-airflow-")))
 
 from include.sandbox.postgres import EmbeddedPostgres  # noqa: E402
 from include.sandbox.server import free_port  # noqa: E402
@@ -60,7 +55,5 @@ def staging_conn(staging_url: str):
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata DB (SQLite) migrated once per session, as `dag.test()` needs."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
-    )
+    migrate_metadata_db()
     return Path(os.environ["AIRFLOW_HOME"])

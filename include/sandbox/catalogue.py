@@ -106,12 +106,27 @@ class Catalogue:
             if p.in_erp
         ]
         items += [
-            {"id": GIFT_CARD_ITEM_ID, "itemid": GIFT_CARD_SKU, "displayname": "Gift card (liability)",
-             "itemtype": "GiftCert", "isinactive": "F"},
-            {"id": LOYALTY_DISCOUNT_ITEM_ID, "itemid": "LOYALTY-DISCOUNT", "displayname": "Loyalty discount",
-             "itemtype": "Discount", "isinactive": "F"},
-            {"id": ROUNDING_ITEM_ID, "itemid": "CASH-ROUNDING", "displayname": "Cash rounding",
-             "itemtype": "OthCharge", "isinactive": "F"},
+            {
+                "id": GIFT_CARD_ITEM_ID,
+                "itemid": GIFT_CARD_SKU,
+                "displayname": "Gift card (liability)",
+                "itemtype": "GiftCert",
+                "isinactive": "F",
+            },
+            {
+                "id": LOYALTY_DISCOUNT_ITEM_ID,
+                "itemid": "LOYALTY-DISCOUNT",
+                "displayname": "Loyalty discount",
+                "itemtype": "Discount",
+                "isinactive": "F",
+            },
+            {
+                "id": ROUNDING_ITEM_ID,
+                "itemid": "CASH-ROUNDING",
+                "displayname": "Cash rounding",
+                "itemtype": "OthCharge",
+                "isinactive": "F",
+            },
         ]
         return {
             "subsidiaries": [{"id": SUBSIDIARY_ID, "name": "Sandbox Retail Ltd"}],
@@ -120,7 +135,11 @@ class Catalogue:
                 for s in self.stores
             ],
             "customers": [
-                {"id": s.erp_customer_id, "entityid": f"Walk-in {s.externalid}", "externalid": f"WALKIN-{s.externalid}"}
+                {
+                    "id": s.erp_customer_id,
+                    "entityid": f"Walk-in {s.externalid}",
+                    "externalid": f"WALKIN-{s.externalid}",
+                }
                 for s in self.stores
             ],
             "items": items,
@@ -132,6 +151,40 @@ class Catalogue:
             "payment_methods": [{"id": pid, "name": name} for name, pid in self.tenders.items()],
             "accounts": [{"id": INVENTORY_ADJUSTMENT_ACCOUNT_ID, "name": "Inventory adjustments"}],
         }
+
+
+def mapping_seed_rows(catalogue: Catalogue) -> dict[str, list[dict]]:
+    """The mapping tables that make this catalogue post cleanly (the sandbox's ``include/mappings``).
+
+    SKU→item is not seeded: items are looked up in the ERP item master; ``sku_item`` is for
+    overrides only. The unmapped tender is deliberately absent.
+    """
+    return {
+        "store_location": [
+            {
+                "store_externalid": s.externalid,
+                "location_id": s.erp_location_id,
+                "customer_id": s.erp_customer_id,
+                "subsidiary_id": SUBSIDIARY_ID,
+                "timezone": s.timezone,
+            }
+            for s in catalogue.stores
+        ],
+        "tender_payment": [
+            {"tender": name, "payment_method_id": pid, "is_gift_card": str(name == "Gift Card").lower()}
+            for name, pid in catalogue.tenders.items()
+        ],
+        "vat_tax_code": [
+            {"vat_rate": f"{rate}.000", "tax_code_id": code, "tax_type_id": TAX_TYPE_ID}
+            for rate, code in TAX_CODE_BY_RATE.items()
+        ],
+        "document_item": [
+            {"purpose": "loyalty_discount", "item_id": LOYALTY_DISCOUNT_ITEM_ID},
+            {"purpose": "cash_rounding", "item_id": ROUNDING_ITEM_ID},
+            {"purpose": "gift_card", "item_id": GIFT_CARD_ITEM_ID},
+        ],
+        "sku_item": [],
+    }
 
 
 def build_catalogue(

@@ -78,8 +78,16 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             log.info("initialising embedded PostgreSQL in %s", self.data_dir)
             self._run(
-                [_bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-                 "--no-sync", "-U", SUPERUSER]
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                    "-U",
+                    SUPERUSER,
+                ]
             )
 
     def is_running(self) -> bool:
@@ -99,8 +107,19 @@ class EmbeddedPostgres:
             "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
         )
         self._run(
-            [_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-o", options,
-             "-l", str(self.data_dir / "server.log"), "start"],
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "-l",
+                str(self.data_dir / "server.log"),
+                "start",
+            ],
             timeout=90,
         )
         deadline = time.monotonic() + 30

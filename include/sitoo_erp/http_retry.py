@@ -63,10 +63,15 @@ def parse_retry_after(response: requests.Response) -> float | None:
         return None
 
 
+# The connection broke or stalled: the request may or may not have been applied, so only
+# idempotent calls (GET, PUT eid:, SuiteQL) are made with this policy.
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiError):
         return exc.transient
-    return isinstance(exc, requests.ConnectionError | requests.Timeout)
+    return isinstance(exc, _NETWORK_ERRORS)
 
 
 def with_retries(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
@@ -94,5 +99,5 @@ def with_retries(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
                 f"{what} failed after {policy.attempts} attempts: {exc}", exc.status, exc.retry_after
             ) from exc
         raise
-    except (requests.ConnectionError, requests.Timeout) as exc:
+    except _NETWORK_ERRORS as exc:
         raise TransientApiError(f"{what} failed after {policy.attempts} attempts: {exc!r}") from exc

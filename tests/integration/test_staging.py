@@ -44,7 +44,9 @@ def test_staging_is_idempotent_and_keeps_every_order(staging_conn):
     changed = order(orderid=3, orderstateid=20)
     third = stage_orders(staging_conn, [changed])
     assert (third.new, third.changed) == (0, 1)
-    assert staging_conn.execute("select orderstateid from sitoo_erp.sitoo_order where orderid = 3").fetchone() == (20,)
+    assert staging_conn.execute(
+        "select orderstateid from sitoo_erp.sitoo_order where orderid = 3"
+    ).fetchone() == (20,)
     rows = staging_conn.execute("select count(*) from sitoo_erp.sitoo_order_row").fetchone()[0]
     assert rows == 5  # replaced, not duplicated
 
@@ -57,9 +59,13 @@ def test_malformed_payload_is_kept_quarantined_and_named(staging_conn):
     bad = order(orderid=7, moneytotal_gross_all="12,50")
     summary = stage_orders(staging_conn, [order(orderid=6), bad])
     assert summary.malformed == 1 and summary.malformed_ids == ["7"]
-    raw = staging_conn.execute("select payload->>'moneytotal_gross_all' from sitoo_erp.sitoo_order_raw where orderid = 7")
+    raw = staging_conn.execute(
+        "select payload->>'moneytotal_gross_all' from sitoo_erp.sitoo_order_raw where orderid = 7"
+    )
     assert raw.fetchone() == ("12,50",)  # nothing lost: the raw payload is kept
-    state = staging_conn.execute("select state, reason from sitoo_erp.order_state where orderid = 7").fetchone()
+    state = staging_conn.execute(
+        "select state, reason from sitoo_erp.order_state where orderid = 7"
+    ).fetchone()
     assert state[0] == "quarantined" and "moneytotal_gross_all" in state[1]
     exc = staging_conn.execute(
         "select kind, orderid, field, rule, message from sitoo_erp.exception where orderid = 7"
@@ -69,10 +75,15 @@ def test_malformed_payload_is_kept_quarantined_and_named(staging_conn):
     assert (kind, orderid, field) == ("malformed_payload", 7, "moneytotal_gross_all")
     assert rule and "order 7" in message
     # The good order of the same batch went on.
-    assert staging_conn.execute("select count(*) from sitoo_erp.sitoo_order where orderid = 6").fetchone() == (1,)
+    assert staging_conn.execute(
+        "select count(*) from sitoo_erp.sitoo_order where orderid = 6"
+    ).fetchone() == (1,)
     # Seeing the same bad payload again is the same exception, not a second one.
     stage_orders(staging_conn, [order(orderid=7, moneytotal_gross_all="12,50", comment="x")])
-    assert staging_conn.execute("select count(*), max(occurrences) from sitoo_erp.exception").fetchone() == (1, 2)
+    assert staging_conn.execute("select count(*), max(occurrences) from sitoo_erp.exception").fetchone() == (
+        1,
+        2,
+    )
 
 
 def test_order_without_usable_id_becomes_an_exception(staging_conn):
@@ -88,14 +99,34 @@ def test_business_date_follows_the_store_timezone(staging_conn):
     import datetime as dt
 
     summer = int(dt.datetime(2026, 7, 31, 22, 30, tzinfo=dt.UTC).timestamp())
-    stage_orders(staging_conn, [order(orderid=9, orderdate=summer,
-                                      additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"})])
-    day = staging_conn.execute("select business_date from sitoo_erp.sitoo_order where orderid = 9").fetchone()[0]
+    stage_orders(
+        staging_conn,
+        [
+            order(
+                orderid=9,
+                orderdate=summer,
+                additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"},
+            )
+        ],
+    )
+    day = staging_conn.execute(
+        "select business_date from sitoo_erp.sitoo_order where orderid = 9"
+    ).fetchone()[0]
     assert day.isoformat() == "2026-07-31"
     late = summer + 3600  # 23:30 UTC = 00:30 BST on 1 August
-    stage_orders(staging_conn, [order(orderid=10, orderdate=late,
-                                      additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"})])
-    day = staging_conn.execute("select business_date from sitoo_erp.sitoo_order where orderid = 10").fetchone()[0]
+    stage_orders(
+        staging_conn,
+        [
+            order(
+                orderid=10,
+                orderdate=late,
+                additionaldata={"pos-timezone": "Europe/London", "store-externalid": "ST001"},
+            )
+        ],
+    )
+    day = staging_conn.execute(
+        "select business_date from sitoo_erp.sitoo_order where orderid = 10"
+    ).fetchone()[0]
     assert day.isoformat() == "2026-08-01"
 
 

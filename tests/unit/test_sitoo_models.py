@@ -23,8 +23,15 @@ def order(**overrides):
         "moneytotal_gross_all": "120.00",
         "additionaldata": {"pos-receiptid": "R-1", "store-externalid": "ST001"},
         "orderitems": [
-            {"orderitemid": 0, "sku": "SKU-1", "quantity": 2, "vatvalue": 20,
-             "moneyitemtotal_net": "100.00", "moneyitemtotal_vat": "20.00", "unknownextra": 1}
+            {
+                "orderitemid": 0,
+                "sku": "SKU-1",
+                "quantity": 2,
+                "vatvalue": 20,
+                "moneyitemtotal_net": "100.00",
+                "moneyitemtotal_vat": "20.00",
+                "unknownextra": 1,
+            }
         ],
         "payments": [{"name": "Card", "moneyamount": "120.00"}],
     }
@@ -50,8 +57,21 @@ def test_valid_order_parses_money_as_decimal_and_dates_as_utc():
         (order(moneytotal_gross_all="12.505"), "moneytotal_gross_all", "'12.505'"),
         (order(moneytotal_gross_all=12.5), "moneytotal_gross_all", "got float"),
         (order(orderstateid=99), "orderstateid", "10"),
-        (order(orderitems=[{"orderitemid": 0, "quantity": 1, "vatvalue": 20, "moneyitemtotal_net": "abc",
-                            "moneyitemtotal_vat": "0.00"}]), "orderitems[0].moneyitemtotal_net", "'abc'"),
+        (
+            order(
+                orderitems=[
+                    {
+                        "orderitemid": 0,
+                        "quantity": 1,
+                        "vatvalue": 20,
+                        "moneyitemtotal_net": "abc",
+                        "moneyitemtotal_vat": "0.00",
+                    }
+                ]
+            ),
+            "orderitems[0].moneyitemtotal_net",
+            "'abc'",
+        ),
     ],
 )
 def test_malformed_order_names_order_field_and_rule(payload, field, fragment):

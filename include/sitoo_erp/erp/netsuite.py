@@ -310,7 +310,7 @@ class NetSuiteHook(HttpHook):
             )
             for row in self.query(sql):
                 found[str(row["itemid"])] = ErpItem(
-                    sku=str(row["itemid"]), item_id=str(row["id"]), is_inactive=str(row["isinactive"]) == "T"
+                    sku=str(row["itemid"]), item_id=str(row["id"]), is_inactive=row.get("isinactive") == "T"
                 )
         return found
 
@@ -329,6 +329,6 @@ class NetSuiteHook(HttpHook):
                     location_id=str(row["location_id"]),
                     item_id=str(row["item_id"]),
                     sku=str(row["sku"]),
-                    on_hand=Decimal(str(row["on_hand"] or 0)),
-                    available=Decimal(str(row["available"] or 0)),
+                    on_hand=Decimal(str(row.get("on_hand") or 0)),
+                    available=Decimal(str(row.get("available") or 0)),
                 )

@@ -53,7 +53,9 @@ def extract_orders(
 
     if sweep_late:
         mark = get_watermark(conn, ORDERS_STREAM)
-        start_from = mark + 1 if mark is not None else (window.max_orderid + 1 if window.max_orderid else None)
+        start_from = (
+            mark + 1 if mark is not None else (window.max_orderid + 1 if window.max_orderid else None)
+        )
         sweep = StageSummary()
         if start_from is not None:
             sweep = stage_orders(conn, source.iter_order_payloads(orderid_from=start_from))

@@ -1,0 +1,1020 @@
+"""SQLite-backed state of the NetSuite emulator: master data, transactions, stock.
+
+Tables and column names follow the SuiteQL names of reference erp-api.md §9 so the adapter's
+reconciliation and stock queries run verbatim. Ids are INTEGER, money REAL, dates ISO text
+(``YYYY-MM-DD``), flags ``'T'``/``'F'``. One connection, guarded by a lock.
+
+Record validation and computed totals (tax recomputation, discount, sign conventions) live
+here too, so the HTTP layer only translates between JSON and this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from include.sandbox.netsuite import errors as E
+from include.sandbox.netsuite.errors import NetSuiteError
+
+RECORD_TYPES: dict[str, str] = {
+    "cashSale": "CashSale",
+    "cashRefund": "CashRfnd",
+    "creditMemo": "CustCred",
+    "inventoryAdjustment": "InvAdjst",
+}
+TRANID_PREFIX = {"cashSale": "CS", "cashRefund": "CR", "creditMemo": "CM", "inventoryAdjustment": "IA"}
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+CENT = Decimal("0.01")
+# A tax line may reference the body-level discount with this taxDetailsReference (our rule, [U]).
+DISCOUNT_TAX_REFERENCE = "DISCOUNT"
+TAX_FIELDS = ("taxType", "taxCode", "taxBasis", "taxRate", "taxAmount")
+
+# Built-in ledger accounts the emulator posts to (added to the master's accounts).
+ACCOUNT_UNDEPOSITED_FUNDS = 120
+ACCOUNT_INVENTORY_ASSET = 130
+ACCOUNT_TAX_PAYABLE = 220
+ACCOUNT_SALES = 400
+ACCOUNT_DISCOUNT = 410
+ACCOUNT_CUSTOMER_CREDIT = 250
+DEFAULT_ACCOUNTS = [
+    {"id": str(ACCOUNT_UNDEPOSITED_FUNDS), "name": "Undeposited funds"},
+    {"id": str(ACCOUNT_INVENTORY_ASSET), "name": "Inventory asset"},
+    {"id": str(ACCOUNT_TAX_PAYABLE), "name": "VAT payable"},
+    {"id": str(ACCOUNT_CUSTOMER_CREDIT), "name": "Customer store credit"},
+    {"id": str(ACCOUNT_SALES), "name": "Sales revenue"},
+    {"id": str(ACCOUNT_DISCOUNT), "name": "Loyalty discounts"},
+]
+STOCK_ITEM_TYPES = {"InvtPart", "Assembly"}
+FIRST_TRANSACTION_ID = 10001
+
+OnHand = Callable[[str, str], int | None] | dict[tuple[str, str], int] | None
+
+SCHEMA = """
+CREATE TABLE subsidiary (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F');
+CREATE TABLE location (id INTEGER PRIMARY KEY, name TEXT, externalid TEXT, isinactive TEXT DEFAULT 'F',
+    subsidiary INTEGER);
+CREATE TABLE customer (id INTEGER PRIMARY KEY, entityid TEXT, externalid TEXT, isinactive TEXT DEFAULT 'F',
+    subsidiary INTEGER);
+CREATE TABLE item (id INTEGER PRIMARY KEY, itemid TEXT, displayname TEXT, itemtype TEXT,
+    isinactive TEXT DEFAULT 'F');
+CREATE INDEX item_itemid ON item (itemid);
+CREATE TABLE taxtype (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE salestaxitem (id INTEGER PRIMARY KEY, itemid TEXT, name TEXT, rate REAL, taxtype INTEGER,
+    isinactive TEXT DEFAULT 'F');
+CREATE TABLE paymentmethod (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F');
+CREATE TABLE account (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F');
+CREATE TABLE dual (dummy TEXT);
+INSERT INTO dual VALUES ('X');
+CREATE TABLE "transaction" (
+    id INTEGER PRIMARY KEY, type TEXT NOT NULL, recordtype TEXT NOT NULL, externalid TEXT NOT NULL,
+    tranid TEXT, trandate TEXT, postingperiod TEXT, entity INTEGER, location INTEGER, subsidiary INTEGER,
+    memo TEXT, total REAL, taxtotal REAL, subtotal REAL, discounttotal REAL, createdfrom INTEGER,
+    paymentmethod INTEGER, account INTEGER, taxdetailsoverride TEXT, posting TEXT DEFAULT 'T',
+    voided TEXT DEFAULT 'F', createddate TEXT, lastmodifieddate TEXT, body TEXT,
+    UNIQUE (recordtype, externalid)
+);
+CREATE INDEX transaction_trandate ON "transaction" (trandate);
+CREATE TABLE transactionline (
+    "transaction" INTEGER NOT NULL, id INTEGER NOT NULL, linesequencenumber INTEGER, item INTEGER,
+    location INTEGER, subsidiary INTEGER, entity INTEGER, quantity REAL, rate REAL, netamount REAL,
+    mainline TEXT, taxline TEXT, itemtype TEXT, isinventoryaffecting TEXT, memo TEXT,
+    taxdetailsreference TEXT, PRIMARY KEY ("transaction", id)
+);
+CREATE TABLE transactiontaxdetail (
+    "transaction" INTEGER NOT NULL, line INTEGER NOT NULL, id INTEGER NOT NULL, taxcode INTEGER,
+    taxtype INTEGER, taxrate REAL, taxbasis REAL, taxamount REAL, taxdetailsreference TEXT,
+    PRIMARY KEY ("transaction", id)
+);
+CREATE TABLE transactionaccountingline (
+    "transaction" INTEGER NOT NULL, transactionline INTEGER NOT NULL, account INTEGER, debit REAL,
+    credit REAL, amount REAL, posting TEXT DEFAULT 'T', accountingbook INTEGER DEFAULT 1
+);
+CREATE INDEX tal_transaction ON transactionaccountingline ("transaction");
+CREATE TABLE inventoryitemlocations (
+    item INTEGER NOT NULL, location INTEGER NOT NULL, quantityonhand REAL, quantityavailable REAL,
+    PRIMARY KEY (item, location)
+) WITHOUT ROWID;
+"""
+
+
+def default_on_hand(item_id: str, location_id: str) -> int:
+    """Deterministic initial on-hand: 0..39, cheap to compute for a million pairs."""
+    return (int(item_id) * 7 + int(location_id) * 13) % 40
+
+
+def money(value: Any, field: str) -> Decimal:
+    try:
+        dec = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise NetSuiteError(
+            400, E.INVALID_FLD_VALUE, f"Invalid number for field {field}: {value!r}", field
+        ) from exc
+    if not dec.is_finite():
+        raise NetSuiteError(400, E.INVALID_FLD_VALUE, f"Invalid number for field {field}: {value!r}", field)
+    return dec
+
+
+def round2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def ref_id(value: Any) -> str | None:
+    """``{"id": "12"}`` (or a bare id) -> ``"12"``; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("id")
+        if value is None:
+            return None
+    return str(value)
+
+
+@dataclass
+class Prepared:
+    """A validated record, ready to write: header row, lines, tax details, ledger, stock effect."""
+
+    record_type: str
+    external_id: str
+    header: dict[str, Any]
+    lines: list[dict[str, Any]]
+    tax_details: list[dict[str, Any]]
+    accounting: list[tuple[int, int, Decimal]]  # (line id, account, signed amount: + debit / - credit)
+    stock: dict[tuple[int, int], Decimal]
+    totals: dict[str, float]
+    record: dict[str, Any]  # the record as GET returns it (without id/links)
+
+
+class Store:
+    """Master data + transactions in SQLite."""
+
+    def __init__(
+        self,
+        master: dict[str, list[dict]],
+        on_hand: OnHand = default_on_hand,
+        closed_periods: Iterable[str] = (),
+    ) -> None:
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.executescript(SCHEMA)
+        self.master = master
+        self.on_hand_source = on_hand
+        self.closed_periods: set[str] = set(closed_periods)
+        self._load_master(master)
+        self.seed_seconds = self.seed_stock(on_hand)
+
+    # ------------------------------------------------------------------ master data
+    def _load_master(self, m: dict[str, list[dict]]) -> None:
+        subsidiary = m.get("subsidiaries", [{"id": "1"}])[0]["id"]
+        c = self.conn
+        c.execute("BEGIN")
+        c.executemany(
+            "INSERT INTO subsidiary (id, name) VALUES (?, ?)",
+            [(int(r["id"]), r.get("name")) for r in m.get("subsidiaries", [])],
+        )
+        c.executemany(
+            "INSERT INTO location (id, name, externalid, isinactive, subsidiary) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    int(r["id"]),
+                    r.get("name"),
+                    r.get("externalid"),
+                    r.get("isinactive", "F"),
+                    int(r.get("subsidiary", subsidiary)),
+                )
+                for r in m.get("locations", [])
+            ],
+        )
+        c.executemany(
+            "INSERT INTO customer (id, entityid, externalid, isinactive, subsidiary) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    int(r["id"]),
+                    r.get("entityid"),
+                    r.get("externalid"),
+                    r.get("isinactive", "F"),
+                    int(r.get("subsidiary", subsidiary)),
+                )
+                for r in m.get("customers", [])
+            ],
+        )
+        c.executemany(
+            "INSERT INTO item (id, itemid, displayname, itemtype, isinactive) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    int(r["id"]),
+                    r.get("itemid"),
+                    r.get("displayname"),
+                    r.get("itemtype", "InvtPart"),
+                    r.get("isinactive", "F"),
+                )
+                for r in m.get("items", [])
+            ],
+        )
+        c.executemany(
+            "INSERT INTO taxtype (id, name) VALUES (?, ?)",
+            [(int(r["id"]), r.get("name")) for r in m.get("tax_types", [])],
+        )
+        c.executemany(
+            "INSERT INTO salestaxitem (id, itemid, name, rate, taxtype, isinactive) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    int(r["id"]),
+                    r.get("itemid"),
+                    r.get("name", r.get("itemid")),
+                    float(r["rate"]),
+                    int(r["taxtype"]) if r.get("taxtype") else None,
+                    r.get("isinactive", "F"),
+                )
+                for r in m.get("tax_codes", [])
+            ],
+        )
+        c.executemany(
+            "INSERT INTO paymentmethod (id, name, isinactive) VALUES (?, ?, ?)",
+            [(int(r["id"]), r.get("name"), r.get("isinactive", "F")) for r in m.get("payment_methods", [])],
+        )
+        accounts = {a["id"]: a for a in [*DEFAULT_ACCOUNTS, *m.get("accounts", [])]}
+        c.executemany(
+            "INSERT INTO account (id, name) VALUES (?, ?)",
+            [(int(a["id"]), a.get("name")) for a in accounts.values()],
+        )
+        c.execute("COMMIT")
+        self.subsidiaries = {str(r["id"]) for r in m.get("subsidiaries", [])}
+        self.locations = {str(r["id"]): r for r in m.get("locations", [])}
+        self.customers = {str(r["id"]) for r in m.get("customers", [])}
+        self.items = {str(r["id"]): r for r in m.get("items", [])}
+        self.tax_types = {str(r["id"]) for r in m.get("tax_types", [])}
+        self.tax_codes = {str(r["id"]): r for r in m.get("tax_codes", [])}
+        self.payment_methods = {str(r["id"]) for r in m.get("payment_methods", [])}
+        self.accounts = set(accounts)
+
+    def seed_stock(self, on_hand: OnHand) -> float:
+        """(Re)write ``inventoryitemlocations``; returns the seconds it took."""
+        started = datetime.now(UTC)
+        stock_items = [i for i, r in self.items.items() if r.get("itemtype", "InvtPart") in STOCK_ITEM_TYPES]
+        locations = list(self.locations)
+        if isinstance(on_hand, dict):
+            rows: Iterable[tuple] = (
+                (int(i), int(loc), q, q)
+                for (i, loc), q in sorted(on_hand.items(), key=lambda kv: (int(kv[0][0]), int(kv[0][1])))
+            )
+        else:
+            fn = on_hand or default_on_hand
+
+            def gen() -> Iterable[tuple]:
+                for i in sorted(stock_items, key=int):
+                    ii = int(i)
+                    for loc in locations:
+                        q = fn(i, loc)
+                        if q is not None:
+                            yield (ii, int(loc), q, q)
+
+            rows = gen()
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN")
+            c.execute("DROP INDEX IF EXISTS iil_location")
+            c.execute("DELETE FROM inventoryitemlocations")
+            c.executemany("INSERT OR REPLACE INTO inventoryitemlocations VALUES (?, ?, ?, ?)", rows)
+            c.execute("CREATE INDEX iil_location ON inventoryitemlocations (location, item)")
+            c.execute("COMMIT")
+        return (datetime.now(UTC) - started).total_seconds()
+
+    # ------------------------------------------------------------------ reads
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def on_hand(self, item_id: str, location_id: str) -> float:
+        rows = self.query(
+            "SELECT quantityonhand FROM inventoryitemlocations WHERE item = ? AND location = ?",
+            (int(item_id), int(location_id)),
+        )
+        return rows[0][0] if rows else 0
+
+    def get_record(
+        self, record_type: str, *, internal_id: str | None = None, external_id: str | None = None
+    ) -> dict[str, Any] | None:
+        if internal_id is not None:
+            if not internal_id.isdigit():
+                return None
+            rows = self.query(
+                'SELECT id, body FROM "transaction" WHERE recordtype = ? AND id = ?',
+                (record_type, int(internal_id)),
+            )
+        else:
+            rows = self.query(
+                'SELECT id, body FROM "transaction" WHERE recordtype = ? AND externalid = ?',
+                (record_type, external_id),
+            )
+        if not rows:
+            return None
+        record = json.loads(rows[0][1])
+        record["id"] = str(rows[0][0])
+        return record
+
+    def documents(self, record_type: str | None = None) -> list[dict[str, Any]]:
+        sql = 'SELECT id, body FROM "transaction"'
+        params: tuple = ()
+        if record_type:
+            sql += " WHERE recordtype = ?"
+            params = (record_type,)
+        out = []
+        for tid, body in self.query(sql + " ORDER BY id", params):
+            rec = json.loads(body)
+            rec["id"] = str(tid)
+            out.append(rec)
+        return out
+
+    # ------------------------------------------------------------------ validation
+    def _check_ref(
+        self, value: Any, known: set[str] | dict, field: str, required: bool = False
+    ) -> str | None:
+        rid = ref_id(value)
+        if rid is None:
+            if required:
+                raise NetSuiteError(400, E.USER_ERROR, f"Please enter value(s) for: {field}", field)
+            return None
+        if rid not in known:
+            raise NetSuiteError(400, E.INVALID_KEY_OR_REF, f"Invalid {field} reference key {rid}.", field)
+        return rid
+
+    def _check_item(self, value: Any, field: str) -> dict[str, Any]:
+        rid = ref_id(value)
+        if rid is None:
+            raise NetSuiteError(400, E.USER_ERROR, f"Please enter value(s) for: {field}", field)
+        item = self.items.get(rid)
+        if item is None:
+            raise NetSuiteError(400, E.INVALID_KEY_OR_REF, f"Invalid {field} reference key {rid}.", field)
+        if item.get("isinactive") == "T":
+            raise NetSuiteError(
+                400,
+                E.INVALID_KEY_OR_REF,
+                f"Invalid {field} reference key {rid}: item {item.get('itemid')} is inactive.",
+                field,
+            )
+        return item
+
+    def prepare(self, record_type: str, external_id: str, body: dict[str, Any]) -> Prepared:
+        if record_type not in RECORD_TYPES:
+            raise NetSuiteError(404, E.NONEXISTENT_ID, f"Record type {record_type} is not supported.")
+        if not EXTERNAL_ID_RE.match(external_id):
+            raise NetSuiteError(
+                400,
+                E.INVALID_FLD_VALUE,
+                f"Invalid externalId {external_id!r}: use letters, digits, '_' and '-' only.",
+                "externalId",
+            )
+        if not isinstance(body, dict):
+            raise NetSuiteError(400, E.USER_ERROR, "The request body must be a JSON object.")
+        if "externalId" in body and str(body["externalId"]) != external_id:
+            raise NetSuiteError(
+                400,
+                E.INVALID_FLD_VALUE,
+                f"externalId {body['externalId']!r} in the body does not match {external_id!r}.",
+                "externalId",
+            )
+        tran_date = body.get("tranDate") or date.today().isoformat()
+        try:
+            date.fromisoformat(str(tran_date))
+        except ValueError as exc:
+            raise NetSuiteError(
+                400, E.INVALID_FLD_VALUE, f"Invalid date for field tranDate: {tran_date!r}", "tranDate"
+            ) from exc
+        period = str(tran_date)[:7]
+        if period in self.closed_periods:
+            raise NetSuiteError(
+                400,
+                E.PERIOD_CLOSED,
+                f"The accounting period {period} is closed; tranDate {tran_date} is not allowed.",
+                "tranDate",
+            )
+        subsidiary = self._check_ref(body.get("subsidiary"), self.subsidiaries, "subsidiary")
+        if record_type == "inventoryAdjustment":
+            return self._prepare_adjustment(external_id, body, str(tran_date), subsidiary)
+        return self._prepare_sale(record_type, external_id, body, str(tran_date), subsidiary)
+
+    def _prepare_sale(
+        self, record_type: str, external_id: str, body: dict[str, Any], tran_date: str, subsidiary: str | None
+    ) -> Prepared:
+        entity = self._check_ref(body.get("entity"), self.customers, "entity", required=True)
+        location = self._check_ref(body.get("location"), self.locations, "location")
+        payment = self._check_ref(body.get("paymentMethod"), self.payment_methods, "paymentMethod")
+        account = self._check_ref(body.get("account"), self.accounts, "account")
+        items = (body.get("item") or {}).get("items") or []
+        if not items:
+            raise NetSuiteError(
+                400, E.USER_ERROR, "You must enter at least one line item for this transaction.", "item"
+            )
+        sign = Decimal(-1) if record_type == "cashSale" else Decimal(1)  # netamount sign of item lines
+        lines: list[dict[str, Any]] = []
+        refs: dict[str, int] = {}
+        out_items = []
+        for n, line in enumerate(items):
+            path = f"item.items[{n}]"
+            item = self._check_item(line.get("item"), f"{path}.item")
+            loc = self._check_ref(line.get("location"), self.locations, f"{path}.location") or location
+            if loc is None:
+                raise NetSuiteError(
+                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.location", f"{path}.location"
+                )
+            qty = money(line.get("quantity", 1), f"{path}.quantity")
+            rate = money(line["rate"], f"{path}.rate") if line.get("rate") is not None else None
+            if line.get("amount") is not None:
+                amount = round2(money(line["amount"], f"{path}.amount"))
+            elif rate is not None:
+                amount = round2(qty * rate)
+            else:
+                raise NetSuiteError(
+                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.amount", f"{path}.amount"
+                )
+            if rate is None:
+                rate = (amount / qty).quantize(Decimal("0.0001")) if qty else amount
+            ref = line.get("taxDetailsReference")
+            if line.get("taxCode") is not None:
+                self._check_ref(line.get("taxCode"), self.tax_codes, f"{path}.taxCode")
+            line_id = n + 1
+            if ref is not None:
+                if str(ref) in refs:
+                    raise NetSuiteError(
+                        400,
+                        E.USER_ERROR,
+                        f"Duplicate taxDetailsReference {ref!r}.",
+                        f"{path}.taxDetailsReference",
+                    )
+                refs[str(ref)] = line_id
+            lines.append(
+                {
+                    "id": line_id,
+                    "item": int(item["id"]),
+                    "itemtype": item.get("itemtype", "InvtPart"),
+                    "location": int(loc),
+                    "quantity": qty,
+                    "rate": rate,
+                    "amount": amount,
+                    "taxdetailsreference": None if ref is None else str(ref),
+                    "taxcode": ref_id(line.get("taxCode")),
+                    "memo": line.get("description"),
+                }
+            )
+            out_items.append(
+                {
+                    "line": line_id,
+                    "item": {"id": item["id"], "refName": item.get("itemid")},
+                    "quantity": float(qty),
+                    "rate": float(rate),
+                    "amount": float(amount),
+                    "location": {"id": loc},
+                    **({"taxDetailsReference": str(ref)} if ref is not None else {}),
+                    **({"description": line["description"]} if line.get("description") else {}),
+                }
+            )
+        subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+
+        # Body-level discount (loyalty): negative amount or "-10%".
+        discount = Decimal(0)
+        discount_item = None
+        if body.get("discountItem") is not None:
+            discount_item = self._check_item(body.get("discountItem"), "discountItem")
+            if discount_item.get("itemtype") not in ("Discount", None):
+                raise NetSuiteError(
+                    400,
+                    E.INVALID_KEY_OR_REF,
+                    f"Invalid discountItem reference key {discount_item['id']}: not a discount item.",
+                    "discountItem",
+                )
+            raw = body.get("discountRate", 0)
+            if isinstance(raw, str) and raw.strip().endswith("%"):
+                pct = money(raw.strip()[:-1], "discountRate")
+                discount = round2(subtotal * pct / 100)
+            else:
+                discount = round2(money(raw, "discountRate"))
+            if discount > 0:
+                discount = -discount
+        elif body.get("discountRate") not in (None, 0, "0"):
+            raise NetSuiteError(400, E.USER_ERROR, "Please enter value(s) for: discountItem", "discountItem")
+        discount_line_id = len(lines) + 1 if discount_item is not None else None
+
+        # Tax details.
+        override = body.get("taxDetailsOverride") is True
+        tax_in = (body.get("taxDetails") or {}).get("items") or []
+        tax_rows: list[dict[str, Any]] = []
+        valid_refs = dict(refs)
+        if discount_line_id is not None:
+            valid_refs[DISCOUNT_TAX_REFERENCE] = discount_line_id
+        parsed_tax = []
+        for n, t in enumerate(tax_in):
+            path = f"taxDetails.items[{n}]"
+            ref = t.get("taxDetailsReference")
+            if ref is None or str(ref) not in valid_refs:
+                raise NetSuiteError(
+                    400,
+                    E.USER_ERROR,
+                    f"Tax detail line {n + 1} references taxDetailsReference {ref!r}, "
+                    "which matches no item line.",
+                    f"{path}.taxDetailsReference",
+                )
+            if override:
+                missing = [f for f in TAX_FIELDS if t.get(f) is None]
+                if missing:
+                    raise NetSuiteError(
+                        400,
+                        E.USER_ERROR,
+                        f"Please enter value(s) for: {', '.join(f'{path}.{m}' for m in missing)}",
+                        f"{path}.{missing[0]}",
+                    )
+            code = self._check_ref(t.get("taxCode"), self.tax_codes, f"{path}.taxCode")
+            ttype = self._check_ref(t.get("taxType"), self.tax_types, f"{path}.taxType")
+            parsed_tax.append((n, str(ref), code, ttype, t, path))
+        if override:
+            covered = {p[1] for p in parsed_tax}
+            for n, ln in enumerate(lines):
+                ref = ln["taxdetailsreference"]
+                if ref is None:
+                    raise NetSuiteError(
+                        400,
+                        E.USER_ERROR,
+                        f"Item line {n + 1} has no taxDetailsReference (taxDetailsOverride is on).",
+                        f"item.items[{n}].taxDetailsReference",
+                    )
+                if ref not in covered:
+                    raise NetSuiteError(
+                        400,
+                        E.USER_ERROR,
+                        f"Item line {n + 1} (taxDetailsReference {ref!r}) has no tax detail line.",
+                        "taxDetails.items",
+                    )
+            for _n, ref, code, ttype, t, path in parsed_tax:
+                tax_rows.append(
+                    {
+                        "line": valid_refs[ref],
+                        "ref": ref,
+                        "taxcode": int(code),
+                        "taxtype": int(ttype),
+                        "taxrate": money(t["taxRate"], f"{path}.taxRate"),
+                        "taxbasis": money(t["taxBasis"], f"{path}.taxBasis"),
+                        "taxamount": round2(money(t["taxAmount"], f"{path}.taxAmount")),
+                    }
+                )
+        else:
+            # NetSuite computes tax itself: per line, round(amount x rate, 2) half-up.
+            code_by_ref = {p[1]: (p[2], p[3]) for p in parsed_tax}
+            for n, ln in enumerate(lines):
+                code, ttype = None, None
+                if ln["taxcode"] is not None:
+                    code = ln["taxcode"]
+                elif ln["taxdetailsreference"] in code_by_ref:
+                    code, ttype = code_by_ref[ln["taxdetailsreference"]]
+                if code is None:
+                    raise NetSuiteError(
+                        400,
+                        E.USER_ERROR,
+                        f"Item line {n + 1} has no tax code (give item.items[{n}].taxCode or a "
+                        "taxDetails line).",
+                        f"item.items[{n}].taxCode",
+                    )
+                tc = self.tax_codes[code]
+                rate = Decimal(str(tc["rate"]))
+                ttype = ttype or str(tc.get("taxtype") or next(iter(self.tax_types), "0"))
+                tax_rows.append(
+                    {
+                        "line": ln["id"],
+                        "ref": ln["taxdetailsreference"] or f"L{ln['id']}",
+                        "taxcode": int(code),
+                        "taxtype": int(ttype),
+                        "taxrate": rate,
+                        "taxbasis": ln["amount"],
+                        "taxamount": round2(ln["amount"] * rate / 100),
+                    }
+                )
+        tax_total = sum((t["taxamount"] for t in tax_rows), Decimal(0))
+        total = subtotal + discount + tax_total
+
+        # transactionline rows: 0 mainline, 1..n items, discount line, then one tax line per tax detail.
+        head_loc = int(location) if location else lines[0]["location"]
+        tl: list[dict[str, Any]] = [
+            {
+                "id": 0,
+                "item": None,
+                "location": head_loc,
+                "quantity": None,
+                "rate": None,
+                "netamount": -sign * total,
+                "mainline": "T",
+                "taxline": "F",
+                "itemtype": None,
+                "isinventoryaffecting": "F",
+                "memo": body.get("memo"),
+                "taxdetailsreference": None,
+            }
+        ]
+        for ln in lines:
+            tl.append(
+                {
+                    "id": ln["id"],
+                    "item": ln["item"],
+                    "location": ln["location"],
+                    "quantity": sign * ln["quantity"],
+                    "rate": ln["rate"],
+                    "netamount": sign * ln["amount"],
+                    "mainline": "F",
+                    "taxline": "F",
+                    "itemtype": ln["itemtype"],
+                    "isinventoryaffecting": "T" if ln["itemtype"] in STOCK_ITEM_TYPES else "F",
+                    "memo": ln["memo"],
+                    "taxdetailsreference": ln["taxdetailsreference"],
+                }
+            )
+        if discount_line_id is not None:
+            tl.append(
+                {
+                    "id": discount_line_id,
+                    "item": int(discount_item["id"]),
+                    "location": head_loc,
+                    "quantity": None,
+                    "rate": discount,
+                    "netamount": sign * discount,
+                    "mainline": "F",
+                    "taxline": "F",
+                    "itemtype": "Discount",
+                    "isinventoryaffecting": "F",
+                    "memo": "discount",
+                    "taxdetailsreference": DISCOUNT_TAX_REFERENCE,
+                }
+            )
+        next_id = len(tl)
+        line_loc = {row["id"]: row["location"] for row in tl}
+        for k, t in enumerate(tax_rows):
+            t["id"] = k + 1
+            t["taxline_id"] = next_id + k
+            tl.append(
+                {
+                    "id": next_id + k,
+                    "item": t["taxcode"],
+                    "location": line_loc[t["line"]],
+                    "quantity": None,
+                    "rate": t["taxrate"],
+                    "netamount": sign * t["taxamount"],
+                    "mainline": "F",
+                    "taxline": "T",
+                    "itemtype": "TaxItem",
+                    "isinventoryaffecting": "F",
+                    "memo": None,
+                    "taxdetailsreference": t["ref"],
+                }
+            )
+
+        # Ledger: + debit / - credit. Sale: Dr funds, Cr revenue and VAT, Dr discount. Refund/credit mirrored.
+        s = -sign  # +1 for a sale
+        cash_account = (
+            int(account)
+            if account
+            else (ACCOUNT_CUSTOMER_CREDIT if record_type == "creditMemo" else ACCOUNT_UNDEPOSITED_FUNDS)
+        )
+        accounting: list[tuple[int, int, Decimal]] = [(0, cash_account, s * total)]
+        accounting += [(ln["id"], ACCOUNT_SALES, -s * ln["amount"]) for ln in lines]
+        if discount_line_id is not None:
+            accounting.append((discount_line_id, ACCOUNT_DISCOUNT, -s * discount))
+        accounting += [(t["taxline_id"], ACCOUNT_TAX_PAYABLE, -s * t["taxamount"]) for t in tax_rows]
+
+        stock: dict[tuple[int, int], Decimal] = {}
+        for ln in lines:
+            if ln["itemtype"] in STOCK_ITEM_TYPES:
+                key = (ln["item"], ln["location"])
+                stock[key] = stock.get(key, Decimal(0)) + sign * ln["quantity"]
+
+        totals = {
+            "subtotal": float(subtotal),
+            "discountTotal": float(discount),
+            "taxTotal": float(tax_total),
+            "total": float(total),
+        }
+        header = {
+            "type": RECORD_TYPES[record_type],
+            "trandate": tran_date,
+            "entity": int(entity),
+            "location": int(location) if location else None,
+            "subsidiary": int(subsidiary) if subsidiary else None,
+            "memo": body.get("memo"),
+            "total": float(total),
+            "taxtotal": float(tax_total),
+            "subtotal": float(subtotal),
+            "discounttotal": float(discount),
+            "createdfrom": int(ref_id(body["createdFrom"])) if ref_id(body.get("createdFrom")) else None,
+            "paymentmethod": int(payment) if payment else None,
+            "account": int(account) if account else None,
+            "taxdetailsoverride": "T" if override else "F",
+        }
+        record = {k: v for k, v in body.items() if k not in ("item", "taxDetails", "id", "links")}
+        record.update(
+            {
+                "externalId": external_id,
+                "tranDate": tran_date,
+                "taxDetailsOverride": override,
+                "item": {"links": [], "items": out_items, "totalResults": len(out_items)},
+                "taxDetails": {
+                    "links": [],
+                    "items": [
+                        {
+                            "taxDetailsReference": t["ref"],
+                            "taxType": {"id": str(t["taxtype"])},
+                            "taxCode": {"id": str(t["taxcode"])},
+                            "taxBasis": float(t["taxbasis"]),
+                            "taxRate": float(t["taxrate"]),
+                            "taxAmount": float(t["taxamount"]),
+                        }
+                        for t in tax_rows
+                    ],
+                    "totalResults": len(tax_rows),
+                },
+                **totals,
+            }
+        )
+        return Prepared(record_type, external_id, header, tl, tax_rows, accounting, stock, totals, record)
+
+    def _prepare_adjustment(
+        self, external_id: str, body: dict[str, Any], tran_date: str, subsidiary: str | None
+    ) -> Prepared:
+        account = self._check_ref(body.get("account"), self.accounts, "account")
+        adj_loc = self._check_ref(body.get("adjLocation"), self.locations, "adjLocation")
+        items = (body.get("inventory") or {}).get("items") or []
+        if not items:
+            raise NetSuiteError(
+                400, E.USER_ERROR, "You must enter at least one line in inventory.", "inventory"
+            )
+        tl: list[dict[str, Any]] = []
+        accounting: list[tuple[int, int, Decimal]] = []
+        stock: dict[tuple[int, int], Decimal] = {}
+        out_items = []
+        value_total = Decimal(0)
+        for n, line in enumerate(items):
+            path = f"inventory.items[{n}]"
+            item = self._check_item(line.get("item"), f"{path}.item")
+            loc = self._check_ref(line.get("location"), self.locations, f"{path}.location") or adj_loc
+            if loc is None:
+                raise NetSuiteError(
+                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.location", f"{path}.location"
+                )
+            if line.get("adjustQtyBy") is None:
+                raise NetSuiteError(
+                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.adjustQtyBy", f"{path}.adjustQtyBy"
+                )
+            qty = money(line["adjustQtyBy"], f"{path}.adjustQtyBy")
+            cost = (
+                money(line["unitCost"], f"{path}.unitCost")
+                if line.get("unitCost") is not None
+                else Decimal(0)
+            )
+            value = round2(qty * cost)
+            value_total += value
+            tl.append(
+                {
+                    "id": n + 1,
+                    "item": int(item["id"]),
+                    "location": int(loc),
+                    "quantity": qty,
+                    "rate": cost,
+                    "netamount": value,
+                    "mainline": "F",
+                    "taxline": "F",
+                    "itemtype": item.get("itemtype"),
+                    "isinventoryaffecting": "T",
+                    "memo": line.get("memo"),
+                    "taxdetailsreference": None,
+                }
+            )
+            if value:
+                accounting.append((n + 1, ACCOUNT_INVENTORY_ASSET, value))
+            key = (int(item["id"]), int(loc))
+            stock[key] = stock.get(key, Decimal(0)) + qty
+            out_items.append(
+                {
+                    "line": n + 1,
+                    "item": {"id": item["id"], "refName": item.get("itemid")},
+                    "location": {"id": loc},
+                    "adjustQtyBy": float(qty),
+                    **({"unitCost": float(cost)} if line.get("unitCost") is not None else {}),
+                }
+            )
+        head_loc = int(adj_loc) if adj_loc else tl[0]["location"]
+        tl.insert(
+            0,
+            {
+                "id": 0,
+                "item": None,
+                "location": head_loc,
+                "quantity": None,
+                "rate": None,
+                "netamount": -value_total,
+                "mainline": "T",
+                "taxline": "F",
+                "itemtype": None,
+                "isinventoryaffecting": "F",
+                "memo": body.get("memo"),
+                "taxdetailsreference": None,
+            },
+        )
+        if value_total:
+            accounting.insert(0, (0, int(account) if account else ACCOUNT_INVENTORY_ASSET, -value_total))
+        totals = {"subtotal": 0.0, "discountTotal": 0.0, "taxTotal": 0.0, "total": float(value_total)}
+        header = {
+            "type": "InvAdjst",
+            "trandate": tran_date,
+            "entity": None,
+            "location": head_loc,
+            "subsidiary": int(subsidiary) if subsidiary else None,
+            "memo": body.get("memo"),
+            "total": float(value_total),
+            "taxtotal": 0.0,
+            "subtotal": 0.0,
+            "discounttotal": 0.0,
+            "createdfrom": None,
+            "paymentmethod": None,
+            "account": int(account) if account else None,
+            "taxdetailsoverride": "F",
+        }
+        record = {k: v for k, v in body.items() if k not in ("inventory", "id", "links")}
+        record.update(
+            {
+                "externalId": external_id,
+                "tranDate": tran_date,
+                "inventory": {"links": [], "items": out_items, "totalResults": len(out_items)},
+                "estimatedTotalValue": float(value_total),
+            }
+        )
+        return Prepared("inventoryAdjustment", external_id, header, tl, [], accounting, stock, totals, record)
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, p: Prepared) -> tuple[str, bool]:
+        """Write a prepared record; returns (internal id, created?). Stock is applied as a delta."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN")
+            try:
+                row = c.execute(
+                    'SELECT id, createddate FROM "transaction" WHERE recordtype = ? AND externalid = ?',
+                    (p.record_type, p.external_id),
+                ).fetchone()
+                old_stock: dict[tuple[int, int], float] = {}
+                if row:
+                    tid, created_at = row[0], row[1]
+                    created = False
+                    for item, loc, qty, affects_stock in c.execute(
+                        "SELECT item, location, quantity, isinventoryaffecting FROM transactionline "
+                        'WHERE "transaction" = ?',
+                        (tid,),
+                    ):
+                        if affects_stock == "T" and item is not None:
+                            old_stock[(item, loc)] = old_stock.get((item, loc), 0) + qty
+                    for table in ("transactionline", "transactiontaxdetail", "transactionaccountingline"):
+                        c.execute(f'DELETE FROM {table} WHERE "transaction" = ?', (tid,))
+                else:
+                    nxt = c.execute('SELECT MAX(id) FROM "transaction"').fetchone()[0]
+                    tid = max(FIRST_TRANSACTION_ID, (nxt or 0) + 1)
+                    created, created_at = True, now
+                h = p.header
+                record = dict(
+                    p.record,
+                    createdDate=created_at,
+                    lastModifiedDate=now,
+                    tranId=f"{TRANID_PREFIX[p.record_type]}{tid}",
+                )
+                c.execute(
+                    'INSERT OR REPLACE INTO "transaction" (id, type, recordtype, externalid, tranid, trandate, '
+                    "postingperiod, entity, location, subsidiary, memo, total, taxtotal, subtotal, discounttotal, "
+                    "createdfrom, paymentmethod, account, taxdetailsoverride, createddate, lastmodifieddate, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tid,
+                        h["type"],
+                        p.record_type,
+                        p.external_id,
+                        record["tranId"],
+                        h["trandate"],
+                        h["trandate"][:7],
+                        h["entity"],
+                        h["location"],
+                        h["subsidiary"],
+                        h["memo"],
+                        h["total"],
+                        h["taxtotal"],
+                        h["subtotal"],
+                        h["discounttotal"],
+                        h["createdfrom"],
+                        h["paymentmethod"],
+                        h["account"],
+                        h["taxdetailsoverride"],
+                        created_at,
+                        now,
+                        json.dumps(record),
+                    ),
+                )
+
+                def f(v: Any) -> Any:
+                    return float(v) if isinstance(v, Decimal) else v
+
+                c.executemany(
+                    'INSERT INTO transactionline ("transaction", id, linesequencenumber, item, location, subsidiary, '
+                    "entity, quantity, rate, netamount, mainline, taxline, itemtype, isinventoryaffecting, memo, "
+                    "taxdetailsreference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            tid,
+                            ln["id"],
+                            ln["id"],
+                            ln["item"],
+                            ln["location"],
+                            h["subsidiary"],
+                            h["entity"],
+                            f(ln["quantity"]),
+                            f(ln["rate"]),
+                            f(ln["netamount"]),
+                            ln["mainline"],
+                            ln["taxline"],
+                            ln["itemtype"],
+                            ln["isinventoryaffecting"],
+                            ln["memo"],
+                            ln["taxdetailsreference"],
+                        )
+                        for ln in p.lines
+                    ],
+                )
+                c.executemany(
+                    'INSERT INTO transactiontaxdetail ("transaction", line, id, taxcode, taxtype, taxrate, taxbasis, '
+                    "taxamount, taxdetailsreference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            tid,
+                            t["line"],
+                            t["id"],
+                            t["taxcode"],
+                            t["taxtype"],
+                            float(t["taxrate"]),
+                            float(t["taxbasis"]),
+                            float(t["taxamount"]),
+                            t["ref"],
+                        )
+                        for t in p.tax_details
+                    ],
+                )
+                c.executemany(
+                    'INSERT INTO transactionaccountingline ("transaction", transactionline, account, debit, credit, '
+                    "amount, posting) VALUES (?, ?, ?, ?, ?, ?, 'T')",
+                    [
+                        (
+                            tid,
+                            line,
+                            acct,
+                            float(amt) if amt > 0 else None,
+                            float(-amt) if amt < 0 else None,
+                            float(amt),
+                        )
+                        for line, acct, amt in p.accounting
+                        if amt
+                    ],
+                )
+                new_stock = {k: float(v) for k, v in p.stock.items()}
+                deltas = {k: new_stock.get(k, 0) - old_stock.get(k, 0) for k in {*old_stock, *new_stock}}
+                c.executemany(
+                    "INSERT INTO inventoryitemlocations (item, location, quantityonhand, quantityavailable) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (item, location) DO UPDATE SET "
+                    "quantityonhand = quantityonhand + excluded.quantityonhand, "
+                    "quantityavailable = quantityavailable + excluded.quantityavailable",
+                    [(k[0], k[1], d, d) for k, d in sorted(deltas.items()) if d],
+                )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return str(tid), created
+
+    def clear_transactions(self) -> None:
+        with self.lock:
+            for table in (
+                '"transaction"',
+                "transactionline",
+                "transactiontaxdetail",
+                "transactionaccountingline",
+            ):
+                self.conn.execute(f"DELETE FROM {table}")
+
+
+def on_hand_from_store_sku(
+    fn: Callable[[int | str, str], int | None], master: dict[str, list[dict]]
+) -> Callable[[str, str], int | None]:
+    """Adapt a Sitoo-side ``initial_on_hand(store, sku)`` to the emulator's ``(item_id, location_id)``.
+
+    The location's ``externalid`` (``"ST001"``) is passed as the store; items map to their ``itemid`` (SKU).
+    """
+    sku = {str(r["id"]): r["itemid"] for r in master.get("items", [])}
+    store = {str(r["id"]): r.get("externalid") or int(r["id"]) - 1000 for r in master.get("locations", [])}
+    return lambda item_id, location_id: fn(store[location_id], sku[item_id])
