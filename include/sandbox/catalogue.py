@@ -34,8 +34,10 @@ GIFT_CARD_SKU = "GIFTCARD"
 GIFT_CARD_PRODUCT_ID = 999_999
 INVENTORY_ADJUSTMENT_ACCOUNT_ID = "510"
 
-# Sitoo POS payment type names -> ERP payment method ids. "Gift Card" redeems a liability.
-TENDERS: dict[str, str] = {"Cash": "1", "Card": "2", "Gift Card": "3", "Klarna": "4"}
+# Sitoo POS payment type names -> ERP payment method ids. "Gift Card" redeems a liability;
+# "Exchange" is the POS's virtual payment moving value between an exchange's refund and sale,
+# posted to a clearing method that nets to zero across the pair.
+TENDERS: dict[str, str] = {"Cash": "1", "Card": "2", "Gift Card": "3", "Klarna": "4", "Exchange": "5"}
 # A tender the POS can take but the ERP has no mapping for (drives the tender-mismatch path).
 UNMAPPED_TENDER = "Foreign Currency"
 
