@@ -18,6 +18,7 @@ from typing import Protocol
 
 import psycopg
 
+from include.sitoo_erp.prefetch import prefetch
 from include.sitoo_erp.staging.orders import StageSummary, advance_watermark, get_watermark, stage_orders
 
 ORDERS_STREAM = "sitoo_orders"
@@ -47,7 +48,10 @@ def extract_orders(
 
     # orderdateto is inclusive in the API: stop one second short to keep [start, end) half-open.
     window = stage_orders(
-        conn, source.iter_order_payloads(orderdate_from=_ts(window_start), orderdate_to=_ts(window_end) - 1)
+        conn,
+        prefetch(
+            source.iter_order_payloads(orderdate_from=_ts(window_start), orderdate_to=_ts(window_end) - 1)
+        ),
     )
     result["window"] = window.as_dict()
 
@@ -58,7 +62,7 @@ def extract_orders(
         )
         sweep = StageSummary()
         if start_from is not None:
-            sweep = stage_orders(conn, source.iter_order_payloads(orderid_from=start_from))
+            sweep = stage_orders(conn, prefetch(source.iter_order_payloads(orderid_from=start_from)))
         result["late_sweep"] = {**sweep.as_dict(), "from_orderid": start_from}
         top = max(x for x in (window.max_orderid, sweep.max_orderid, mark, 0) if x is not None)
         if top:
