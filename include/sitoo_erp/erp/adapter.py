@@ -11,9 +11,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from include.sitoo_erp.http_retry import ApiError
+
+if TYPE_CHECKING:
+    from include.sitoo_erp.posting.documents import LedgerDocument
 
 
 class DocumentKind(StrEnum):
@@ -63,6 +66,10 @@ class ErpAdapter(Protocol):
 
     def upsert_document(self, kind: DocumentKind, external_id: str, body: Mapping[str, Any]) -> PostResult:
         """Create or replace the document keyed by ``external_id``; safe to repeat (exactly once)."""
+        ...
+
+    def post_document(self, document: LedgerDocument, created_from_erp_id: str | None = None) -> PostResult:
+        """Render an ERP-neutral ``LedgerDocument`` in this ERP's terms and upsert it (exactly once)."""
         ...
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:

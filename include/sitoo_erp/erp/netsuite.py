@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import requests
@@ -35,6 +35,9 @@ from include.sitoo_erp.http_retry import (
     parse_retry_after,
     with_retries,
 )
+
+if TYPE_CHECKING:
+    from include.sitoo_erp.posting.documents import LedgerDocument
 
 RECORD_TYPES: dict[DocumentKind, str] = {
     DocumentKind.SALE: "cashSale",
@@ -267,6 +270,14 @@ class NetSuiteHook(HttpHook):
                 )
             erp_id = str(found["id"])
         return PostResult(external_id=external_id, erp_id=erp_id, attempts=len(tally))
+
+    def post_document(self, document: LedgerDocument, created_from_erp_id: str | None = None) -> PostResult:
+        """Render an ERP-neutral ledger document as a NetSuite record and upsert it by externalId."""
+        from include.sitoo_erp.erp.netsuite_documents import render_netsuite
+
+        return self.upsert_document(
+            document.kind, document.external_id, render_netsuite(document, created_from_erp_id)
+        )
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:
         record = RECORD_TYPES[kind]

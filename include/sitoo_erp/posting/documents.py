@@ -1,0 +1,885 @@
+"""ERP-neutral ledger documents built from one staged Sitoo receipt (pure Python: no Airflow, no DB).
+
+``build_document(receipt, mappings, options) -> LedgerDocument``. ``ReceiptInput.from_rows`` takes
+the staging rows (``sitoo_order`` / ``sitoo_order_row`` / ``sitoo_payment`` column names), and
+``Mappings.from_rows`` the ``map_*`` tables (or their CSV seeds) plus the ``erp_item`` cache. An
+ERP adapter renders the document (``erp/netsuite_documents.py`` for NetSuite).
+
+Rules (each is unit-tested in ``tests/unit/test_documents.py``):
+
+1. **externalId**: ``SITOO-S-{store}-{receiptId}`` for a sale, ``SITOO-R-{store}-{receiptId}`` for
+   a return (reference erp-api §4). Every character outside ``[A-Za-z0-9_-]`` becomes ``-``; a
+   receipt without a receipt id uses its orderid instead (``SITOO-S-ST001-10042``); a key longer
+   than 255 characters is an error, never truncated (truncation could collide).
+2. **Kind**: a receipt whose gross total is negative (or zero while linking an original sale via
+   ``refund_of_orderid`` / ``creditorderid``) is a return and becomes ``REFUND`` (cashRefund) or
+   ``CREDIT_MEMO`` (``options.return_document``); every other finalised receipt is one ``SALE``. A
+   return carries POSITIVE quantities and amounts (every POS amount times ``sign = -1``) and
+   ``created_from_external_id`` = the original sale's externalId (known when the caller passes the
+   original's header). A positive receipt that links an original sale is an error. An exchange is
+   just its two receipts: the refund (a return) and the new sale, each its own document.
+3. **Finalised only**: ``orderstateid`` must be 10 and ``paymentstateid`` 20 (when present).
+4. **Lines**: one line per receipt row, in ``orderitemid`` order, numbered 1..n; ``rate`` = net unit
+   price actually paid (campaign reductions stay in the rate, never a line discount);
+   ``amount`` = the row's net total (``money_net``).
+5. **POS VAT per rate** (invariant 4): ``net_R = sum(row net at R) - loyalty net at R`` and
+   ``vat_R = round(net_R * R/100, 2)`` HALF_UP (the generator's receipt rule). ``sum(vat_R)`` must
+   equal ``money_vat`` (moneyfinal_vat), else ``DocumentError(rule="tax.receipt_vat_by_rate")``.
+6. **Tax allocation**: each line's tax starts at its POS per-line VAT (``money_vat``); per rate the
+   cent difference between the lines' target (``vat_R`` + loyalty VAT at R, so that together with
+   the negative discount tax line the rate sums to ``vat_R``) and the per-line sum is pushed onto
+   the lines with the largest rounding remainders (exact ``amount * R`` minus the line's tax; the
+   most over-rounded lines when the difference is negative), ties by line number, round-robin if
+   there are more cents than lines. So: sums exact per rate, every move has the sign of the
+   difference, no line moves more than ``ceil(|cents| / lines)`` cents, deterministic.
+7. **Tax variance**: ``erp_line_tax_by_rate[R]`` = what the ERP would compute without the override:
+   ``round(amount * R/100, 2)`` HALF_UP per line, plus the same for the discount's net at R (a
+   real Discount item carries a tax code); ``tax_variance_by_rate = pos_tax_by_rate - erp_line_tax``.
+8. **Loyalty** (invariant 5): a document-level ``DocumentDiscount`` on the ``loyalty_discount``
+   document item with ``amount = -(loyalty net total)`` and one NEGATIVE tax line per rate (basis
+   ``-loyalty net R``, tax ``-loyalty VAT R``), so ERP taxTotal == POS VAT and total == POS gross.
+   Per-rate amounts come from the header's ``additionaldata`` (``loyalty-moneydiscount-net-R`` /
+   ``-vat-R``); without them a gross ``loyalty_discount`` is split only when the rows have a single
+   rate (net = round(gross / (1 + R))), otherwise it is an error. Lines never carry a discount.
+9. **Gift card sold** (row sku in ``options.gift_card_skus``, ``product-group-type`` 30 or a card
+   number): the line goes to the ``gift_card`` document item at 0 % VAT: it is a liability (money
+   held for a future purchase), not revenue; a gift card row with non-zero VAT is an error.
+10. **Cash round-off** (``money_roundoff`` != 0): an extra last line on the ``cash_rounding`` item,
+    quantity 1, amount = round-off (sign-adjusted), with a 0 % tax line, so total == POS gross.
+11. **Tenders**: the ERP takes one payment method per document: the tender with the largest
+    absolute amount (ties: the first); the full split, sign-adjusted, goes in the memo
+    (``Sitoo receipt R-1 | Card 12.00; Cash 5.00``) and in ``payments``. Every tender must map:
+    gift-card redemption maps to the "Gift Card" method (a liability account in the ERP), the
+    POS's virtual "Exchange" payment to the clearing method (nets to zero over the pair).
+    Reference §12 lists multi-tender as open: this is our answer until finance decides.
+12. **tranDate** = the store business date (``business_date``); if missing, the orderdate in the
+    store timezone (``store_timezone``, default Europe/London).
+13. **Totals check**: the document's net, tax and gross must equal the POS ``money_net``,
+    ``money_vat`` and ``money_gross`` (sign-adjusted), else ``DocumentError`` (never a silent post).
+
+Every failure is a ``DocumentError`` naming the order, the field and the rule (invariant 7);
+``MappingMissing`` (a subclass) when a mapping is absent: the gate normally catches those first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from include.sitoo_erp.erp.adapter import DocumentKind
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+RATE_Q = Decimal("0.001")
+HUNDRED = Decimal(100)
+MAX_EXTERNAL_ID = 255
+DEFAULT_TIMEZONE = "Europe/London"
+GIFT_CARD_SKU = "GIFTCARD"
+GIFT_CARD_GROUP_TYPE = "30"
+LOYALTY_NET_PREFIX = "loyalty-moneydiscount-net-"
+LOYALTY_VAT_PREFIX = "loyalty-moneydiscount-vat-"
+DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+class DocumentError(ValueError):
+    """A receipt that cannot become a correct ledger document: names the order, field and rule."""
+
+    def __init__(self, message: str, *, orderid: int | None = None, field: str = "", rule: str = "") -> None:
+        super().__init__(message if orderid is None else f"order {orderid}: {message}")
+        self.orderid, self.field, self.rule = orderid, field, rule
+
+
+class MappingMissing(DocumentError):
+    """No mapping for ``key`` in ``field`` (store, sku, vat_rate, tender, document_item)."""
+
+    def __init__(self, field: str, key: Any, orderid: int | None = None) -> None:
+        super().__init__(
+            f"no {field} mapping for {key!r}", orderid=orderid, field=field, rule=f"mapping.{field}"
+        )
+        self.key = key
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def r2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rate_key(value: Any) -> Decimal:
+    """A VAT rate in percent as a Decimal with 3 dp (``20`` and ``"20.000"`` are the same key)."""
+    try:
+        return Decimal(str(value)).quantize(RATE_Q)
+    except (InvalidOperation, ValueError) as exc:
+        raise DocumentError(f"invalid VAT rate {value!r}", field="vat_rate", rule="vat_rate.number") from exc
+
+
+def _dec(value: Any, field: str, orderid: int | None, default: Decimal | None = None) -> Decimal:
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise DocumentError(f"{field} is missing", orderid=orderid, field=field, rule=f"{field}.required")
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise DocumentError(
+            f"{field} is not a number: {value!r}", orderid=orderid, field=field, rule=f"{field}.number"
+        ) from exc
+    if not out.is_finite():
+        raise DocumentError(f"{field} is not finite", orderid=orderid, field=field, rule=f"{field}.number")
+    return out
+
+
+def _jsonish(value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else {}
+    return dict(value)
+
+
+def _money_text(value: Decimal) -> str:
+    return f"{r2(value):.2f}"
+
+
+def sanitise_key(text: str) -> str:
+    """Map every character outside ``[A-Za-z0-9_-]`` to ``-`` (NetSuite externalId alphabet)."""
+    return _UNSAFE.sub("-", text)
+
+
+def external_id_for(kind: DocumentKind, store_externalid: str, receipt_id: str | None, orderid: int) -> str:
+    """``SITOO-S-{store}-{receiptId}`` (sale) / ``SITOO-R-…`` (return); orderid if no receipt id."""
+    prefix = "S" if kind == DocumentKind.SALE else "R"
+    receipt = receipt_id if receipt_id not in (None, "") else str(orderid)
+    key = sanitise_key(f"SITOO-{prefix}-{store_externalid}-{receipt}")
+    if len(key) > MAX_EXTERNAL_ID:
+        raise DocumentError(
+            f"externalId would be {len(key)} characters (max {MAX_EXTERNAL_ID})",
+            orderid=orderid,
+            field="receipt_id",
+            rule="external_id.length",
+        )
+    return key
+
+
+# ---------------------------------------------------------------------------------------------- input
+@dataclass(frozen=True)
+class ReceiptRow:
+    orderitemid: int
+    sku: str | None
+    productname: str | None
+    quantity: Decimal
+    vat_rate: Decimal  # percent, 3 dp
+    net_unit_price: Decimal | None
+    money_net: Decimal
+    money_vat: Decimal
+    vouchercode: str | None = None
+    giftcard_number: str | None = None
+    additionaldata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReceiptPayment:
+    payment_index: int
+    name: str
+    amount: Decimal
+    giftcard_number: str | None = None
+    is_virtual: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiptInput:
+    """One staged receipt: header + rows + payments, money as Decimal (POS signs: returns negative)."""
+
+    orderid: int
+    receipt_id: str | None
+    store_externalid: str | None
+    business_date: date | None
+    money_net: Decimal
+    money_vat: Decimal
+    money_roundoff: Decimal
+    money_gross: Decimal
+    rows: tuple[ReceiptRow, ...]
+    payments: tuple[ReceiptPayment, ...]
+    orderdate: datetime | None = None
+    store_timezone: str | None = None
+    orderstateid: int | None = None
+    paymentstateid: int | None = None
+    creditorderid: int | None = None
+    refund_of_orderid: int | None = None
+    exchange_orderid: int | None = None
+    loyalty_discount: Decimal = ZERO  # gross, positive
+    additionaldata: Mapping[str, Any] = field(default_factory=dict)
+    # The original sale of a return (its externalId becomes created_from_external_id).
+    original_store_externalid: str | None = None
+    original_receipt_id: str | None = None
+    original_orderid: int | None = None
+
+    @classmethod
+    def from_rows(
+        cls,
+        header: Mapping[str, Any],
+        rows: Iterable[Mapping[str, Any]],
+        payments: Iterable[Mapping[str, Any]],
+        original: Mapping[str, Any] | None = None,
+    ) -> ReceiptInput:
+        """From staging rows (keys = ``sitoo_order`` / ``sitoo_order_row`` / ``sitoo_payment`` columns).
+
+        ``original``: the ``sitoo_order`` header of the sale a return refers to, if staged.
+        """
+        oid = int(header["orderid"])
+        d = lambda v, f, default=None: _dec(v, f, oid, default)  # noqa: E731
+        typed_rows = []
+        for r in sorted(rows, key=lambda r: int(r["orderitemid"])):
+            typed_rows.append(
+                ReceiptRow(
+                    orderitemid=int(r["orderitemid"]),
+                    sku=r.get("sku"),
+                    productname=r.get("productname"),
+                    quantity=d(r.get("quantity"), "sitoo_order_row.quantity"),
+                    vat_rate=rate_key(d(r.get("vat_rate"), "sitoo_order_row.vat_rate")),
+                    net_unit_price=(
+                        None
+                        if r.get("net_unit_price") is None
+                        else d(r["net_unit_price"], "sitoo_order_row.net_unit_price")
+                    ),
+                    money_net=d(r.get("money_net"), "sitoo_order_row.money_net"),
+                    money_vat=d(r.get("money_vat"), "sitoo_order_row.money_vat"),
+                    vouchercode=r.get("vouchercode"),
+                    giftcard_number=r.get("giftcard_number"),
+                    additionaldata=_jsonish(r.get("additionaldata")),
+                )
+            )
+        typed_payments = [
+            ReceiptPayment(
+                payment_index=int(p.get("payment_index", i)),
+                name=str(p["name"]),
+                amount=d(p.get("amount"), "sitoo_payment.amount"),
+                giftcard_number=p.get("giftcard_number"),
+                is_virtual=bool(p.get("is_virtual", False)),
+            )
+            for i, p in enumerate(payments)
+        ]
+        typed_payments.sort(key=lambda p: p.payment_index)
+        bdate = header.get("business_date")
+        if isinstance(bdate, str):
+            bdate = date.fromisoformat(bdate)
+        elif isinstance(bdate, datetime):
+            bdate = bdate.date()
+        opt_int = lambda v: None if v in (None, "") else int(v)  # noqa: E731
+        return cls(
+            orderid=oid,
+            receipt_id=header.get("receipt_id"),
+            store_externalid=header.get("store_externalid"),
+            business_date=bdate,
+            money_net=d(header.get("money_net"), "money_net"),
+            money_vat=d(header.get("money_vat"), "money_vat"),
+            money_roundoff=d(header.get("money_roundoff"), "money_roundoff", ZERO),
+            money_gross=d(header.get("money_gross"), "money_gross"),
+            rows=tuple(typed_rows),
+            payments=tuple(typed_payments),
+            orderdate=header.get("orderdate"),
+            store_timezone=header.get("store_timezone"),
+            orderstateid=opt_int(header.get("orderstateid")),
+            paymentstateid=opt_int(header.get("paymentstateid")),
+            creditorderid=opt_int(header.get("creditorderid")),
+            refund_of_orderid=opt_int(header.get("refund_of_orderid")),
+            exchange_orderid=opt_int(header.get("exchange_orderid")),
+            loyalty_discount=d(header.get("loyalty_discount"), "loyalty_discount", ZERO),
+            additionaldata=_jsonish(header.get("additionaldata")),
+            original_store_externalid=None if original is None else original.get("store_externalid"),
+            original_receipt_id=None if original is None else original.get("receipt_id"),
+            original_orderid=None if original is None else opt_int(original.get("orderid")),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- mappings
+@dataclass(frozen=True)
+class StoreMapping:
+    location_id: str
+    customer_id: str
+    subsidiary_id: str
+
+
+@dataclass(frozen=True)
+class TaxMapping:
+    tax_code_id: str
+    tax_type_id: str
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "t", "1", "yes")
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Resolved mappings: store -> (location, customer, subsidiary), sku -> item, VAT rate -> tax code,
+    tender -> payment method, document item purpose -> item."""
+
+    stores: Mapping[str, StoreMapping]
+    items: Mapping[str, str]
+    tax_codes: Mapping[Decimal, TaxMapping]
+    tenders: Mapping[str, str]
+    document_items: Mapping[str, str]
+    gift_card_tenders: frozenset[str] = frozenset({"Gift Card"})
+
+    @classmethod
+    def from_rows(
+        cls,
+        store_location: Iterable[Mapping[str, Any]],
+        tender_payment: Iterable[Mapping[str, Any]],
+        vat_tax_code: Iterable[Mapping[str, Any]],
+        document_item: Iterable[Mapping[str, Any]],
+        sku_item: Iterable[Mapping[str, Any]] = (),
+        erp_items: Iterable[Mapping[str, Any]] = (),
+    ) -> Mappings:
+        """From ``map_*`` rows (or the CSV seeds) and the ``erp_item`` cache; ``sku_item`` overrides win.
+
+        Inactive ERP items are left out (posting to them fails in the ERP: a mapping miss here).
+        """
+        tenders = list(tender_payment)
+        items = {
+            str(r["sku"]): str(r["item_id"]) for r in erp_items if not _truthy(r.get("is_inactive", False))
+        }
+        items.update({str(r["sku"]): str(r["item_id"]) for r in sku_item})
+        return cls(
+            stores={
+                str(r["store_externalid"]): StoreMapping(
+                    str(r["location_id"]), str(r["customer_id"]), str(r["subsidiary_id"])
+                )
+                for r in store_location
+            },
+            items=items,
+            tax_codes={
+                rate_key(r["vat_rate"]): TaxMapping(str(r["tax_code_id"]), str(r["tax_type_id"]))
+                for r in vat_tax_code
+            },
+            tenders={str(r["tender"]): str(r["payment_method_id"]) for r in tenders},
+            document_items={str(r["purpose"]): str(r["item_id"]) for r in document_item},
+            gift_card_tenders=frozenset(str(r["tender"]) for r in tenders if _truthy(r.get("is_gift_card"))),
+        )
+
+
+@dataclass(frozen=True)
+class DocumentOptions:
+    return_document: Literal["cash_refund", "credit_memo"] = "cash_refund"
+    memo_prefix: str = "Sitoo receipt"
+    gift_card_skus: frozenset[str] = frozenset({GIFT_CARD_SKU})
+    require_finalised: bool = True
+    memo_max_length: int = 999  # NetSuite memo field limit
+
+
+# ---------------------------------------------------------------------------------------------- output
+class LineKind:
+    ITEM = "item"
+    GIFT_CARD = "gift_card"
+    ROUNDING = "cash_rounding"
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    line_no: int  # 1-based
+    kind: str  # LineKind
+    item_id: str
+    quantity: Decimal
+    rate: Decimal  # net unit price paid (document sign)
+    amount: Decimal  # net line amount (document sign)
+    vat_rate: Decimal  # percent
+    tax_code_id: str
+    tax_type_id: str
+    tax_amount: Decimal  # POS tax allocated to this line (document sign)
+    pos_line_tax: Decimal  # the row's own POS VAT before allocation (document sign)
+    description: str | None = None
+    sku: str | None = None
+    orderitemid: int | None = None
+
+
+@dataclass(frozen=True)
+class DiscountTax:
+    vat_rate: Decimal
+    tax_code_id: str
+    tax_type_id: str
+    basis: Decimal  # negative: -(loyalty net at the rate)
+    tax_amount: Decimal  # negative: -(loyalty VAT at the rate)
+
+
+@dataclass(frozen=True)
+class DocumentDiscount:
+    """Document-level loyalty discount (never a line discount)."""
+
+    item_id: str
+    amount: Decimal  # negative: -(loyalty net total)
+    taxes: tuple[DiscountTax, ...]
+    gross: Decimal  # positive loyalty value incl. VAT
+    reference: str | None = None  # e.g. the bonus cheque id
+
+
+@dataclass(frozen=True)
+class TenderSplit:
+    name: str
+    amount: Decimal  # document sign
+    payment_method_id: str
+    is_gift_card: bool = False
+    is_virtual: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerDocument:
+    kind: DocumentKind
+    external_id: str
+    orderid: int
+    receipt_id: str | None
+    store_externalid: str
+    tran_date: date
+    memo: str
+    location_id: str
+    customer_id: str
+    subsidiary_id: str
+    lines: tuple[DocumentLine, ...]
+    discount: DocumentDiscount | None
+    payments: tuple[TenderSplit, ...]
+    payment_method_id: str | None
+    sign: int  # +1 sale, -1 return: document amount = sign * POS amount
+    created_from_external_id: str | None
+    created_from_orderid: int | None
+    pos_tax_by_rate: Mapping[Decimal, Decimal]  # document sign
+    erp_line_tax_by_rate: Mapping[Decimal, Decimal]
+    tax_variance_by_rate: Mapping[Decimal, Decimal]
+
+    @property
+    def is_return(self) -> bool:
+        return self.kind != DocumentKind.SALE
+
+    @property
+    def net_total(self) -> Decimal:
+        lines = sum((ln.amount for ln in self.lines), ZERO)
+        return lines + (self.discount.amount if self.discount else ZERO)
+
+    @property
+    def tax_total(self) -> Decimal:
+        lines = sum((ln.tax_amount for ln in self.lines), ZERO)
+        if self.discount is None:
+            return lines
+        return lines + sum((t.tax_amount for t in self.discount.taxes), ZERO)
+
+    @property
+    def gross_total(self) -> Decimal:
+        return self.net_total + self.tax_total
+
+    def tax_by_rate(self) -> dict[Decimal, Decimal]:
+        """Σ tax per rate as posted (lines + discount tax lines)."""
+        out: dict[Decimal, Decimal] = {}
+        for ln in self.lines:
+            out[ln.vat_rate] = out.get(ln.vat_rate, ZERO) + ln.tax_amount
+        for t in self.discount.taxes if self.discount else ():
+            out[t.vat_rate] = out.get(t.vat_rate, ZERO) + t.tax_amount
+        return out
+
+    @property
+    def total_variance(self) -> Decimal:
+        return sum(self.tax_variance_by_rate.values(), ZERO)
+
+
+# ---------------------------------------------------------------------------------------------- allocation
+def allocate_tax(
+    amounts: list[Decimal], line_taxes: list[Decimal], rate_percent: Decimal, target: Decimal
+) -> list[Decimal]:
+    """Largest-remainder allocation of ``target - sum(line_taxes)`` (whole cents) over the lines.
+
+    Lines are identified by position (their line number order). Each cent of a positive difference
+    goes to the line with the largest remainder ``amount * R/100 - tax`` (most under-rounded), of a
+    negative difference to the smallest (most over-rounded); ties by position; round-robin when the
+    difference has more cents than there are lines.
+    """
+    if len(amounts) != len(line_taxes):
+        raise ValueError("amounts and line_taxes differ in length")
+    diff = target - sum(line_taxes, ZERO)
+    cents = int((diff / CENT).to_integral_value())
+    if diff != cents * CENT:
+        raise ValueError(f"target {target} and line taxes are not whole cents apart")
+    out = list(line_taxes)
+    if cents == 0:
+        return out
+    if not out:
+        raise ValueError(f"no lines to carry a tax difference of {diff}")
+    step = CENT if cents > 0 else -CENT
+    direction = 1 if cents > 0 else -1
+    remainders = [amounts[i] * rate_percent / HUNDRED - line_taxes[i] for i in range(len(out))]
+    order = sorted(range(len(out)), key=lambda i: (-direction * remainders[i], i))
+    for k in range(abs(cents)):
+        out[order[k % len(order)]] += step
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- builder
+def _tax(mappings: Mappings, rate: Decimal, orderid: int) -> TaxMapping:
+    tm = mappings.tax_codes.get(rate)
+    if tm is None:
+        raise MappingMissing("vat_rate", f"{rate.normalize():f}", orderid)
+    return tm
+
+
+def _doc_item(mappings: Mappings, purpose: str, orderid: int) -> str:
+    item = mappings.document_items.get(purpose)
+    if not item:
+        raise MappingMissing("document_item", purpose, orderid)
+    return item
+
+
+def _is_gift_card_row(row: ReceiptRow, options: DocumentOptions) -> bool:
+    return (
+        (row.sku is not None and row.sku in options.gift_card_skus)
+        or str(row.additionaldata.get("product-group-type", "")) == GIFT_CARD_GROUP_TYPE
+        or bool(row.giftcard_number)
+    )
+
+
+def _loyalty_by_rate(
+    receipt: ReceiptInput, row_rates: set[Decimal]
+) -> dict[Decimal, tuple[Decimal, Decimal]]:
+    """{rate: (net, vat)} of the receipt's loyalty discount, both positive (POS sign)."""
+    ad = receipt.additionaldata
+    out: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for key, value in ad.items():
+        if not key.startswith(LOYALTY_NET_PREFIX):
+            continue
+        suffix = key[len(LOYALTY_NET_PREFIX) :]
+        rate = rate_key(suffix)
+        net = _dec(value, key, receipt.orderid)
+        vat_key = LOYALTY_VAT_PREFIX + suffix
+        vat = _dec(
+            ad.get(vat_key), vat_key, receipt.orderid, None if vat_key in ad else r2(net * rate / HUNDRED)
+        )
+        if net or vat:
+            out[rate] = (abs(net), abs(vat))
+    if out:
+        return out
+    gross = abs(receipt.loyalty_discount)
+    if not gross:
+        return {}
+    taxable = sorted(row_rates)
+    if len(taxable) != 1:
+        raise DocumentError(
+            f"loyalty discount {gross} has no per-rate split and the rows carry {len(taxable)} VAT rates",
+            orderid=receipt.orderid,
+            field="additionaldata.loyalty-moneydiscount-net-R",
+            rule="loyalty.split_by_rate",
+        )
+    rate = taxable[0]
+    net = r2(gross / (1 + rate / HUNDRED))
+    return {rate: (net, gross - net)}
+
+
+def _tran_date(receipt: ReceiptInput) -> date:
+    if receipt.business_date is not None:
+        return receipt.business_date
+    if receipt.orderdate is None:
+        raise DocumentError(
+            "neither business_date nor orderdate is set",
+            orderid=receipt.orderid,
+            field="business_date",
+            rule="tran_date.required",
+        )
+    try:
+        zone = ZoneInfo(receipt.store_timezone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return receipt.orderdate.astimezone(zone).date()
+
+
+def _document_kind(receipt: ReceiptInput, options: DocumentOptions) -> DocumentKind:
+    linked = receipt.refund_of_orderid or receipt.creditorderid
+    if receipt.money_gross < 0 or (receipt.money_gross == 0 and linked):
+        if options.return_document == "credit_memo":
+            return DocumentKind.CREDIT_MEMO
+        if options.return_document == "cash_refund":
+            return DocumentKind.REFUND
+        raise ValueError(
+            f"return_document must be 'cash_refund' or 'credit_memo', not {options.return_document!r}"
+        )
+    if linked:
+        raise DocumentError(
+            f"refund receipt (original order {linked}) has a positive total {receipt.money_gross}",
+            orderid=receipt.orderid,
+            field="money_gross",
+            rule="return.negative_total",
+        )
+    return DocumentKind.SALE
+
+
+def pos_vat_by_rate(
+    receipt: ReceiptInput, loyalty: Mapping[Decimal, tuple[Decimal, Decimal]] | None = None
+) -> dict[Decimal, Decimal]:
+    """The receipt's VAT per rate (POS sign): ``round(net_R * R/100)``, net_R net of loyalty at R."""
+    if loyalty is None:
+        loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
+    nets: dict[Decimal, Decimal] = {}
+    for row in receipt.rows:
+        nets[row.vat_rate] = nets.get(row.vat_rate, ZERO) + row.money_net
+    for rate, (lnet, _) in loyalty.items():
+        nets[rate] = nets.get(rate, ZERO) - lnet
+    return {rate: r2(net * rate / HUNDRED) for rate, net in nets.items()}
+
+
+def build_document(
+    receipt: ReceiptInput, mappings: Mappings, options: DocumentOptions | None = None
+) -> LedgerDocument:
+    """One finalised receipt -> one ERP-neutral ledger document (rules in the module docstring)."""
+    options = options or DocumentOptions()
+    oid = receipt.orderid
+
+    def fail(message: str, field: str, rule: str) -> DocumentError:
+        return DocumentError(message, orderid=oid, field=field, rule=rule)
+
+    if options.require_finalised and (
+        (receipt.orderstateid is not None and receipt.orderstateid != 10)
+        or (receipt.paymentstateid is not None and receipt.paymentstateid != 20)
+    ):
+        raise fail(
+            f"not finalised (orderstateid={receipt.orderstateid}, paymentstateid={receipt.paymentstateid})",
+            "orderstateid",
+            "finalised_only",
+        )
+    if not receipt.store_externalid:
+        raise fail("store external id is missing", "store_externalid", "store.required")
+    store = mappings.stores.get(receipt.store_externalid)
+    if store is None:
+        raise MappingMissing("store", receipt.store_externalid, oid)
+    if not receipt.rows:
+        raise fail("receipt has no rows", "orderitems", "rows.required")
+
+    kind = _document_kind(receipt, options)
+    sign = 1 if kind == DocumentKind.SALE else -1
+    s = Decimal(sign)
+    external_id = external_id_for(kind, receipt.store_externalid, receipt.receipt_id, oid)
+
+    # --- POS VAT per rate (POS sign), cross-checked against moneyfinal_vat.
+    loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
+    pos_vat = pos_vat_by_rate(receipt, loyalty)
+    if sum(pos_vat.values(), ZERO) != receipt.money_vat:
+        detail = ", ".join(f"{k.normalize():f}%: {v}" for k, v in sorted(pos_vat.items()))
+        raise fail(
+            f"VAT per rate ({detail}) sums to {sum(pos_vat.values(), ZERO)}, "
+            f"but moneyfinal_vat is {receipt.money_vat}",
+            "money_vat",
+            "tax.receipt_vat_by_rate",
+        )
+
+    # --- item lines (document sign).
+    lines: list[dict[str, Any]] = []
+    for row in receipt.rows:
+        if _is_gift_card_row(row, options):
+            if row.vat_rate != 0 or row.money_vat != 0:
+                raise fail(
+                    f"gift card row {row.orderitemid} carries VAT {row.vat_rate.normalize():f}% / {row.money_vat}"
+                    " (a gift card sold is a liability at 0 % VAT)",
+                    "sitoo_order_row.vat_rate",
+                    "gift_card.zero_vat",
+                )
+            item_id, line_kind = _doc_item(mappings, "gift_card", oid), LineKind.GIFT_CARD
+        else:
+            if not row.sku:
+                raise fail(f"row {row.orderitemid} has no SKU", "sitoo_order_row.sku", "sku.required")
+            item_id = mappings.items.get(row.sku)
+            if not item_id:
+                raise MappingMissing("sku", row.sku, oid)
+            line_kind = LineKind.ITEM
+        qty = s * row.quantity
+        amount = s * row.money_net
+        # The unit price paid keeps its POS sign (positive); quantity and amount carry the direction.
+        unit = row.net_unit_price
+        if unit is None:
+            unit = r2(amount / qty) if qty else amount
+        tm = _tax(mappings, row.vat_rate, oid)
+        lines.append(
+            {
+                "kind": line_kind,
+                "item_id": item_id,
+                "quantity": qty,
+                "rate": unit,
+                "amount": amount,
+                "vat_rate": row.vat_rate,
+                "tax_code_id": tm.tax_code_id,
+                "tax_type_id": tm.tax_type_id,
+                "pos_line_tax": s * row.money_vat,
+                "description": row.productname,
+                "sku": row.sku,
+                "orderitemid": row.orderitemid,
+            }
+        )
+
+    # --- cash round-off: one more line, 0 % VAT.
+    if receipt.money_roundoff:
+        zero = rate_key(0)
+        tm = _tax(mappings, zero, oid)
+        amount = s * receipt.money_roundoff
+        lines.append(
+            {
+                "kind": LineKind.ROUNDING,
+                "item_id": _doc_item(mappings, "cash_rounding", oid),
+                "quantity": Decimal(1),
+                "rate": amount,
+                "amount": amount,
+                "vat_rate": zero,
+                "tax_code_id": tm.tax_code_id,
+                "tax_type_id": tm.tax_type_id,
+                "pos_line_tax": ZERO,
+                "description": "Cash rounding",
+                "sku": None,
+                "orderitemid": None,
+            }
+        )
+
+    # --- loyalty: document-level discount with negative tax lines per rate.
+    discount: DocumentDiscount | None = None
+    if loyalty:
+        taxes = []
+        for rate, (lnet, lvat) in sorted(loyalty.items()):
+            tm = _tax(mappings, rate, oid)
+            taxes.append(DiscountTax(rate, tm.tax_code_id, tm.tax_type_id, -s * lnet, -s * lvat))
+        lnet_total = sum((n for n, _ in loyalty.values()), ZERO)
+        discount = DocumentDiscount(
+            item_id=_doc_item(mappings, "loyalty_discount", oid),
+            amount=-s * lnet_total,
+            taxes=tuple(taxes),
+            gross=lnet_total + sum((v for _, v in loyalty.values()), ZERO),
+            reference=receipt.additionaldata.get("crm-bonuscheckid"),
+        )
+    discount_tax = {t.vat_rate: t.tax_amount for t in discount.taxes} if discount else {}
+
+    # --- tax allocation per rate: lines carry POS VAT at R minus the (negative) discount tax at R.
+    pos_doc = {rate: s * v for rate, v in pos_vat.items()}
+    by_rate: dict[Decimal, list[int]] = {}
+    for i, ln in enumerate(lines):
+        if ln["kind"] != LineKind.ROUNDING:
+            by_rate.setdefault(ln["vat_rate"], []).append(i)
+    for ln in lines:
+        ln["tax_amount"] = ln["pos_line_tax"]
+    for rate, idx in by_rate.items():
+        target = pos_doc.get(rate, ZERO) - discount_tax.get(rate, ZERO)
+        try:
+            allocated = allocate_tax(
+                [lines[i]["amount"] for i in idx], [lines[i]["pos_line_tax"] for i in idx], rate, target
+            )
+        except ValueError as exc:
+            raise fail(str(exc), "money_vat", "tax.allocation") from exc
+        for i, tax in zip(idx, allocated, strict=True):
+            lines[i]["tax_amount"] = tax
+    for rate in discount_tax:
+        if rate not in by_rate:
+            raise fail(
+                f"loyalty discount at {rate.normalize():f}% but no row at that rate",
+                "additionaldata.loyalty-moneydiscount-net-R",
+                "loyalty.rate_without_rows",
+            )
+
+    doc_lines = tuple(DocumentLine(line_no=n, **ln) for n, ln in enumerate(lines, start=1))
+
+    # --- variance: what the ERP would compute per line without the override.
+    erp_tax: dict[Decimal, Decimal] = {}
+    for ln in doc_lines:
+        erp_tax[ln.vat_rate] = erp_tax.get(ln.vat_rate, ZERO) + r2(ln.amount * ln.vat_rate / HUNDRED)
+    for t in discount.taxes if discount else ():
+        erp_tax[t.vat_rate] = erp_tax.get(t.vat_rate, ZERO) + r2(t.basis * t.vat_rate / HUNDRED)
+    for rate in erp_tax:
+        pos_doc.setdefault(rate, ZERO)
+    variance = {rate: pos_doc[rate] - erp_tax.get(rate, ZERO) for rate in pos_doc}
+
+    # --- tenders.
+    splits = []
+    for p in receipt.payments:
+        method = mappings.tenders.get(p.name)
+        if not method:
+            raise MappingMissing("tender", p.name, oid)
+        splits.append(
+            TenderSplit(
+                name=p.name,
+                amount=s * p.amount,
+                payment_method_id=method,
+                is_gift_card=p.name in mappings.gift_card_tenders,
+                is_virtual=p.is_virtual,
+            )
+        )
+    main = max(splits, key=lambda t: abs(t.amount)) if splits else None  # max() keeps the first of ties
+    memo = f"{options.memo_prefix} {receipt.receipt_id or oid}"
+    if splits:
+        memo += " | " + "; ".join(f"{t.name} {_money_text(t.amount)}" for t in splits)
+    if len(memo) > options.memo_max_length:
+        memo = memo[: options.memo_max_length - 3] + "..."
+
+    created_from = None
+    created_from_orderid = (receipt.refund_of_orderid or receipt.creditorderid) if sign < 0 else None
+    if sign < 0 and (receipt.original_receipt_id or receipt.original_orderid):
+        created_from = external_id_for(
+            DocumentKind.SALE,
+            receipt.original_store_externalid or receipt.store_externalid,
+            receipt.original_receipt_id,
+            receipt.original_orderid or created_from_orderid or oid,
+        )
+
+    doc = LedgerDocument(
+        kind=kind,
+        external_id=external_id,
+        orderid=oid,
+        receipt_id=receipt.receipt_id,
+        store_externalid=receipt.store_externalid,
+        tran_date=_tran_date(receipt),
+        memo=memo,
+        location_id=store.location_id,
+        customer_id=store.customer_id,
+        subsidiary_id=store.subsidiary_id,
+        lines=doc_lines,
+        discount=discount,
+        payments=tuple(splits),
+        payment_method_id=main.payment_method_id if main else None,
+        sign=sign,
+        created_from_external_id=created_from,
+        created_from_orderid=created_from_orderid,
+        pos_tax_by_rate=pos_doc,
+        erp_line_tax_by_rate=erp_tax,
+        tax_variance_by_rate=variance,
+    )
+
+    # --- totals check against the POS (sign-adjusted).
+    for what, got, want in (
+        ("money_net", doc.net_total, s * (receipt.money_net + receipt.money_roundoff)),
+        ("money_vat", doc.tax_total, s * receipt.money_vat),
+        ("money_gross", doc.gross_total, s * receipt.money_gross),
+    ):
+        if got != want:
+            raise fail(f"document {what} {got} != POS {want} (document sign)", what, f"totals.{what}")
+    if any(doc.tax_by_rate().get(rate, ZERO) != v for rate, v in pos_doc.items()):
+        raise fail("document tax per rate differs from POS VAT per rate", "money_vat", "tax.per_rate")
+    return doc
+
+
+__all__ = [
+    "DiscountTax",
+    "DocumentDiscount",
+    "DocumentError",
+    "DocumentKind",
+    "DocumentLine",
+    "DocumentOptions",
+    "LedgerDocument",
+    "LineKind",
+    "MappingMissing",
+    "Mappings",
+    "ReceiptInput",
+    "ReceiptPayment",
+    "ReceiptRow",
+    "StoreMapping",
+    "TaxMapping",
+    "TenderSplit",
+    "allocate_tax",
+    "build_document",
+    "external_id_for",
+    "pos_vat_by_rate",
+    "rate_key",
+    "sanitise_key",
+]

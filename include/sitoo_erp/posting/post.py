@@ -1,0 +1,351 @@
+"""Post the gated batch to the ERP: exactly once, with the POS's tax, in bounded parallel.
+
+- Sales go first, then returns, so a return whose original sale posts in the same run can link
+  to it (``createdFrom``). A return whose original is not in the ERP yet stays *held* ("awaiting
+  original sale") and is looked at again next run; one whose original is unknown was already
+  quarantined by the gate.
+- Worker threads make only the ERP call (``PUT …/eid:{externalId}``: an upsert, so a retry or a
+  re-run can never create a second document). The main thread records each success at once:
+  posting log, state ``posted``, per-rate tax variance and resolved exceptions, in one
+  transaction. If the task dies between the ERP's answer and that write, the next run re-PUTs
+  the same key and the ERP updates the same document.
+- A document the ERP refuses (validation, closed period) is quarantined with the ERP's own words.
+  Transient failures left after the hook's retries are counted and re-raised at the end, so
+  Airflow retries the task; what already posted is not posted again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.rows import dict_row
+
+from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
+from include.sitoo_erp.http_retry import ApiError, TransientApiError
+from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.posting.documents import (
+    DocumentError,
+    DocumentOptions,
+    LedgerDocument,
+    MappingMissing,
+    Mappings,
+    ReceiptInput,
+    build_document,
+)
+from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
+
+log = logging.getLogger(__name__)
+
+
+class DocumentPoster(Protocol):
+    """What posting needs from an ERP adapter (``NetSuiteHook`` implements it)."""
+
+    def post_document(
+        self, document: LedgerDocument, created_from_erp_id: str | None = None
+    ) -> PostResult: ...
+
+
+@dataclass
+class PostingOptions:
+    max_workers: int = 4
+    return_document: str = "cash_refund"  # or "credit_memo"
+    batch_size: int = 500
+
+
+@dataclass
+class PostingSummary:
+    ready: int = 0
+    posted: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    awaiting_original: int = 0
+    quarantined: int = 0
+    transient_failures: int = 0
+    attempts: int = 0
+    tax_variance_total: str = "0.00"
+    sample_failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def load_mappings(conn: psycopg.Connection) -> Mappings:
+    def rows(sql: str) -> list[dict]:
+        with conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql).fetchall()
+
+    return Mappings.from_rows(
+        store_location=rows("select * from sitoo_erp.map_store_location"),
+        tender_payment=rows("select * from sitoo_erp.map_tender_payment"),
+        vat_tax_code=rows("select * from sitoo_erp.map_vat_tax_code"),
+        document_item=rows("select * from sitoo_erp.map_document_item"),
+        sku_item=rows("select * from sitoo_erp.map_sku_item"),
+        erp_items=rows("select * from sitoo_erp.erp_item"),
+    )
+
+
+def _iter_ready(conn: psycopg.Connection, returns: bool, batch_size: int) -> Iterator[list[ReceiptInput]]:
+    """Ready receipts, sales or returns, in orderid order, with rows, payments and the original sale."""
+    last = 0
+    is_return = "(o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))"
+    while True:
+        with conn.cursor(row_factory=dict_row) as cur:
+            headers = cur.execute(
+                f"""
+                select o.* from sitoo_erp.ready_receipt o
+                 where o.orderid > %s and {is_return} = %s
+                 order by o.orderid limit %s
+                """,
+                (last, returns, batch_size),
+            ).fetchall()
+            if not headers:
+                return
+            ids = [h["orderid"] for h in headers]
+            rows = cur.execute(
+                "select * from sitoo_erp.sitoo_order_row where orderid = any(%s) order by orderid, orderitemid",
+                (ids,),
+            ).fetchall()
+            payments = cur.execute(
+                "select * from sitoo_erp.sitoo_payment where orderid = any(%s) order by orderid, payment_index",
+                (ids,),
+            ).fetchall()
+            originals = {
+                r["orderid"]: r
+                for r in cur.execute(
+                    "select * from sitoo_erp.sitoo_order where orderid = any(%s)",
+                    ([h["refund_of_orderid"] for h in headers if h["refund_of_orderid"]],),
+                ).fetchall()
+            }
+        by_order: dict[int, list] = {}
+        for r in rows:
+            by_order.setdefault(r["orderid"], []).append(r)
+        pays: dict[int, list] = {}
+        for p in payments:
+            pays.setdefault(p["orderid"], []).append(p)
+        batch = []
+        for h in headers:
+            original = originals.get(h["refund_of_orderid"]) if h["refund_of_orderid"] else None
+            batch.append(
+                ReceiptInput.from_rows(
+                    h, by_order.get(h["orderid"], []), pays.get(h["orderid"], []), original=original
+                )
+            )
+        yield batch
+        last = ids[-1]
+
+
+def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | None:
+    if orderid is None:
+        return None
+    row = conn.execute(
+        "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = %s",
+        (orderid, str(DocumentKind.SALE)),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _quarantine(
+    conn: psycopg.Connection,
+    orderid: int,
+    store: str | None,
+    kind: ExceptionKind,
+    field_: str,
+    rule: str,
+    message: str,
+    key: str,
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            """
+            update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(), updated_at = now()
+             where orderid = %s and state <> %s
+            """,
+            (S.QUARANTINED, f"{kind}: {message}"[:1000], orderid, S.POSTED),
+        )
+        raise_exception(
+            conn,
+            kind,
+            subject_key=f"order:{orderid}:{kind}:{key}",
+            orderid=orderid,
+            store_externalid=store,
+            field=field_,
+            rule=rule,
+            message=message,
+        )
+
+
+def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostResult) -> None:
+    """The posting log and the state change, in the same step as the ERP's success."""
+    with conn.transaction():
+        conn.execute(
+            """
+            insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date,
+                store_externalid, net_amount, tax_amount, gross_amount, tax_variance, attempts)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            on conflict (external_id) do update
+               set erp_id = excluded.erp_id, attempts = posting_log.attempts + excluded.attempts,
+                   net_amount = excluded.net_amount, tax_amount = excluded.tax_amount,
+                   gross_amount = excluded.gross_amount, tax_variance = excluded.tax_variance,
+                   posted_at = now()
+            """,
+            (
+                doc.external_id,
+                doc.orderid,
+                str(doc.kind),
+                result.erp_id,
+                doc.tran_date,
+                doc.store_externalid,
+                doc.net_total,
+                doc.tax_total,
+                doc.gross_total,
+                doc.total_variance,
+                result.attempts,
+            ),
+        )
+        conn.execute(
+            """
+            update sitoo_erp.order_state set state = %s, reason = %s, held_since = null,
+                   state_changed_at = now(), updated_at = now()
+             where orderid = %s
+            """,
+            (S.POSTED, f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})", doc.orderid),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                """
+                insert into sitoo_erp.receipt_tax_variance (orderid, vat_rate, pos_tax, erp_line_tax, variance)
+                values (%s, %s, %s, %s, %s)
+                on conflict (orderid, vat_rate) do update set pos_tax = excluded.pos_tax,
+                    erp_line_tax = excluded.erp_line_tax, variance = excluded.variance, recorded_at = now()
+                """,
+                [
+                    (
+                        doc.orderid,
+                        rate,
+                        doc.pos_tax_by_rate[rate],
+                        doc.erp_line_tax_by_rate.get(rate, 0),
+                        doc.tax_variance_by_rate.get(rate, 0),
+                    )
+                    for rate in doc.pos_tax_by_rate
+                ],
+            )
+        resolve_exceptions(conn, doc.orderid, f"posted as {doc.external_id}")
+
+
+def _build(
+    conn: psycopg.Connection,
+    receipt: ReceiptInput,
+    mappings: Mappings,
+    options: DocumentOptions,
+    summary: PostingSummary,
+) -> LedgerDocument | None:
+    try:
+        return build_document(receipt, mappings, options)
+    except MappingMissing as err:
+        _quarantine(
+            conn,
+            receipt.orderid,
+            receipt.store_externalid,
+            ExceptionKind.MISSING_MAPPING,
+            err.field,
+            err.rule or "mapping.required",
+            str(err),
+            f"{err.field}={getattr(err, 'key', '')}",
+        )
+    except DocumentError as err:
+        kind = (
+            ExceptionKind.TAX_BEYOND_TOLERANCE
+            if (err.rule or "").startswith("tax")
+            else ExceptionKind.MALFORMED_PAYLOAD
+        )
+        _quarantine(
+            conn,
+            receipt.orderid,
+            receipt.store_externalid,
+            kind,
+            err.field,
+            err.rule or "document",
+            str(err),
+            err.rule or "document",
+        )
+    summary.quarantined += 1
+    return None
+
+
+def post_ready(
+    conn: psycopg.Connection, erp: DocumentPoster, options: PostingOptions | None = None
+) -> PostingSummary:
+    """Post every ready receipt; returns what happened (small, for XCom)."""
+    options = options or PostingOptions()
+    doc_options = DocumentOptions(return_document=options.return_document)  # type: ignore[arg-type]
+    mappings = load_mappings(conn)
+    summary = PostingSummary()
+    transient: list[str] = []
+    variance = 0
+
+    for returns in (False, True):
+        for batch in _iter_ready(conn, returns, options.batch_size):
+            summary.ready += len(batch)
+            jobs: list[tuple[LedgerDocument, str | None]] = []
+            for receipt in batch:
+                doc = _build(conn, receipt, mappings, doc_options, summary)
+                if doc is None:
+                    continue
+                created_from = None
+                if doc.is_return and doc.created_from_orderid is not None:
+                    created_from = _original_erp_id(conn, doc.created_from_orderid)
+                    if created_from is None:
+                        conn.execute(
+                            "update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s",
+                            (S.AWAITING_ORIGINAL, doc.orderid),
+                        )
+                        summary.awaiting_original += 1
+                        continue
+                jobs.append((doc, created_from))
+            with ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="erp-post") as pool:
+                pending: dict[Future, LedgerDocument] = {
+                    pool.submit(erp.post_document, doc, created_from): doc for doc, created_from in jobs
+                }
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        doc = pending.pop(future)
+                        try:
+                            result = future.result()
+                        except ErpRejected as err:
+                            summary.quarantined += 1
+                            _quarantine(
+                                conn,
+                                doc.orderid,
+                                doc.store_externalid,
+                                ExceptionKind.ERP_REJECTED,
+                                err.code or "document",
+                                err.code or "erp.validation",
+                                f"{doc.external_id}: {err.detail or err}",
+                                err.code or "rejected",
+                            )
+                            continue
+                        except ApiError as err:
+                            if not err.transient:
+                                raise
+                            summary.transient_failures += 1
+                            transient.append(f"{doc.external_id}: {err}")
+                            continue
+                        _record_posted(conn, doc, result)
+                        summary.posted += 1
+                        summary.attempts += result.attempts
+                        summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1
+                        variance += doc.total_variance
+    summary.tax_variance_total = f"{variance:.2f}"
+    summary.sample_failures = transient[:5]
+    if transient:
+        raise TransientApiError(
+            f"{len(transient)} receipts could not be posted after retries (the ERP may be down); "
+            f"{summary.posted} posted and recorded. First: {transient[0]}. Summary: {json.dumps(summary.as_dict())}"
+        )
+    return summary
