@@ -7,32 +7,50 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
+from include.sitoo_erp.operators.posting import (
+    ClassifyOrdersOperator,
+    ErpPostingOperator,
+    RefreshErpItemsOperator,
+    StateLedgerSummaryOperator,
+)
+from include.sitoo_erp.operators.quality import QualityGateOperator
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator, SitooOrdersToStagingOperator
 
 DOC_MD = """
-### Sitoo sales → ERP, hourly
+### Sitoo sales → ERP ledger, hourly
 
-**Window.** Each run covers one UTC hour `[data_interval_start, data_interval_end)` and starts
-when that hour has ended. Backfill any range from the UI (DAG → *Backfill*) or
-`airflow backfill create --dag-id sitoo_sales_hourly --from-date … --to-date …`; every step is
-idempotent, so re-running or clearing a window never duplicates anything.
+Every finalised store sale and return reaches the ERP **exactly once**, with the POS's own VAT;
+anything that cannot post is named in `sitoo_erp.exception` and in an alert e-mail.
 
-**Steps.**
-1. `migrate_staging` — brings the staging schema (`sitoo_erp.*` in connection `sitoo_erp_db`) to head.
-2. `extract_orders` — Sitoo orders by `orderdate` in the window, plus every order above the
-   orderid high-water mark (offline tills upload late), plus every order still *held*; raw JSON
-   and typed rows land in staging, malformed payloads become exceptions naming order and field.
+**Window.** Each run covers one UTC hour `[data_interval_start, data_interval_end)` and starts when
+that hour has ended. One run at a time (`max_active_runs=1`): the late sweep and the ERP pool are
+shared. **Backfill** from the UI (DAG → *Backfill*) or
+`airflow backfill create --dag-id sitoo_sales_hourly --from-date 2026-11-01 --to-date 2026-11-02`.
+Every task is idempotent: re-running, clearing or backfilling never creates a second ERP document
+(NetSuite `PUT …/eid:{externalId}` upserts, and the posting log is written as each call succeeds).
 
-Classification, mapping, the Great Expectations gate and ERP posting follow in the next steps
-of this DAG (see the README's roadmap).
+| task | what it does | on failure |
+|---|---|---|
+| `migrate_staging` | staging schema `sitoo_erp` to the latest migration | retried |
+| `extract_to_staging` | Sitoo orders by `orderdate` in the window + every order above the orderid high-water mark (offline tills upload late) + every *held* order again; raw JSON and typed rows into staging | retried (429/5xx/timeouts are retried inside first) |
+| `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held too long → *stalled* exception | retried |
+| `refresh_erp_items` | looks the batch's SKUs up in the ERP item master (SuiteQL, cached) | retried |
+| `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing = systemic: fails, posts nothing** | not retried (same data, same answer) |
+| `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
+| `summarise` | invariant 1: seen = posted + held + quarantined + excluded, else fails | — |
 
-**Connections:** `sitoo_default` (http), `sitoo_erp_db` (postgres). **Pool:** none yet (the ERP
-posting tasks will run in pool `erp_api`).
+**Quarantined receipts are retried every run**: fix the cause (add the SKU to the ERP or a row to
+`sitoo_erp.map_sku_item`, a store/tender/VAT mapping) and the next run posts them and closes their
+exceptions. **Connections:** `sitoo_default`, `netsuite_default`, `sitoo_erp_db`, `smtp_default`.
+**Pool:** `erp_api` (slots = the NetSuite account's concurrency limit). **Variables:**
+`sitoo_erp_alert_recipients`, `sitoo_erp_ui_base_url`.
 """
+
+ERP_WORKERS = 4
 
 with DAG(
     dag_id="sitoo_sales_hourly",
-    description="Finalised Sitoo sales and returns into the ERP, exactly once",
+    description="Finalised Sitoo sales and returns into the ERP, exactly once, behind the GX gate",
     schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
@@ -48,5 +66,10 @@ with DAG(
     doc_md=DOC_MD,
 ) as dag:
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
-    extract = SitooOrdersToStagingOperator(task_id="extract_orders")
-    migrate >> extract
+    extract = SitooOrdersToStagingOperator(task_id="extract_to_staging", pool="sitoo_api")
+    classify = ClassifyOrdersOperator(task_id="classify")
+    items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
+    gate = QualityGateOperator(task_id="quality_gate")
+    post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
+    summarise = StateLedgerSummaryOperator(task_id="summarise")
+    migrate >> extract >> classify >> items >> gate >> post >> summarise

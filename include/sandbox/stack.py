@@ -27,6 +27,7 @@ from include.sandbox.smtp import SmtpSink
 
 NETSUITE_CLIENT_ID = "sandbox-client-id"
 NETSUITE_CERTIFICATE_ID = "sandbox-cert-id"
+ALERT_RECIPIENTS = "retail-ops@sandbox.test,finance@sandbox.test"
 
 
 def throwaway_private_key() -> str:
@@ -124,7 +125,7 @@ class LocalStack:
         return on_hand
 
     def connection_env(self, database_url: str | None = None) -> dict[str, str]:
-        """``AIRFLOW_CONN_*`` for the four connections the DAGs use."""
+        """``AIRFLOW_CONN_*`` for the four connections the DAGs use, and the ``AIRFLOW_VAR_*`` they read."""
         assert self.sitoo and self.netsuite and self.smtp
         url = database_url or self.database_url
         db = url.rsplit("/", 1)[-1]
@@ -181,6 +182,9 @@ class LocalStack:
                     },
                 }
             ),
+            # Variables the DAGs read (AIRFLOW_VAR_* is Airflow's environment variables backend).
+            "AIRFLOW_VAR_SITOO_ERP_ALERT_RECIPIENTS": ALERT_RECIPIENTS,
+            "AIRFLOW_VAR_SITOO_ERP_UI_BASE_URL": "http://localhost:8080",
         }
 
     def export_env(self) -> None:

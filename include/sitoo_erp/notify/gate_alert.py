@@ -1,0 +1,155 @@
+"""The quality-gate alert e-mail: what failed, where, who owns it, and a link to the run.
+
+``render_gate_alert`` is pure (Jinja2, autoescape on: SKUs, tender names and details come from POS
+data and are escaped). ``GateAlertNotifier`` sends it over the Airflow SMTP connection; Airflow is
+imported only when a mail is sent, so this module imports without Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined
+
+from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER
+
+_ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+_TEMPLATE = _ENV.from_string(
+    """<!doctype html>
+<html><body style="font-family: sans-serif; font-size: 14px">
+<h2>{{ headline }}</h2>
+<p>Batch of <b>{{ s.batch_size }}</b> ready receipts: <b>{{ s.failed_receipts }}</b> failed
+({{ "%.1f"|format(share * 100) }}&nbsp;%).
+{% if s.systemic %}
+<b style="color:#b00">Systemic failure: more than the allowed share failed. Nothing was quarantined and
+nothing was posted; the run failed.</b>
+{% else %}
+Failing receipts were quarantined; the clean ones went on to posting.
+{% endif %}
+</p>
+{% if s.oldest_open_exception_hours is not none %}
+<p>Oldest open gate exception: {{ "%.1f"|format(s.oldest_open_exception_hours) }} h old.</p>
+{% endif %}
+<h3>Suites</h3>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>suite</th><th>version</th><th>result</th></tr>
+{% for name, ok in s.suite_success.items() %}
+<tr><td>{{ name }}</td><td>{{ s.suite_versions.get(name, "") }}</td><td>{{ "passed" if ok else "FAILED" }}</td></tr>
+{% endfor %}
+</table>
+{% if rules %}
+<h3>Failures per rule</h3>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>rule</th><th>kind</th><th>owner</th><th>receipts</th><th>sample receipts (order ids)</th><th>examples</th></tr>
+{% for r in rules %}
+<tr><td>{{ r.rule }}<br><small>{{ r.description }}</small></td><td>{{ r.kind }}</td><td>{{ r.owner }}</td>
+<td align="right">{{ r.count }}</td><td>{{ r.samples|join(", ") }}</td>
+<td>{% for d in r.details %}{{ d }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if s.stores_affected %}
+<h3>Stores affected</h3>
+<ul>
+{% for store, n in s.stores_affected.items() %}
+<li>{{ store }}: {{ n }} receipt{{ "s" if n != 1 else "" }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% if s.gx_errors %}
+<p>Rules GX could not evaluate (re-checked by the gate's own SQL): {{ s.gx_errors|join(", ") }}</p>
+{% endif %}
+<p><a href="{{ run_url }}">Open the run in Airflow</a>{% if s.run_label %} ({{ s.run_label }}){% endif %}</p>
+</body></html>
+"""
+)
+
+
+def _summary(result: Any) -> Mapping[str, Any]:
+    return result.summary() if hasattr(result, "summary") else result
+
+
+def render_gate_alert(
+    result: Any, run_url: str, owner_by_kind: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """``(subject, html)`` for a gate result (a ``GateResult`` or its ``summary()`` dict)."""
+    s = dict(_summary(result))
+    owners = {str(k): v for k, v in DEFAULT_OWNER.items()}
+    owners.update(s.get("owners") or {})
+    owners.update({str(k): v for k, v in (owner_by_kind or {}).items()})
+    kinds = s.get("rule_kinds") or {}
+    rules = [
+        {
+            "rule": rule_id,
+            "kind": kinds.get(rule_id, "?"),
+            "owner": owners.get(kinds.get(rule_id, ""), "retail_ops"),
+            "count": count,
+            "description": (s.get("rule_descriptions") or {}).get(rule_id, ""),
+            "samples": (s.get("samples") or {}).get(rule_id, []),
+            "details": (s.get("sample_details") or {}).get(rule_id, []),
+        }
+        for rule_id, count in sorted((s.get("rule_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    batch = s.get("batch_size") or 0
+    share = (s.get("failed_receipts") or 0) / batch if batch else 0.0
+    failed_suites = [n for n, ok in (s.get("suite_success") or {}).items() if not ok]
+    state = "SYSTEMIC failure" if s.get("systemic") else "failed"
+    headline = f"Quality gate {state}: {s.get('failed_receipts', 0)} of {batch} receipts"
+    subject = f"[sitoo-erp] {headline} ({', '.join(failed_suites) or 'no suite'})"
+    if s.get("run_label"):
+        subject += f" - {s['run_label']}"
+    html = _TEMPLATE.render(s=_Attr(s), rules=rules, run_url=run_url, share=share, headline=headline)
+    return subject.replace("\n", " ")[:250], html
+
+
+class _Attr(dict):
+    """Dict with attribute access for the template (``s.batch_size``), missing keys -> None."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self.get(name)
+
+
+class GateAlertNotifier:
+    """Send the gate alert e-mail through an Airflow SMTP connection.
+
+    Use directly from the gate task (``GateAlertNotifier(to=[...]).send(result, run_url)``) when a suite
+    failed, or as a task ``on_failure_callback`` / ``on_success_callback``: called with the task context
+    it pulls the gate summary from XCom (``xcom_task_id``/``xcom_key``) and mails it if a suite failed.
+    """
+
+    def __init__(
+        self,
+        to: str | Iterable[str],
+        smtp_conn_id: str = "smtp_default",
+        from_email: str | None = None,
+        owner_by_kind: Mapping[str, str] | None = None,
+        xcom_task_id: str | None = None,
+        xcom_key: str = "return_value",
+    ) -> None:
+        self.to = [to] if isinstance(to, str) else list(to)
+        self.smtp_conn_id = smtp_conn_id
+        self.from_email = from_email
+        self.owner_by_kind = dict(owner_by_kind or {})
+        self.xcom_task_id = xcom_task_id
+        self.xcom_key = xcom_key
+
+    def send(self, result: Any, run_url: str) -> tuple[str, str]:
+        subject, html = render_gate_alert(result, run_url, self.owner_by_kind)
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:
+            hook.send_email_smtp(to=self.to, subject=subject, html_content=html, from_email=self.from_email)
+        return subject, html
+
+    def __call__(self, context: Mapping[str, Any]) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        task_id = self.xcom_task_id or getattr(ti, "task_id", None)
+        summary = ti.xcom_pull(task_ids=task_id, key=self.xcom_key) if ti is not None else None
+        if not summary or not isinstance(summary, Mapping):
+            return
+        if all((summary.get("suite_success") or {}).values()) and not summary.get("systemic"):
+            return  # nothing failed: no mail
+        run_url = getattr(ti, "log_url", None) or ""
+        self.send(summary, run_url)

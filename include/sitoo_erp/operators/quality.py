@@ -1,0 +1,114 @@
+"""The quality gate as an operator: Great Expectations suites before any posting task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
+
+
+def _recipients(value: str | Sequence[str] | None) -> list[str]:
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [x.strip() for x in items if x and x.strip()]
+
+
+class QualityGateOperator(BaseOperator):
+    """Validate the ready batch; quarantine failing receipts by rule; e-mail when a suite failed.
+
+    Clean receipts stay ready and the run goes on. The mail goes out when the gate opens new
+    exceptions (a receipt failing again next hour is not news) or the failure is systemic. If more than ``systemic_share`` of the batch
+    fails (a broken mapping, an ERP outage), nothing is quarantined, the task fails without retry
+    and the posting task never runs. Data-quality failures are not retried: re-running the same
+    batch gives the same answer.
+
+    The mail is sent through the smtp provider's ``SmtpHook`` — the transport ``SmtpNotifier``
+    uses — with the body already rendered and escaped: ``SmtpNotifier`` would render the body
+    again as a Jinja template, evaluating any ``{{ … }}`` that came from POS data.
+    """
+
+    template_fields: Sequence[str] = ("alert_to", "ui_base_url")
+    ui_color = "#fef7e0"
+
+    def __init__(
+        self,
+        *,
+        postgres_conn_id: str = DEFAULT_CONN_ID,
+        suites: Sequence[str] | None = None,
+        systemic_share: float = 0.2,
+        alert_to: str | Sequence[str] = "{{ var.value.get('sitoo_erp_alert_recipients', '') }}",
+        smtp_conn_id: str = "smtp_default",
+        ui_base_url: str = "{{ var.value.get('sitoo_erp_ui_base_url', 'http://localhost:8080') }}",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        if not 0 < systemic_share <= 1:
+            raise ValueError(f"systemic_share must be in (0, 1], got {systemic_share}")
+        self.postgres_conn_id = postgres_conn_id
+        self.suites = list(suites) if suites else None
+        self.systemic_share = systemic_share
+        self.alert_to = alert_to
+        self.smtp_conn_id = smtp_conn_id
+        self.ui_base_url = ui_base_url
+
+    def run_url(self, context: Context) -> str:
+        ti = context["ti"]
+        base = str(self.ui_base_url or "").rstrip("/")
+        return f"{base}/dags/{ti.dag_id}/runs/{ti.run_id}/tasks/{ti.task_id}"
+
+    def execute(self, context: Context) -> dict:
+        from include.sitoo_erp.notify.gate_alert import GateAlertNotifier
+        from include.sitoo_erp.quality.gate import run_gate
+        from include.sitoo_erp.staging.db import connect_airflow, sqlalchemy_url_for
+
+        ti = context["ti"]
+        with connect_airflow(self.postgres_conn_id) as conn:
+            started = conn.execute("select now()").fetchone()[0]
+            result = run_gate(
+                sqlalchemy_url_for(self.postgres_conn_id),
+                conn,
+                suites=self.suites,
+                systemic_share=self.systemic_share,
+                run_label=f"{ti.dag_id} {ti.run_id}",
+                dag_id=ti.dag_id,
+            )
+            # A receipt failing again next hour re-sees its open exception (not news): alert only
+            # on causes this run opened, or on a systemic failure.
+            new_causes = conn.execute(
+                "select count(*) from sitoo_erp.exception where status = 'open' and first_seen_at >= %s "
+                "and rule like 'gx:%%'",
+                (started,),
+            ).fetchone()[0]
+        summary = result.summary()
+        self.log.info(
+            "gate: batch %s, failed %s, systemic %s, per rule %s",
+            result.batch_size,
+            result.failed_receipts,
+            result.systemic,
+            result.rule_counts,
+        )
+        summary["new_exceptions"] = new_causes
+        recipients = _recipients(self.alert_to)
+        if not result.success and (new_causes or result.systemic):
+            if recipients:
+                subject, _ = GateAlertNotifier(recipients, smtp_conn_id=self.smtp_conn_id).send(
+                    result, self.run_url(context)
+                )
+                self.log.info("alert e-mail sent to %s: %s", recipients, subject)
+            else:
+                self.log.warning(
+                    "a suite failed but no alert recipients are configured (alert_to=%r)", self.alert_to
+                )
+        if result.systemic:
+            raise AirflowFailException(
+                f"systemic data-quality failure: {result.failed_receipts} of {result.batch_size} receipts "
+                f"({result.failed_share:.0%}) failed {sorted(result.rule_counts)}; nothing was quarantined "
+                "and nothing will be posted. Fix the cause (mapping, ERP item master) and clear the task."
+            )
+        return summary

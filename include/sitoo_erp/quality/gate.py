@@ -1,0 +1,393 @@
+"""The quality gate (invariant 6): GX suites over the ready batch, quarantine, exceptions, history.
+
+``run_gate`` runs before any posting task:
+
+1. one ephemeral GX context per run, a SQL data source on the staging database and a table asset on
+   the ``sitoo_erp.ready_receipt`` view (the batch); each suite is added to the context with its
+   validation definition and run (SQL pushed down, ``UnexpectedRowsExpectation`` only);
+2. every failed expectation's own SQL (the same text) is re-run to get *all* failing rows (GX only
+   counts and samples);
+3. failing receipts are quarantined (``order_state`` -> ``quarantined``, reason names
+   suite.rule and the detail) and one exception per cause is raised (de-duplicated per cause);
+4. open gate exceptions of batch receipts whose cause is gone are resolved;
+5. a ``gate_run`` row records the run;
+6. if more than ``systemic_share`` of a batch of at least ``min_systemic_batch`` receipts fails, the
+   failure is *systemic*: nothing new is quarantined, the caller fails the run and posts nothing.
+
+Steps 2-5 are one transaction. Re-running is safe: quarantined receipts leave the batch, a cause
+seen again bumps its exception's ``occurrences`` (after classification puts the receipt back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+
+from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
+from include.sitoo_erp.quality.suites import resolve_suites
+from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER, ExceptionKind, raise_exception
+from include.sitoo_erp.staging.schema import sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+SAMPLE_IDS = 10
+SAMPLE_DETAILS = 3
+DETAIL_CHARS = 300
+REASON_PREFIX = "quality gate"
+
+
+@dataclass
+class GateOptions:
+    per_line_tolerance: str = "0.005"  # tax_rounding: half a penny per line (+1 for the receipt rounding)
+    header_tolerance: str = "0.005"  # tax_rounding: header vs per-rate totals, to the penny
+    min_systemic_batch: int = 20  # below this a high failure share is not called systemic
+
+    def tokens(self) -> dict[str, object]:
+        return {"per_line_tolerance": self.per_line_tolerance, "header_tolerance": self.header_tolerance}
+
+
+@dataclass(frozen=True)
+class Failure:
+    suite: str
+    rule: str
+    kind: str
+    orderid: int | None
+    store_externalid: str | None
+    cause_key: str
+    field: str | None
+    sku: str | None
+    detail: str
+
+    @property
+    def rule_id(self) -> str:
+        return f"{self.suite}.{self.rule}"
+
+    @property
+    def subject_key(self) -> str:
+        return f"order:{self.orderid}:{self.kind}:{self.cause_key}"
+
+
+@dataclass
+class GateResult:
+    batch_size: int
+    failed_receipts: int
+    systemic: bool
+    suite_success: dict[str, bool]
+    suite_versions: dict[str, str]
+    rule_counts: dict[str, int]  # "suite.rule" -> failing receipts (rules that failed only)
+    rule_kinds: dict[str, str]
+    rule_descriptions: dict[str, str]
+    stores_affected: dict[str, int]  # store -> failing receipts
+    samples: dict[str, list[int]]  # "suite.rule" -> up to 10 orderids
+    sample_details: dict[str, list[str]]  # "suite.rule" -> up to 3 detail texts
+    quarantined: int = 0
+    resolved: int = 0
+    exceptions_raised: int = 0
+    oldest_open_exception_hours: float | None = None
+    gate_run_id: int | None = None
+    run_label: str | None = None
+    duration_s: float = 0.0
+    gx_duration_s: float = 0.0
+    gx_errors: list[str] = field(default_factory=list)  # rules GX could not evaluate (re-run by the gate)
+    owners: dict[str, str] = field(default_factory=dict)  # kind -> default owner of the failing kinds
+
+    @property
+    def success(self) -> bool:
+        return all(self.suite_success.values())
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed_receipts / self.batch_size if self.batch_size else 0.0
+
+    @property
+    def kind_counts(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for rule_id, n in self.rule_counts.items():
+            out[self.rule_kinds[rule_id]] += n
+        return dict(out)
+
+    def summary(self) -> dict:
+        """Small and JSON-able (XCom, gate_run.result)."""
+        data = asdict(self)
+        data["success"] = self.success
+        data["failed_share"] = round(self.failed_share, 4)
+        data["kind_counts"] = self.kind_counts
+        return json.loads(json.dumps(data, default=str))
+
+
+def _build_context(database_url: str, suites: tuple[Suite, ...], options: GateOptions):
+    """Ephemeral GX context: SQL data source, the ready view as a table asset, suites + validations."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": that
+        warnings.simplefilter("ignore")  # one rejects Unix-socket URLs; the generic SQL source takes them
+        source = ctx.data_sources.add_sql(
+            name="sitoo_erp_staging", connection_string=sqlalchemy_url(database_url)
+        )
+    schema, table = BATCH_TABLE.split(".")
+    asset = source.add_table_asset(name="ready_receipt", table_name=table, schema_name=schema)
+    batch_def = asset.add_batch_definition_whole_table("ready_batch")
+    validations = []
+    for suite in suites:
+        suite.check()
+        expectations = [
+            gxe.UnexpectedRowsExpectation(
+                unexpected_rows_query=rule.render(options.tokens()),
+                description=f"{suite.name}.{rule.name}: {rule.description}",
+                meta={
+                    "suite": suite.name,
+                    "rule": rule.name,
+                    "kind": str(rule.kind),
+                    "version": suite.version,
+                },
+                severity=FailureSeverity.CRITICAL,
+            )
+            for rule in suite.rules
+        ]
+        gx_suite = ctx.suites.add(
+            gx.ExpectationSuite(name=suite.name, expectations=expectations, meta={"version": suite.version})
+        )
+        validations.append(
+            (
+                suite,
+                ctx.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=f"{suite.name}@{suite.version}", data=batch_def, suite=gx_suite
+                    )
+                ),
+            )
+        )
+    return ctx, validations
+
+
+def _run_gx(
+    database_url: str, suites: tuple[Suite, ...], options: GateOptions, errors: list[str]
+) -> dict[str, dict[str, bool]]:
+    """Run every suite through GX; returns suite -> rule -> success (``errors`` gets rules GX raised on)."""
+    _, validations = _build_context(database_url, suites, options)
+    outcome: dict[str, dict[str, bool]] = {}
+    for suite, vd in validations:
+        res = vd.run(result_format="BASIC")
+        rules: dict[str, bool] = {r.name: True for r in suite.rules}
+        for er in res.results:
+            meta = er.expectation_config.meta or {}
+            name = meta.get("rule")
+            if er.exception_info and er.exception_info.get("raised_exception"):
+                log.warning(
+                    "gate rule %s.%s raised in GX: %s",
+                    suite.name,
+                    name,
+                    er.exception_info.get("exception_message"),
+                )
+            rules[name] = bool(er.success)
+        outcome[suite.name] = rules
+    return outcome
+
+
+def _fetch_failures(
+    conn: psycopg.Connection, suite: Suite, rule: Rule, options: GateOptions
+) -> list[Failure]:
+    cur = conn.execute(rule.for_batch(options.tokens()))
+    cols = [d.name for d in cur.description]
+    if tuple(cols[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+        raise RuntimeError(f"gate rule {suite.name}.{rule.name} returns {cols}, expected {RESULT_COLUMNS}")
+    return [
+        Failure(suite.name, rule.name, str(rule.kind), oid, store, str(key), fld, sku, str(detail)[:1000])
+        for oid, store, key, fld, sku, detail, *_ in cur.fetchall()
+    ]
+
+
+def run_gate(
+    database_url: str,
+    conn: psycopg.Connection,
+    suites: Iterable[Suite | str] | None = None,
+    systemic_share: float = 0.2,
+    run_label: str | None = None,
+    *,
+    options: GateOptions | None = None,
+    dag_id: str | None = None,
+) -> GateResult:
+    """Validate the ready batch, quarantine what fails, resolve what passes; see the module docstring."""
+    started = time.monotonic()
+    options = options or GateOptions()
+    chosen = resolve_suites(suites)
+    batch_ids = [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
+    batch = set(batch_ids)
+
+    gx_started = time.monotonic()
+    gx_errors: list[str] = []
+    outcome = (
+        _run_gx(database_url, chosen, options, gx_errors)
+        if batch_ids
+        else {s.name: {r.name: True for r in s.rules} for s in chosen}
+    )
+    gx_duration = time.monotonic() - gx_started
+
+    with conn.transaction():
+        failures: list[Failure] = []
+        rules_by_id: dict[str, tuple[Suite, Rule]] = {}
+        for suite in chosen:
+            for rule in suite.rules:
+                rules_by_id[f"{suite.name}.{rule.name}"] = (suite, rule)
+                if not outcome[suite.name].get(rule.name, True):
+                    failures.extend(_fetch_failures(conn, suite, rule, options))
+        # One cause once (e.g. two payments with the same unmapped tender on one receipt).
+        unique: dict[tuple[str, str], Failure] = {}
+        for f in failures:
+            unique.setdefault((f.kind, f.subject_key), f)
+        failures = list(unique.values())
+
+        by_receipt: dict[int, list[Failure]] = defaultdict(list)
+        for f in failures:
+            if f.orderid in batch:
+                by_receipt[f.orderid].append(f)
+        receipts_by_rule: dict[str, list[int]] = defaultdict(list)
+        details_by_rule: dict[str, list[str]] = defaultdict(list)
+        stores: Counter[str] = Counter()
+        for oid in sorted(by_receipt):
+            fs = by_receipt[oid]
+            stores[fs[0].store_externalid or "(none)"] += 1
+            for rule_id in dict.fromkeys(f.rule_id for f in fs):
+                receipts_by_rule[rule_id].append(oid)
+        for f in failures:
+            if len(details_by_rule[f.rule_id]) < SAMPLE_DETAILS:
+                details_by_rule[f.rule_id].append(f.detail[:DETAIL_CHARS])
+            if f.orderid not in batch:  # orphans: not a batch receipt, still counted per rule
+                receipts_by_rule[f.rule_id].append(f.orderid)
+
+        failed_receipts = len(by_receipt)
+        systemic = bool(
+            batch_ids
+            and len(batch_ids) >= options.min_systemic_batch
+            and failed_receipts / len(batch_ids) > systemic_share
+        )
+        result = GateResult(
+            batch_size=len(batch_ids),
+            failed_receipts=failed_receipts,
+            systemic=systemic,
+            suite_success={s.name: all(outcome[s.name].values()) for s in chosen},
+            suite_versions={s.name: s.version for s in chosen},
+            rule_counts={rid: len(ids) for rid, ids in receipts_by_rule.items()},
+            rule_kinds={rid: str(r.kind) for rid, (_, r) in rules_by_id.items()},
+            rule_descriptions={rid: r.description for rid, (_, r) in rules_by_id.items()},
+            stores_affected=dict(sorted(stores.items())),
+            samples={rid: ids[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
+            sample_details=dict(details_by_rule),
+            run_label=run_label,
+            gx_errors=gx_errors,
+            gx_duration_s=round(gx_duration, 3),
+            owners={k: DEFAULT_OWNER.get(ExceptionKind(k), "retail_ops") for k in {f.kind for f in failures}},
+        )
+        # Keep only failing rules in the per-rule maps that are meant to be short.
+        if not systemic:
+            result.quarantined = _quarantine(conn, by_receipt)
+            for f in failures:
+                raise_exception(
+                    conn,
+                    ExceptionKind(f.kind),
+                    subject_key=f.subject_key,
+                    rule=f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}",
+                    message=f"order {f.orderid}: {f.detail}",
+                    orderid=f.orderid,
+                    store_externalid=f.store_externalid,
+                    sku=f.sku,
+                    field=f.field,
+                )
+            result.exceptions_raised = len(failures)
+            result.resolved = _resolve_gone(conn, batch_ids, [f.subject_key for f in failures])
+        else:
+            log.error(
+                "gate: systemic failure, %d of %d receipts fail (> %.0f%%); nothing quarantined",
+                failed_receipts,
+                len(batch_ids),
+                systemic_share * 100,
+            )
+        if failures:
+            row = conn.execute(
+                f"""select extract(epoch from now() - min(first_seen_at)) / 3600
+                      from sitoo_erp.exception
+                     where status = 'open' and starts_with(rule, '{RULE_PREFIX}')"""
+            ).fetchone()
+            result.oldest_open_exception_hours = (
+                round(float(row[0]), 2) if row and row[0] is not None else None
+            )
+        result.duration_s = round(time.monotonic() - started, 3)
+        result.gate_run_id = conn.execute(
+            """
+            insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success,
+                                            systemic, result)
+            values (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) returning gate_run_id
+            """,
+            (
+                ",".join(s.label for s in chosen),
+                dag_id,
+                run_label,
+                result.batch_size,
+                result.failed_receipts,
+                result.success,
+                systemic,
+                json.dumps(result.summary()),
+            ),
+        ).fetchone()[0]
+    log.info(
+        "gate: %d receipts, %d failed, %d quarantined, %d exceptions resolved, systemic=%s (%.2fs, GX %.2fs)",
+        result.batch_size,
+        result.failed_receipts,
+        result.quarantined,
+        result.resolved,
+        systemic,
+        result.duration_s,
+        result.gx_duration_s,
+    )
+    return result
+
+
+def _quarantine(conn: psycopg.Connection, by_receipt: dict[int, list[Failure]]) -> int:
+    if not by_receipt:
+        return 0
+    ids, reasons = [], []
+    for oid, fs in by_receipt.items():
+        first = fs[0]
+        more = f" (+{len(fs) - 1} more)" if len(fs) > 1 else ""
+        ids.append(oid)
+        reasons.append(f"{REASON_PREFIX} {first.rule_id} [{first.kind}]: {first.detail}{more}"[:1000])
+    cur = conn.execute(
+        f"""
+        update sitoo_erp.order_state s
+           set state = '{S.QUARANTINED}', reason = q.reason, state_changed_at = now(), held_since = null,
+               updated_at = now()
+          from unnest(%s::bigint[], %s::text[]) as q(orderid, reason)
+         where s.orderid = q.orderid and s.state = '{S.HELD}' and s.reason = '{S.READY}'
+        """,
+        (ids, reasons),
+    )
+    return cur.rowcount
+
+
+def _resolve_gone(conn: psycopg.Connection, batch_ids: list[int], current_keys: list[str]) -> int:
+    """Open gate exceptions of batch receipts whose cause did not fail this time: resolved."""
+    if not batch_ids:
+        return 0
+    cur = conn.execute(
+        f"""
+        update sitoo_erp.exception
+           set status = 'resolved', resolved_at = now(), resolution_note = 'quality gate passed: cause gone'
+         where status = 'open' and starts_with(rule, '{RULE_PREFIX}')
+           and orderid = any(%s::bigint[]) and not (subject_key = any(%s::text[]))
+        """,
+        (batch_ids, current_keys),
+    )
+    return cur.rowcount

@@ -1,0 +1,346 @@
+"""The quality gate on a real PostgreSQL: GX suites over the ready batch, quarantine, exceptions, systemic."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from include.sandbox.catalogue import UNMAPPED_TENDER
+from include.sandbox.generator import generate_dataset, receipt_vat_by_rate, row_vat_by_rate
+from include.sitoo_erp.posting.classify import classify
+from include.sitoo_erp.quality.gate import GateOptions, run_gate
+from include.sitoo_erp.quality.rules import RESULT_COLUMNS
+from include.sitoo_erp.quality.suites import ALL_SUITES
+from include.sitoo_erp.staging.mappings import load_mapping_csvs
+from include.sitoo_erp.staging.orders import stage_orders, state_counts
+
+D = Decimal
+UNKNOWN_SKU = "ZZ-NOT-IN-ERP-1"
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate_dataset(seed=42, stores=5, days=1, receipts_per_store_day=60)
+
+
+@pytest.fixture(scope="module")
+def clean_payloads(dataset):
+    """Generated orders with the generator's own faults neutralised (unmapped tender -> Card)."""
+    out = []
+    for o in dataset.iter_orders():
+        for p in o["payments"]:
+            if p["name"] == UNMAPPED_TENDER:
+                p["name"] = "Card"
+        out.append(o)
+    return out
+
+
+def _seed(conn, dataset, unknown_in_erp: bool = True) -> str:
+    """Mappings from the CSV seeds, erp_item from the catalogue; returns an inactive SKU."""
+    load_mapping_csvs(conn)
+    cat = dataset.catalogue
+    rows = [
+        (p.sku, p.erp_item_id, p.erp_inactive)
+        for p in [*cat.products, cat.gift_card]
+        if p.in_erp or unknown_in_erp
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into sitoo_erp.erp_item (sku, item_id, is_inactive) values (%s, %s, %s)", rows
+        )
+    return next(p.sku for p in cat.products if p.erp_inactive)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _plain_sales(payloads: list[dict], n: int) -> list[dict]:
+    """Finalised card sales nobody refers to (no return/exchange links, no loyalty, no round-off)."""
+    referenced = set()
+    for o in payloads:
+        ad = o.get("additionaldata") or {}
+        referenced.update({o.get("creditorderid"), *(ad.get(k) for k in ad if k.startswith("pos-ref"))})
+        referenced.add(ad.get("pos-originalsales-orderid"))
+    referenced = {int(x) for x in referenced if x and str(x).isdigit()}
+    out = [
+        o
+        for o in payloads
+        if (o["orderstateid"], o["paymentstateid"], o["ordertypeid"]) == (10, 20, 10)
+        and not o.get("creditorderid")
+        and not any(
+            k.startswith(("pos-originalsales", "pos-refund", "loyalty"))
+            for k in o.get("additionaldata") or {}
+        )
+        and o["orderid"] not in referenced
+        and D(o["moneytotal_gross_roundoff"]) == 0
+        and len(o["payments"]) == 1
+        and o["payments"][0]["name"] in ("Card", "Klarna")
+        and all(r.get("sku") != "GIFTCARD" for r in o["orderitems"])
+    ]
+    assert len(out) >= n
+    return out[:n]
+
+
+def _state(conn, orderid: int) -> tuple[str, str]:
+    return conn.execute(
+        "select state, reason from sitoo_erp.order_state where orderid = %s", (orderid,)
+    ).fetchone()
+
+
+def _ready(conn) -> int:
+    return conn.execute("select count(*) from sitoo_erp.ready_receipt").fetchone()[0]
+
+
+def _exceptions(conn, orderid: int) -> list[tuple]:
+    return conn.execute(
+        """select kind, subject_key, rule, message, status, occurrences, field, sku
+             from sitoo_erp.exception where orderid = %s and starts_with(rule, 'gx:') order by exception_id""",
+        (orderid,),
+    ).fetchall()
+
+
+def test_every_rule_returns_the_contract_columns_and_binds_like_gx():
+    for suite in ALL_SUITES:
+        assert suite.version
+        suite.check()
+        for rule in suite.rules:
+            sql = rule.for_batch(GateOptions().tokens())
+            assert "{" not in sql and "__PER_" not in sql and "__HEADER_" not in sql
+            head = sql.lower().split("from", 1)[0]
+            for col in RESULT_COLUMNS:
+                assert col in sql
+            assert "orderid" in head
+
+
+def test_clean_generated_batch_passes_every_suite(staging_conn, staging_url, dataset, clean_payloads):
+    _seed(staging_conn, dataset)
+    stage_orders(staging_conn, clean_payloads)
+    classify(staging_conn)
+    ready = _ready(staging_conn)
+    assert ready > 250
+
+    result = run_gate(staging_url, staging_conn, run_label="clean")
+
+    assert result.success and not result.systemic and result.gx_errors == []
+    assert result.suite_success == {
+        "orphaned_transactions": True,
+        "sku_mismatches": True,
+        "tax_rounding": True,
+    }
+    assert (result.batch_size, result.failed_receipts, result.quarantined) == (ready, 0, 0)
+    assert _ready(staging_conn) == ready
+    # The batch really contains penny-rounding, loyalty, cash round-off, gift-card, return and exchange receipts.
+    finalised = [o for o in clean_payloads if (o["orderstateid"], o["paymentstateid"]) == (10, 20)]
+    penny = [
+        o
+        for o in finalised
+        if any(v != row_vat_by_rate(o)[r] for r, (_, v) in receipt_vat_by_rate(o).items())
+    ]
+    loyalty = [o for o in finalised if "loyalty-moneydiscount" in (o.get("additionaldata") or {})]
+    exchange = [o for o in finalised if any(p["name"] == "Exchange" for p in o["payments"])]
+    returns = [o for o in finalised if o.get("creditorderid")]
+    assert penny and loyalty and exchange and returns
+    for o in penny + loyalty + exchange + returns:
+        assert _state(staging_conn, o["orderid"]) == ("held", "ready to post"), o["orderid"]
+    run = staging_conn.execute(
+        "select suite, batch_size, failed_receipts, success, systemic, result->>'batch_size' from sitoo_erp.gate_run"
+    ).fetchall()
+    assert run == [
+        (
+            "orphaned_transactions@1.0.0,sku_mismatches@1.0.0,tax_rounding@1.0.0",
+            ready,
+            0,
+            True,
+            False,
+            str(ready),
+        )
+    ]
+
+
+def _plant(payloads: list[dict], inactive_sku: str) -> tuple[list[dict], dict[str, int]]:
+    payloads = copy.deepcopy(payloads)
+    by_id = {o["orderid"]: o for o in payloads}
+    victims = _plain_sales(payloads, 6)
+    planted: dict[str, int] = {}
+
+    o = victims[0]
+    o["orderitems"][0]["sku"] = UNKNOWN_SKU
+    planted["unknown_sku"] = o["orderid"]
+
+    o = victims[1]
+    o["orderitems"][0]["sku"] = inactive_sku
+    planted["inactive_item"] = o["orderid"]
+
+    o = victims[2]
+    o["payments"][0]["name"] = UNMAPPED_TENDER
+    planted["unmapped_tender"] = o["orderid"]
+
+    o = victims[3]
+    o["payments"][0]["moneyamount"] = _money(D(o["payments"][0]["moneyamount"]) + D("1.00"))
+    planted["payments_total"] = o["orderid"]
+
+    o = victims[4]
+    row = max(o["orderitems"], key=lambda r: D(r["moneyitemtotal_net"]))
+    row["moneyitemtotal_vat"] = _money(D(row["moneyitemtotal_vat"]) + D("0.50"))
+    planted["tax"] = o["orderid"]
+
+    o = victims[5]
+    o["moneytotal_gross_roundoff"] = "0.10"
+    planted["gross"] = o["orderid"]
+
+    ret = next(
+        o
+        for o in payloads
+        if o.get("creditorderid") and not o["additionaldata"].get("pos-refundsales-orderid")
+    )
+    ret["creditorderid"] = 987654321
+    ret["additionaldata"]["pos-originalsales-orderid"] = "987654321"
+    planted["orphaned_return"] = ret["orderid"]
+    assert all(by_id[i] for i in planted.values())
+    return payloads, planted
+
+
+EXPECTED = {
+    "unknown_sku": ("unknown_sku", "sku_mismatches.sku_has_erp_item", UNKNOWN_SKU),
+    "inactive_item": ("inactive_item", "sku_mismatches.erp_item_active", None),
+    "unmapped_tender": ("tender_mismatch", "sku_mismatches.tender_mapped", UNMAPPED_TENDER),
+    "payments_total": ("tender_mismatch", "orphaned_transactions.payments_equal_total", "money_gross"),
+    "tax": ("tax_beyond_tolerance", "tax_rounding.vat_per_rate_within_tolerance", "exceeds tolerance"),
+    "gross": ("tax_beyond_tolerance", "tax_rounding.net_tax_roundoff_equals_gross", "money_roundoff 0.10"),
+    "orphaned_return": ("orphaned_return", "orphaned_transactions.return_original_known", "987654321"),
+}
+
+
+@pytest.fixture
+def planted_db(staging_conn, staging_url, dataset, clean_payloads):
+    inactive = _seed(staging_conn, dataset)
+    payloads, planted = _plant(clean_payloads, inactive)
+    stage_orders(staging_conn, payloads)
+    classify(staging_conn)
+    return staging_conn, staging_url, planted, inactive
+
+
+def test_each_planted_fault_is_quarantined_with_kind_key_and_rule(planted_db):
+    conn, url, planted, inactive = planted_db
+    ready = _ready(conn)
+    result = run_gate(url, conn, run_label="faults")
+
+    assert not result.success and not result.systemic
+    assert result.failed_receipts == len(planted) == result.quarantined
+    assert _ready(conn) == ready - len(planted)  # every clean receipt stays ready to post
+    for name, orderid in planted.items():
+        kind, rule_id, key = EXPECTED[name]
+        key = key or inactive
+        state, reason = _state(conn, orderid)
+        assert state == "quarantined", name
+        assert reason.startswith(f"quality gate {rule_id} [{kind}]"), reason
+        assert key in reason, (name, reason)
+        excs = _exceptions(conn, orderid)
+        assert len(excs) == 1, (name, excs)
+        e_kind, subject, rule, message, status, occurrences, _, _ = excs[0]
+        assert (e_kind, status, occurrences) == (kind, "open", 1)
+        assert subject.startswith(f"order:{orderid}:{kind}:")
+        assert (
+            rule.startswith("gx:") and rule.endswith(rule_id.split(".")[1]) and rule_id.split(".")[0] in rule
+        )
+        assert key in message and f"order {orderid}" in message
+        assert orderid in result.samples[rule_id]
+    assert result.rule_counts == {EXPECTED[n][1]: 1 for n in planted}
+    assert result.suite_success == {
+        "orphaned_transactions": False,
+        "sku_mismatches": False,
+        "tax_rounding": False,
+    }
+    assert sum(result.stores_affected.values()) == len(planted)
+    summary = result.summary()
+    assert summary["failed_receipts"] == len(planted) and summary["kind_counts"]["tender_mismatch"] == 2
+    sku_exc = _exceptions(conn, planted["unknown_sku"])[0]
+    assert sku_exc[6:] == ("sku", UNKNOWN_SKU)
+    counts = state_counts(conn)
+    assert counts["seen"] == counts["posted"] + counts["held"] + counts["quarantined"] + counts["excluded"]
+
+
+def test_rerun_is_safe_and_same_failure_twice_is_one_exception(planted_db):
+    conn, url, planted, _ = planted_db
+    first = run_gate(url, conn)
+    again = run_gate(url, conn)  # quarantined receipts left the batch: nothing new
+    assert again.failed_receipts == 0 and again.batch_size == first.batch_size - len(planted)
+    classify(conn)  # quarantined receipts go back to "ready to post"; the gate sees them again
+    second = run_gate(url, conn)
+    assert second.failed_receipts == len(planted)
+    for orderid in planted.values():
+        excs = _exceptions(conn, orderid)
+        assert [(e[4], e[5]) for e in excs] == [("open", 2)]
+        assert _state(conn, orderid)[0] == "quarantined"
+    assert conn.execute("select count(*) from sitoo_erp.gate_run").fetchone() == (3,)
+
+
+def test_added_mapping_lets_the_receipt_pass_and_resolves_its_exception(planted_db):
+    conn, url, planted, _ = planted_db
+    run_gate(url, conn)
+    orderid = planted["unknown_sku"]
+    assert _state(conn, orderid)[0] == "quarantined"
+    conn.execute(
+        "insert into sitoo_erp.map_sku_item (sku, item_id, updated_by) values (%s, '777', 'ops')",
+        (UNKNOWN_SKU,),
+    )
+    classify(conn)
+    result = run_gate(url, conn)
+    assert _state(conn, orderid) == ("held", "ready to post")
+    excs = _exceptions(conn, orderid)
+    assert [(e[0], e[4]) for e in excs] == [("unknown_sku", "resolved")]
+    assert result.resolved == 1 and result.failed_receipts == len(planted) - 1
+    note = conn.execute(
+        "select resolution_note from sitoo_erp.exception where orderid = %s", (orderid,)
+    ).fetchone()
+    assert "cause gone" in note[0]
+
+
+def test_systemic_failure_quarantines_nothing_new(staging_conn, staging_url, dataset, clean_payloads):
+    _seed(staging_conn, dataset)
+    staging_conn.execute(
+        "delete from sitoo_erp.map_store_location where store_externalid in ('ST001', 'ST002')"
+    )
+    stage_orders(staging_conn, clean_payloads)
+    classify(staging_conn)
+    ready = _ready(staging_conn)
+    result = run_gate(staging_url, staging_conn, systemic_share=0.2)
+    assert result.systemic and not result.success
+    assert (
+        result.failed_share > 0.2
+        and result.rule_counts["sku_mismatches.store_mapped"] == result.failed_receipts
+    )
+    assert set(result.stores_affected) == {"ST001", "ST002"}
+    assert result.quarantined == 0 and _ready(staging_conn) == ready
+    assert staging_conn.execute(
+        "select count(*) from sitoo_erp.exception where starts_with(rule, 'gx:')"
+    ).fetchone() == (0,)
+    assert staging_conn.execute("select systemic, success from sitoo_erp.gate_run").fetchall() == [
+        (True, False)
+    ]
+    # The same share in a tiny batch is not systemic: it is quarantined receipt by receipt.
+    small = run_gate(
+        staging_url, staging_conn, systemic_share=0.2, options=GateOptions(min_systemic_batch=10**6)
+    )
+    assert not small.systemic and small.quarantined == result.failed_receipts
+
+
+def test_unknown_skus_of_the_generator_fail_and_empty_batch_passes(staging_conn, staging_url, dataset):
+    result = run_gate(staging_url, staging_conn)  # nothing staged: empty batch
+    assert result.success and result.batch_size == 0
+    _seed(staging_conn, dataset, unknown_in_erp=False)
+    stage_orders(staging_conn, list(dataset.iter_orders()))
+    classify(staging_conn)
+    result = run_gate(staging_url, staging_conn)
+    unknown = {p.sku for p in dataset.catalogue.products if not p.in_erp}
+    skus = {
+        r[0]
+        for r in staging_conn.execute(
+            "select sku from sitoo_erp.exception where kind = 'unknown_sku' and status = 'open'"
+        ).fetchall()
+    }
+    assert skus and skus <= unknown
+    assert result.rule_counts.get("sku_mismatches.tender_mapped", 0) > 0  # Foreign Currency
