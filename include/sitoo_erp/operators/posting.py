@@ -82,6 +82,8 @@ class ErpPostingOperator(BaseOperator):
         postgres_conn_id: str = DEFAULT_CONN_ID,
         max_workers: int = 4,
         return_document: str = "cash_refund",
+        retry_attempts: int = 6,
+        retry_max_wait: float = 30.0,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("pool_slots", max_workers)
@@ -95,13 +97,20 @@ class ErpPostingOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
         self.max_workers = max_workers
         self.return_document = return_document
+        self.retry_attempts = retry_attempts
+        self.retry_max_wait = retry_max_wait
 
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.erp import get_erp_adapter
+        from include.sitoo_erp.http_retry import RetryPolicy
         from include.sitoo_erp.posting.post import PostingOptions, post_ready
         from include.sitoo_erp.staging.db import connect_airflow
 
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = get_erp_adapter(
+            self.erp_conn_id,
+            self.erp_adapter,
+            retry=RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait),
+        )
         options = PostingOptions(max_workers=self.max_workers, return_document=self.return_document)
         with connect_airflow(self.postgres_conn_id) as conn:
             summary = post_ready(conn, erp, options).as_dict()

@@ -57,9 +57,10 @@ def extract_orders(
 
     if sweep_late:
         mark = get_watermark(conn, ORDERS_STREAM)
-        start_from = (
-            mark + 1 if mark is not None else (window.max_orderid + 1 if window.max_orderid else None)
-        )
+        # First run (no mark yet): sweep from the window's first order. Its last order may be an
+        # offline receipt that arrived hours late, so starting after it would skip everything
+        # rung up after the window but uploaded before that receipt.
+        start_from = mark + 1 if mark is not None else window.min_orderid
         sweep = StageSummary()
         if start_from is not None:
             sweep = stage_orders(conn, prefetch(source.iter_order_payloads(orderid_from=start_from)))

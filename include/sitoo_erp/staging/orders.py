@@ -32,6 +32,7 @@ class StageSummary:
     changed: int = 0
     unchanged: int = 0
     malformed: int = 0
+    min_orderid: int | None = None
     max_orderid: int | None = None
     malformed_ids: list[str] = field(default_factory=list)
 
@@ -44,6 +45,8 @@ class StageSummary:
         self.malformed_ids.extend(other.malformed_ids[: max(0, 20 - len(self.malformed_ids))])
         if other.max_orderid is not None:
             self.max_orderid = max(self.max_orderid or 0, other.max_orderid)
+        if other.min_orderid is not None:
+            self.min_orderid = min(x for x in (self.min_orderid, other.min_orderid) if x is not None)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -243,6 +246,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
         summary.changed = len(todo) - summary.new
         summary.unchanged = len(status) - len(todo)
         summary.max_orderid = max(raw) if raw else None
+        summary.min_orderid = min(raw) if raw else None
 
         parsed: list[SitooOrder] = []
         for orderid in todo:

@@ -1,0 +1,88 @@
+"""Assertions every end-to-end test makes: the design's invariants, read from the real systems."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from include.sandbox.catalogue import UNMAPPED_TENDER
+from include.sandbox.generator import is_finalised
+from include.sitoo_erp.staging.db import connect_url
+from include.sitoo_erp.staging.orders import state_counts
+
+
+def ledger(stack) -> dict[str, int]:
+    with connect_url(stack.database_url) as conn:
+        return state_counts(conn)
+
+
+def assert_invariants(stack, settled: bool = True) -> dict[str, int]:
+    """Invariant 1 (nothing lost) and 2 (exactly once), checked against the ERP itself.
+
+    ``settled=False`` after a run that failed mid-posting: the ERP may then hold documents whose
+    success never reached us (timeout after commit); they are still *held* here and the next run
+    re-PUTs the same externalId. So: every logged document is in the ERP, none twice.
+    """
+    counts = ledger(stack)
+    assert counts["seen"] == counts["posted"] + counts["held"] + counts["quarantined"] + counts["excluded"], (
+        counts
+    )
+    per_key = stack.netsuite.count_documents_by_external_id()
+    duplicates = {k: n for k, n in per_key.items() if n != 1}
+    assert not duplicates, f"duplicate ERP documents: {duplicates}"
+    with connect_url(stack.database_url) as conn:
+        logged = dict(conn.execute("select external_id, erp_id from sitoo_erp.posting_log").fetchall())
+        posted = conn.execute("select count(*) from sitoo_erp.order_state where state = 'posted'").fetchone()[
+            0
+        ]
+    sales_docs = {k for k in per_key if k.startswith(("SITOO-S-", "SITOO-R-"))}
+    if settled:
+        assert sales_docs == set(logged), sales_docs ^ set(logged)
+    else:
+        assert set(logged) <= sales_docs, set(logged) - sales_docs
+    assert posted == len(logged)
+    return counts
+
+
+def visible_orders(stack) -> list[dict]:
+    ds, now = stack.dataset, stack.sitoo.now
+    return [ds.order(oid) for oid in range(10_001, ds.max_orderid + 1) if ds.row(oid)["dateadded"] <= now]
+
+
+def expected_quarantine(stack, order: dict) -> str | None:
+    """Why the gate must stop this finalised receipt, from the payload alone (None = it posts)."""
+    products = stack.dataset.catalogue.product_by_sku()
+    for row in order.get("orderitems") or []:
+        product = products.get(row.get("sku"))
+        if product is not None and not product.in_erp:
+            return "unknown_sku"
+    if any(p.get("name") == UNMAPPED_TENDER for p in order.get("payments") or []):
+        return "tender_mismatch"
+    return None
+
+
+def states_by_order(stack) -> dict[int, tuple[str, str]]:
+    with connect_url(stack.database_url) as conn:
+        return {
+            o: (s, r) for o, s, r in conn.execute("select orderid, state, reason from sitoo_erp.order_state")
+        }
+
+
+def open_exceptions(stack) -> list[tuple]:
+    with connect_url(stack.database_url) as conn:
+        return conn.execute(
+            "select kind, orderid, sku, message, occurrences from sitoo_erp.exception where status = 'open' "
+            "order by exception_id"
+        ).fetchall()
+
+
+def finalised(orders: list[dict]) -> list[dict]:
+    return [o for o in orders if is_finalised(o)]
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def kinds(items) -> Counter:
+    return Counter(items)
