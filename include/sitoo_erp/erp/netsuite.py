@@ -79,8 +79,17 @@ class NetSuiteHook(HttpHook):
         netsuite_conn_id: str = default_conn_name,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
+        max_connections: int = 32,
         **kwargs: Any,
     ) -> None:
+        if "adapter" not in kwargs:
+            # Posting workers share one session: keep a connection per worker (requests' default
+            # pool of 10 would open a fresh connection per request beyond 10 workers).
+            from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+
+            kwargs["adapter"] = TCPKeepAliveAdapter(
+                idle=120, count=20, interval=30, pool_connections=4, pool_maxsize=max_connections
+            )
         super().__init__(method="GET", http_conn_id=netsuite_conn_id, **kwargs)
         self.netsuite_conn_id = netsuite_conn_id
         self.timeout = timeout
