@@ -184,6 +184,7 @@ def mapping_seed_rows(catalogue: Catalogue) -> dict[str, list[dict]]:
             {"purpose": "loyalty_discount", "item_id": LOYALTY_DISCOUNT_ITEM_ID},
             {"purpose": "cash_rounding", "item_id": ROUNDING_ITEM_ID},
             {"purpose": "gift_card", "item_id": GIFT_CARD_ITEM_ID},
+            {"purpose": "stock_adjustment_account", "item_id": INVENTORY_ADJUSTMENT_ACCOUNT_ID},
         ],
         "sku_item": [],
     }

@@ -123,8 +123,11 @@ class GateResult:
         return json.loads(json.dumps(data, default=str))
 
 
-def _build_context(database_url: str, suites: tuple[Suite, ...], options: GateOptions):
-    """Ephemeral GX context: SQL data source, the ready view as a table asset, suites + validations."""
+def _build_context(
+    database_url: str, suites: tuple[Suite, ...], options: GateOptions, batch_table: str = BATCH_TABLE
+):
+    """Ephemeral GX context: SQL data source, the batch table/view (default: the ready view) as a table
+    asset, suites + validations. ``options`` is anything with ``tokens()`` (the rules' option values)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -137,9 +140,11 @@ def _build_context(database_url: str, suites: tuple[Suite, ...], options: GateOp
         source = ctx.data_sources.add_sql(
             name="sitoo_erp_staging", connection_string=sqlalchemy_url(database_url)
         )
-    schema, table = BATCH_TABLE.split(".")
-    asset = source.add_table_asset(name="ready_receipt", table_name=table, schema_name=schema)
-    batch_def = asset.add_batch_definition_whole_table("ready_batch")
+    schema, table = batch_table.split(".")
+    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+    batch_def = asset.add_batch_definition_whole_table(
+        "batch" if batch_table != BATCH_TABLE else "ready_batch"
+    )
     validations = []
     for suite in suites:
         suite.check()
@@ -174,10 +179,14 @@ def _build_context(database_url: str, suites: tuple[Suite, ...], options: GateOp
 
 
 def _run_gx(
-    database_url: str, suites: tuple[Suite, ...], options: GateOptions, errors: list[str]
+    database_url: str,
+    suites: tuple[Suite, ...],
+    options: GateOptions,
+    errors: list[str],
+    batch_table: str = BATCH_TABLE,
 ) -> dict[str, dict[str, bool]]:
     """Run every suite through GX; returns suite -> rule -> success (``errors`` gets rules GX raised on)."""
-    _, validations = _build_context(database_url, suites, options)
+    _, validations = _build_context(database_url, suites, options, batch_table)
     outcome: dict[str, dict[str, bool]] = {}
     for suite, vd in validations:
         res = vd.run(result_format="BASIC")
@@ -195,6 +204,14 @@ def _run_gx(
             rules[name] = bool(er.success)
         outcome[suite.name] = rules
     return outcome
+
+
+def validate_suites(
+    database_url: str, suites: tuple[Suite, ...], options: object, batch_table: str = BATCH_TABLE
+) -> dict[str, dict[str, bool]]:
+    """GX over any batch table/view: suite -> rule -> passed. Used by gates other than the receipt gate
+    (e.g. the stock gate); ``options`` needs ``tokens()``."""
+    return _run_gx(database_url, suites, options, [], batch_table)  # type: ignore[arg-type]
 
 
 def _fetch_failures(

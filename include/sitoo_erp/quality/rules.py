@@ -53,6 +53,10 @@ class Rule:
             raise ValueError(f"rule {self.name}: a query over {{batch}} must have a JOIN (see module doc)")
         if "%" in code:
             raise ValueError(f"rule {self.name}: no '%' in rule SQL")
+        # SQLAlchemy's text() takes ``:word`` as a bind parameter even inside string literals.
+        bind = re.search(r"(?<![:\w\\]):[A-Za-z_]\w*", re.sub(r"/\*.*?\*/", " ", self.sql, flags=re.S))
+        if bind:
+            raise ValueError(f"rule {self.name}: {bind.group(0)!r} would be a SQLAlchemy bind parameter")
 
     def for_batch(self, options: dict[str, object] | None = None, batch: str = BATCH_TABLE) -> str:
         """The same query as GX runs it, with ``{batch}`` bound to the ready batch."""
