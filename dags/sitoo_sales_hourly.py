@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
+from include.sitoo_erp.operators.operations import ExceptionRateWatchOperator
 from include.sitoo_erp.operators.posting import (
     ClassifyOrdersOperator,
     ErpPostingOperator,
@@ -38,6 +39,7 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 | `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing = systemic: fails, posts nothing** | not retried (same data, same answer) |
 | `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
 | `summarise` | invariant 1: seen = posted + held + quarantined + excluded, else fails | — |
+| `watch_exception_rates` | new exceptions in the last hour per store and per kind vs their own 7-day hourly average; a jump (at least 5 and over 3 times the average) e-mails once per 6 h | runs even if the gate failed |
 
 **Quarantined receipts are retried every run**: fix the cause (add the SKU to the ERP or a row to
 `sitoo_erp.map_sku_item`, a store/tender/VAT mapping) and the next run posts them and closes their
@@ -72,4 +74,7 @@ with DAG(
     gate = QualityGateOperator(task_id="quality_gate")
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
     summarise = StateLedgerSummaryOperator(task_id="summarise")
+    # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.
+    watch = ExceptionRateWatchOperator(task_id="watch_exception_rates", trigger_rule="all_done")
     migrate >> extract >> classify >> items >> gate >> post >> summarise
+    gate >> watch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from include.sandbox.catalogue import UNMAPPED_TENDER
 from include.sandbox.generator import is_finalised
 from include.sitoo_erp.staging.db import connect_url
 from include.sitoo_erp.staging.orders import state_counts
+from tests.e2e.conftest import at
 
 
 def ledger(stack) -> dict[str, int]:
@@ -86,3 +88,63 @@ def money(value) -> Decimal:
 
 def kinds(items) -> Counter:
     return Counter(items)
+
+
+# -- planting receipts the gate must stop ------------------------------------------------------
+
+
+def plant_orphaned_return(stack) -> int:
+    """A return whose original sale Sitoo never sent us."""
+    ds = stack.dataset
+    template = next(
+        ds.order(oid)
+        for oid in range(10_001, ds.max_orderid + 1)
+        if ds.order(oid).get("creditorderid")
+        and "pos-refundsales-orderid" not in ds.order(oid)["additionaldata"]
+    )
+    payload = copy.deepcopy(template)
+    payload["creditorderid"] = 999_999
+    payload["additionaldata"]["pos-originalsales-orderid"] = "999999"
+    payload["additionaldata"]["pos-receiptid"] = "ORPHAN-RETURN-1"
+    return stack.sitoo.add_order(
+        payload=payload, orderdate=at(9, 30).timestamp(), dateadded=at(9, 31).timestamp()
+    )
+
+
+def clean_sale(stack) -> dict:
+    ds = stack.dataset
+    return copy.deepcopy(
+        next(
+            ds.order(oid)
+            for oid in range(10_001, ds.max_orderid + 1)
+            if is_finalised(ds.order(oid))
+            and not expected_quarantine(stack, ds.order(oid))
+            and not ds.order(oid).get("creditorderid")
+            and len(ds.order(oid)["payments"]) == 1
+        )
+    )
+
+
+def plant(stack, payload: dict, receipt: str, minute: int) -> int:
+    payload["additionaldata"]["pos-receiptid"] = receipt
+    return stack.sitoo.add_order(
+        payload=payload, orderdate=at(9, minute).timestamp(), dateadded=at(9, minute + 1).timestamp()
+    )
+
+
+def plant_unknown_sku(stack) -> int:
+    """A sale of a SKU the ERP item master does not have."""
+    payload = clean_sale(stack)
+    row = payload["orderitems"][0]
+    unknown = next(
+        p for p in stack.dataset.catalogue.products if not p.in_erp and p.vat_rate == int(row["vatvalue"])
+    )
+    row["sku"], row["productid"] = unknown.sku, unknown.productid
+    return plant(stack, payload, "UNKNOWN-SKU-1", 40)
+
+
+def plant_tender_mismatch(stack) -> int:
+    """A sale paid with a tender the ERP has no payment method for."""
+    payload = clean_sale(stack)
+    payload["payments"][0]["name"] = "Foreign Currency"
+    return plant(stack, payload, "FOREIGN-TENDER-1", 45)

@@ -9,70 +9,21 @@ from datetime import timedelta
 from include.sandbox.generator import is_finalised
 from include.sitoo_erp.staging.db import connect_url
 from tests.e2e.conftest import at, run_hour, task_states
-from tests.e2e.helpers import assert_invariants, expected_quarantine, open_exceptions, states_by_order
-
-
-def _plant_orphaned_return(stack) -> int:
-    """A return whose original sale Sitoo never sent us."""
-    ds = stack.dataset
-    template = next(
-        ds.order(oid)
-        for oid in range(10_001, ds.max_orderid + 1)
-        if ds.order(oid).get("creditorderid")
-        and "pos-refundsales-orderid" not in ds.order(oid)["additionaldata"]
-    )
-    payload = copy.deepcopy(template)
-    payload["creditorderid"] = 999_999
-    payload["additionaldata"]["pos-originalsales-orderid"] = "999999"
-    payload["additionaldata"]["pos-receiptid"] = "ORPHAN-RETURN-1"
-    return stack.sitoo.add_order(
-        payload=payload, orderdate=at(9, 30).timestamp(), dateadded=at(9, 31).timestamp()
-    )
-
-
-def _clean_sale(stack) -> dict:
-    ds = stack.dataset
-    return copy.deepcopy(
-        next(
-            ds.order(oid)
-            for oid in range(10_001, ds.max_orderid + 1)
-            if is_finalised(ds.order(oid))
-            and not expected_quarantine(stack, ds.order(oid))
-            and not ds.order(oid).get("creditorderid")
-            and len(ds.order(oid)["payments"]) == 1
-        )
-    )
-
-
-def _plant(stack, payload: dict, receipt: str, minute: int) -> int:
-    payload["additionaldata"]["pos-receiptid"] = receipt
-    return stack.sitoo.add_order(
-        payload=payload, orderdate=at(9, minute).timestamp(), dateadded=at(9, minute + 1).timestamp()
-    )
-
-
-def _plant_unknown_sku(stack) -> int:
-    """A sale of a SKU the ERP item master does not have."""
-    payload = _clean_sale(stack)
-    row = payload["orderitems"][0]
-    unknown = next(
-        p for p in stack.dataset.catalogue.products if not p.in_erp and p.vat_rate == int(row["vatvalue"])
-    )
-    row["sku"], row["productid"] = unknown.sku, unknown.productid
-    return _plant(stack, payload, "UNKNOWN-SKU-1", 40)
-
-
-def _plant_tender_mismatch(stack) -> int:
-    """A sale paid with a tender the ERP has no payment method for."""
-    payload = _clean_sale(stack)
-    payload["payments"][0]["name"] = "Foreign Currency"
-    return _plant(stack, payload, "FOREIGN-TENDER-1", 45)
+from tests.e2e.helpers import (
+    assert_invariants,
+    expected_quarantine,
+    open_exceptions,
+    plant_orphaned_return,
+    plant_tender_mismatch,
+    plant_unknown_sku,
+    states_by_order,
+)
 
 
 def test_bad_receipts_are_quarantined_alerted_and_post_once_fixed(stack, sales_dag):
-    orphan = _plant_orphaned_return(stack)
-    _plant_unknown_sku(stack)
-    _plant_tender_mismatch(stack)
+    orphan = plant_orphaned_return(stack)
+    plant_unknown_sku(stack)
+    plant_tender_mismatch(stack)
     run = run_hour(sales_dag, at(9))
     assert str(run.state) == "success", task_states(run)
     assert_invariants(stack)

@@ -26,7 +26,7 @@ def test_migrations_applied_twice_are_a_no_op(postgres):
             ).fetchall()
             versions = conn.execute("select version_num from sitoo_erp.alembic_version").fetchall()
         assert before == after and len(before) >= 12
-        assert versions == [(head_revision(),)]
+        assert ",".join(sorted(v for (v,) in versions)) == head_revision()
         from sqlalchemy import create_engine
 
         assert current_revision(create_engine(sqlalchemy_url(url))) == head_revision()

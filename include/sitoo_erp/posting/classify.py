@@ -2,7 +2,8 @@
 
 Every staged order that is not posted is (re)classified on every run, so a parked order that
 closes later, or a quarantined receipt whose cause has been fixed, moves on by itself. Posted
-orders are never touched; malformed payloads stay quarantined until Sitoo sends a good one.
+orders are never touched; malformed payloads stay quarantined until Sitoo sends a good one, and
+receipts whose exception a person ignored stay excluded.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ with c as (
            end as reason
     from sitoo_erp.sitoo_order o
     join sitoo_erp.order_state s using (orderid)
-    where s.state <> '{S.POSTED}' and not (s.state = '{S.QUARANTINED}' and s.reason like 'malformed payload%%')
+    where s.state <> '{S.POSTED}'
+      and not (s.state = '{S.QUARANTINED}' and s.reason like 'malformed payload%%')
+      and not (s.state = '{S.EXCLUDED}' and s.reason like '{S.IGNORED_BY_OPS}%%')
 )
 update sitoo_erp.order_state s
    set state = c.state,

@@ -26,3 +26,4 @@ EXCLUDED_CANCELLED = "cancelled in Sitoo"
 EXCLUDED_ABANDONED = "abandoned in Sitoo"
 EXCLUDED_BOOKING = "booking (not a POS sale)"
 EXCLUDED_NOT_POS = "not a POS order (no register)"
+IGNORED_BY_OPS = "exception ignored by"  # + "<actor>: <reason>", set by operations.actions

@@ -51,12 +51,27 @@ def raise_exception(
     sku: str | None = None,
     field: str | None = None,
 ) -> int:
-    """Open (or re-see) the exception for this cause; returns its id."""
+    """Open (or re-see) the exception for this cause; returns its id.
+
+    A cause a person has ignored stays ignored: seeing it again only counts the occurrence.
+    The owner comes from ``exception_owner`` (editable), else the default for the kind.
+    """
+    ignored = conn.execute(
+        """
+        update sitoo_erp.exception set last_seen_at = now(), occurrences = occurrences + 1
+         where kind = %s and subject_key = %s and status = 'ignored'
+        returning exception_id
+        """,
+        (str(kind), subject_key),
+    ).fetchone()
+    if ignored:
+        return ignored[0]
     row = conn.execute(
         """
         insert into sitoo_erp.exception
             (kind, subject_key, orderid, store_externalid, sku, field, rule, message, owner)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        values (%s, %s, %s, %s, %s, %s, %s, %s,
+                coalesce((select owner from sitoo_erp.exception_owner where kind = %s), %s))
         on conflict (kind, subject_key) where status = 'open' do update
            set last_seen_at = now(), occurrences = exception.occurrences + 1,
                message = excluded.message, rule = excluded.rule, field = excluded.field
@@ -71,6 +86,7 @@ def raise_exception(
             field,
             rule,
             message[:2000],
+            str(kind),
             DEFAULT_OWNER.get(kind, "retail_ops"),
         ),
     ).fetchone()

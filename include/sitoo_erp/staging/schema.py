@@ -36,7 +36,8 @@ def _config() -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The head(s) of the migration history, comma-joined (one, unless a branch is being merged)."""
+    return ",".join(sorted(ScriptDirectory.from_config(_config()).get_heads()))
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -44,7 +45,8 @@ def current_revision(engine: Engine) -> str | None:
         ctx = MigrationContext.configure(
             conn, opts={"version_table": "alembic_version", "version_table_schema": SCHEMA}
         )
-        return ctx.get_current_revision()
+        heads = ctx.get_current_heads()
+        return ",".join(sorted(heads)) if heads else None
 
 
 def migrate(url_or_engine: str | Engine) -> str:
@@ -59,5 +61,5 @@ def migrate(url_or_engine: str | Engine) -> str:
         conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         conn.execute(text(f"create schema if not exists {SCHEMA}"))
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
     return current_revision(engine)

@@ -1,0 +1,265 @@
+"""What ops and finance change by hand — mappings and exception decisions — always audited.
+
+Every change writes ``sitoo_erp.audit_log`` (who, when, before → after, from where) in the same
+transaction as the change itself. The page in the Airflow UI and the ``sitoo_exceptions_replay``
+DAG both call these functions, so there is one way to change a mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from include.sitoo_erp.posting import states as S
+
+# table -> (key column, editable value columns, required value columns)
+MAPPING_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "map_sku_item": ("sku", ("item_id",), ("item_id",)),
+    "map_store_location": (
+        "store_externalid",
+        ("location_id", "customer_id", "subsidiary_id", "timezone"),
+        ("location_id", "customer_id", "subsidiary_id"),
+    ),
+    "map_tender_payment": ("tender", ("payment_method_id", "is_gift_card"), ("payment_method_id",)),
+    "map_vat_tax_code": ("vat_rate", ("tax_code_id", "tax_type_id"), ("tax_code_id", "tax_type_id")),
+    "map_document_item": ("purpose", ("item_id",), ("item_id",)),
+}
+
+
+class ActionError(ValueError):
+    """A change that cannot be made as asked; the message says which field and why."""
+
+
+def _json(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value), default=str, sort_keys=True)
+
+
+def audit(
+    conn: psycopg.Connection,
+    entity: str,
+    entity_key: str,
+    action: str,
+    before: Mapping | None,
+    after: Mapping | None,
+    actor: str,
+    source: str,
+    note: str | None = None,
+) -> int:
+    return conn.execute(
+        """
+        insert into sitoo_erp.audit_log (entity, entity_key, action, before, after, actor, source, note)
+        values (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s) returning audit_id
+        """,
+        (entity, entity_key, action, _json(before), _json(after), actor, source, note),
+    ).fetchone()[0]
+
+
+def _clean(table: str, key: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    if table not in MAPPING_TABLES:
+        raise ActionError(f"unknown mapping table {table!r}; one of {sorted(MAPPING_TABLES)}")
+    key_column, editable, required = MAPPING_TABLES[table]
+    key = str(key or "").strip()
+    if not key:
+        raise ActionError(f"{table}: {key_column} is required")
+    if table == "map_vat_tax_code":
+        try:
+            key = str(Decimal(key).quantize(Decimal("0.001")))
+        except InvalidOperation:
+            raise ActionError(f"{table}: vat_rate must be a number such as 20 or 5.5, got {key!r}") from None
+    unknown = set(values) - set(editable)
+    if unknown:
+        raise ActionError(f"{table}: unknown field(s) {sorted(unknown)}; editable: {list(editable)}")
+    cleaned = {k: (str(v).strip() if isinstance(v, str) else v) for k, v in values.items() if v is not None}
+    missing = [c for c in required if not cleaned.get(c)]
+    if missing:
+        raise ActionError(f"{table} {key_column}={key}: {', '.join(missing)} required")
+    return key, cleaned
+
+
+def upsert_mapping(
+    conn: psycopg.Connection,
+    table: str,
+    key: str,
+    values: Mapping[str, Any],
+    actor: str,
+    source: str,
+    note: str | None = None,
+) -> int:
+    """Add or correct one mapping row; returns the audit id. The next run picks it up."""
+    key, cleaned = _clean(table, key, values)
+    key_column, _, _ = MAPPING_TABLES[table]
+    columns = list(cleaned)
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        before = cur.execute(
+            f"select * from sitoo_erp.{table} where {key_column} = %s for update", (key,)
+        ).fetchone()
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        cur.execute(
+            f"""
+            insert into sitoo_erp.{table} ({key_column}, {", ".join(columns)}, updated_by, updated_at)
+            values (%s, {", ".join(["%s"] * len(columns))}, %s, now())
+            on conflict ({key_column}) do update set {assignments}, updated_by = excluded.updated_by,
+                                                     updated_at = now()
+            """,
+            (key, *cleaned.values(), actor),
+        )
+        after = cur.execute(f"select * from sitoo_erp.{table} where {key_column} = %s", (key,)).fetchone()
+        return audit(
+            conn,
+            table,
+            key,
+            "update" if before else "insert",
+            _strip(before),
+            _strip(after),
+            actor,
+            source,
+            note,
+        )
+
+
+def delete_mapping(
+    conn: psycopg.Connection, table: str, key: str, actor: str, source: str, note: str | None = None
+) -> int | None:
+    key, _ = _clean(table, key, dict.fromkeys(MAPPING_TABLES.get(table, ("", (), ()))[2], "x"))
+    key_column, _, _ = MAPPING_TABLES[table]
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        before = cur.execute(
+            f"delete from sitoo_erp.{table} where {key_column} = %s returning *", (key,)
+        ).fetchone()
+        if before is None:
+            return None
+        return audit(conn, table, key, "delete", _strip(before), None, actor, source, note)
+
+
+def _strip(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Audit what a person decided, not bookkeeping columns."""
+    if row is None:
+        return None
+    return {k: v for k, v in row.items() if k not in ("updated_at",)}
+
+
+def _exception(cur: psycopg.Cursor, exception_id: int) -> dict[str, Any]:
+    row = cur.execute(
+        "select * from sitoo_erp.exception where exception_id = %s for update", (exception_id,)
+    ).fetchone()
+    if row is None:
+        raise ActionError(f"exception {exception_id} does not exist")
+    return row
+
+
+def ignore_exception(
+    conn: psycopg.Connection, exception_id: int, reason: str, actor: str, source: str
+) -> int:
+    """A person decides this gap will not be fixed: it leaves the queue and stays ignored.
+
+    The receipt behind it, if it has no other open exception, moves to ``excluded`` with the
+    reason, so the ledger still accounts for it and no run tries to post it again.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ActionError(
+            f"exception {exception_id}: a reason (at least 5 characters) is required to ignore it"
+        )
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        before = _exception(cur, exception_id)
+        if before["status"] != "open":
+            raise ActionError(f"exception {exception_id} is {before['status']}, not open")
+        cur.execute(
+            """
+            update sitoo_erp.exception set status = 'ignored', resolved_at = now(), resolution_note = %s,
+                   updated_by = %s where exception_id = %s
+            """,
+            (reason, actor, exception_id),
+        )
+        orderid = before["orderid"]
+        if orderid is not None:
+            still_open = cur.execute(
+                "select count(*) as n from sitoo_erp.exception where orderid = %s and status = 'open'",
+                (orderid,),
+            ).fetchone()["n"]
+            if not still_open:
+                cur.execute(
+                    """
+                    update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(),
+                           updated_at = now(), held_since = null
+                     where orderid = %s and state = %s
+                    """,
+                    (S.EXCLUDED, f"{S.IGNORED_BY_OPS} {actor}: {reason}"[:1000], orderid, S.QUARANTINED),
+                )
+        return audit(
+            conn,
+            "exception",
+            str(exception_id),
+            "ignore",
+            _pick(before),
+            {"status": "ignored", "resolution_note": reason},
+            actor,
+            source,
+            reason,
+        )
+
+
+def resolve_exception(conn: psycopg.Connection, exception_id: int, note: str, actor: str, source: str) -> int:
+    """A person says the cause is fixed. The receipt goes through the gate again on the next run;
+    if the cause is still there, the gate opens a fresh exception."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        before = _exception(cur, exception_id)
+        if before["status"] != "open":
+            raise ActionError(f"exception {exception_id} is {before['status']}, not open")
+        cur.execute(
+            """
+            update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s,
+                   updated_by = %s where exception_id = %s
+            """,
+            (note or "resolved by hand", actor, exception_id),
+        )
+        return audit(
+            conn,
+            "exception",
+            str(exception_id),
+            "resolve",
+            _pick(before),
+            {"status": "resolved", "resolution_note": note},
+            actor,
+            source,
+            note,
+        )
+
+
+def set_owner(conn: psycopg.Connection, kind: str, owner: str, actor: str, source: str) -> int:
+    """Change which team owns an exception kind; open exceptions of that kind move with it."""
+    owner = (owner or "").strip()
+    if not owner:
+        raise ActionError(f"owner for {kind!r} must not be empty")
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        before = cur.execute("select * from sitoo_erp.exception_owner where kind = %s", (kind,)).fetchone()
+        cur.execute(
+            """
+            insert into sitoo_erp.exception_owner (kind, owner, updated_by) values (%s, %s, %s)
+            on conflict (kind) do update set owner = excluded.owner, updated_by = excluded.updated_by,
+                                             updated_at = now()
+            """,
+            (kind, owner, actor),
+        )
+        cur.execute(
+            "update sitoo_erp.exception set owner = %s where kind = %s and status = 'open'", (owner, kind)
+        )
+        return audit(
+            conn,
+            "exception_owner",
+            kind,
+            "update" if before else "insert",
+            _strip(before),
+            {"kind": kind, "owner": owner},
+            actor,
+            source,
+        )
+
+
+def _pick(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("kind", "subject_key", "orderid", "sku", "status", "owner") if k in row}
