@@ -12,6 +12,8 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 from include.sandbox.airflow_env import ROOT, configure, migrate_metadata_db
 
@@ -92,6 +94,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {run.run_id}: {run.state}  tasks: {states}")
             runs.append(run)
         run = runs[-1]
+        ok = all(str(r.state) == "success" for r in runs)
+
+        # Daily stock for each seeded day, after the stores close (02:30 the next morning, store time).
+        stock_dag = bag.get_dag("sitoo_stock_daily")
+        for offset in range(config.days):
+            day = config.start + timedelta(days=offset)
+            logical = datetime.combine(day + timedelta(days=1), dtime(2, 30), ZoneInfo(config.timezone))
+            stock_run = stock_dag.test(logical_date=logical)
+            print(f"Running sitoo_stock_daily for {day} (dag.test): {stock_run.state}")
+            ok = ok and str(stock_run.state) == "success"
 
         report(stack.database_url)
         print(
@@ -100,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         for message in stack.smtp.messages:
             print(f"  to {message['To']}: {message['Subject']}")
         print(f"\nDone in {time.monotonic() - began:.1f} s. Airflow home: {VAR / 'airflow'}")
-        return 0 if str(run.state) == "success" else 1
+        return 0 if ok else 1
     finally:
         stack.stop()
 
@@ -154,6 +166,20 @@ def report(database_url: str) -> None:
             "ERP documents posted",
             ("type", "documents", "gross", "tax (= POS VAT)", "tax variance"),
             docs or [("(none)", 0, 0, 0, 0)],
+        )
+        from include.sitoo_erp.stock import SUMMARY_HEADER, drift_summary
+
+        _print_table(
+            "Stock drift, latest snapshot per location (Sitoo vs ERP on-hand)",
+            SUMMARY_HEADER,
+            drift_summary(conn) or [("(no snapshot)",) + ("",) * (len(SUMMARY_HEADER) - 1)],
+        )
+        adjustments = conn.execute(
+            "select count(*), count(distinct store_externalid) from sitoo_erp.posting_log "
+            "where document_type = 'stock_adjustment'"
+        ).fetchone()
+        print(
+            f"\nStock adjustments posted: {adjustments[0]} (one per store per day, {adjustments[1]} stores)"
         )
         mark = conn.execute("select value from sitoo_erp.extract_watermark").fetchall()
         print(f"\nOrderid high-water mark: {mark[0][0] if mark else 'not set'}")
