@@ -1,0 +1,444 @@
+"""Read side of the operations page: what is stuck, who owns it, how old it is — fast at 100k open rows.
+
+Every query here is either keyset-paged on one of migration 0005's partial indexes
+(``where status = 'open'``) or an aggregate those indexes answer with an index-only scan, so a
+page load never scans closed exceptions, posted receipts or the raw payloads. Writes live in
+``operations.actions``; nothing here changes data.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from include.sitoo_erp.posting import states as S
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+# Filter value -> minimum age of an open exception (since first seen).
+MIN_AGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+
+# Age buckets of receipts stalled before the ledger (age since the till's orderdate).
+AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
+    ("<4h", timedelta(hours=4)),
+    ("4-24h", timedelta(hours=24)),
+    ("1-7d", timedelta(days=7)),
+    (">7d", None),
+)
+STALL_CATEGORIES = ("held_not_finalised", "ready_not_posted", "awaiting_original", "quarantined")
+
+
+@dataclass(frozen=True)
+class ExceptionFilters:
+    kind: str | None = None
+    store: str | None = None
+    owner: str | None = None
+    min_age: str | None = None  # a key of MIN_AGES
+
+    def as_params(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass
+class ExceptionPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    filters: ExceptionFilters
+    cursor: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def encode_cursor(first_seen_at: datetime, exception_id: int) -> str:
+    raw = f"{first_seen_at.isoformat()}|{exception_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The page's keyset position; ``None`` for the first page or a cursor that does not parse."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, exception_id = raw.rsplit("|", 1)
+        parsed = datetime.fromisoformat(ts)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed, int(exception_id)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def open_exceptions(
+    conn: psycopg.Connection,
+    filters: ExceptionFilters = ExceptionFilters(),
+    cursor: str | None = None,
+    page_size: int = PAGE_SIZE,
+    now: datetime | None = None,
+) -> ExceptionPage:
+    """Open exceptions, oldest first, ``page_size`` a page, keyset-paged on ``(first_seen_at, id)``.
+
+    With a kind, store or owner filter PostgreSQL walks that column's partial index in order;
+    without, ``exception_open_age_idx``. It reads ``page_size + 1`` rows and stops: no OFFSET, no count.
+    """
+    now = now or datetime.now(UTC)
+    where = [sql.SQL("e.status = 'open'")]
+    params: dict[str, Any] = {"limit": page_size + 1}
+    for column, value in (
+        ("kind", filters.kind),
+        ("store_externalid", filters.store),
+        ("owner", filters.owner),
+    ):
+        if value:
+            where.append(sql.SQL("e.{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
+            params[column] = value
+    if filters.min_age in MIN_AGES:
+        where.append(sql.SQL("e.first_seen_at <= %(seen_before)s"))
+        params["seen_before"] = now - MIN_AGES[filters.min_age]
+    position = decode_cursor(cursor)
+    if position is not None:
+        where.append(sql.SQL("(e.first_seen_at, e.exception_id) > (%(after_ts)s, %(after_id)s)"))
+        params["after_ts"], params["after_id"] = position
+    query = sql.SQL(
+        """
+        select e.exception_id, e.kind, e.store_externalid, e.owner, e.orderid, e.sku, e.field, e.rule,
+               e.subject_key, e.message, e.occurrences, e.first_seen_at, e.last_seen_at, s.receipt_id, s.state as order_state
+          from sitoo_erp.exception e
+          left join sitoo_erp.order_state s on s.orderid = e.orderid
+         where {where}
+         order by e.first_seen_at, e.exception_id
+         limit %(limit)s
+        """
+    ).format(where=sql.SQL(" and ").join(where))
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, params).fetchall()
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        last = rows[-1]
+        next_cursor = encode_cursor(last["first_seen_at"], last["exception_id"])
+    for row in rows:
+        row["age"] = now - row["first_seen_at"]
+    return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor, now=now)
+
+
+def open_counts(conn: psycopg.Connection, store_limit: int = 25) -> dict[str, list[dict[str, Any]]]:
+    """Open exceptions per kind, store and owner, with the oldest first-seen of each group.
+
+    Each is one ``group by`` over a partial index whose leading column is the group key
+    (index-only scan: ~100k index entries, a few ms, no heap). Stores are capped to the
+    ``store_limit`` with most open exceptions.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for name, column, limit in (
+            ("kind", "kind", None),
+            ("store", "store_externalid", store_limit),
+            ("owner", "owner", None),
+        ):
+            query = sql.SQL(
+                """
+                select {col} as key, count(*) as open, min(first_seen_at) as oldest
+                  from sitoo_erp.exception where status = 'open'
+                 group by {col} order by count(*) desc, {col} {limit}
+                """
+            ).format(
+                col=sql.Identifier(column),
+                limit=sql.SQL("limit {}").format(sql.Literal(limit)) if limit else sql.SQL(""),
+            )
+            out[name] = cur.execute(query).fetchall()
+    out["total"] = [{"key": "all", "open": sum(r["open"] for r in out["kind"])}]
+    return out
+
+
+def filter_choices(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Values for the filter drop-downs: every known kind and owner, the mapped stores."""
+    with conn.cursor() as cur:
+        kinds = [r[0] for r in cur.execute("select kind from sitoo_erp.exception_owner order by kind")]
+        owners = [
+            r[0] for r in cur.execute("select distinct owner from sitoo_erp.exception_owner order by owner")
+        ]
+        stores = [
+            r[0] for r in cur.execute("select store_externalid from sitoo_erp.map_store_location order by 1")
+        ]
+    return {"kind": kinds, "owner": owners, "store": stores}
+
+
+def stalled_receipts(conn: psycopg.Connection, now: datetime | None = None) -> dict[str, Any]:
+    """Receipts not in the ledger yet, per category and age bucket (age since the till's orderdate).
+
+    Categories: held and not finalised in Sitoo (open/parked/payment pending), finalised and ready
+    but not posted, a return awaiting its original sale, quarantined by the gate or the ERP.
+    Reads only ``held`` and ``quarantined`` rows through ``order_state_state_idx``.
+    """
+    now = now or datetime.now(UTC)
+    bounds = {name: now - upper for name, upper in AGE_BUCKETS if upper is not None}
+    rows = conn.execute(
+        """
+        select case
+                 when state = %(quarantined)s then 'quarantined'
+                 when reason = %(ready)s then 'ready_not_posted'
+                 when reason = %(awaiting)s then 'awaiting_original'
+                 else 'held_not_finalised'
+               end as category,
+               case
+                 when orderdate is null or orderdate > %(b4h)s then '<4h'
+                 when orderdate > %(b24h)s then '4-24h'
+                 when orderdate > %(b7d)s then '1-7d'
+                 else '>7d'
+               end as bucket,
+               count(*) as n,
+               min(orderdate) as oldest
+          from sitoo_erp.order_state
+         where state in (%(held)s, %(quarantined)s)
+         group by 1, 2
+        """,
+        {
+            "quarantined": S.QUARANTINED,
+            "held": S.HELD,
+            "ready": S.READY,
+            "awaiting": S.AWAITING_ORIGINAL,
+            "b4h": bounds["<4h"],
+            "b24h": bounds["4-24h"],
+            "b7d": bounds["1-7d"],
+        },
+    ).fetchall()
+    grid = {c: {b: 0 for b, _ in AGE_BUCKETS} for c in STALL_CATEGORIES}
+    oldest: dict[str, datetime | None] = dict.fromkeys(STALL_CATEGORIES)
+    for category, bucket, n, first in rows:
+        grid[category][bucket] = n
+        if first is not None and (oldest[category] is None or first < oldest[category]):
+            oldest[category] = first
+    return {
+        "buckets": [b for b, _ in AGE_BUCKETS],
+        "grid": grid,
+        "oldest": {c: (now - t if t else None) for c, t in oldest.items()},
+        "total": sum(sum(v.values()) for v in grid.values()),
+    }
+
+
+def stalled_orders(conn: psycopg.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The oldest receipts still held back (not quarantined — those are in the exception queue)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            select orderid, store_externalid, receipt_id, reason, orderdate, held_since
+              from sitoo_erp.order_state
+             where state = %s
+             order by orderdate nulls last
+             limit %s
+            """,
+            (S.HELD, limit),
+        ).fetchall()
+
+
+def month_tax_variance(conn: psycopg.Connection, now: datetime | None = None) -> dict[str, Any]:
+    """This calendar month's (UTC) tax variance per VAT rate: POS tax (posted) vs the ERP's own per-line tax."""
+    now = now or datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """
+            select vat_rate, count(*) as receipts, sum(pos_tax) as pos_tax, sum(erp_line_tax) as erp_line_tax,
+                   sum(variance) as variance, sum(abs(variance)) as abs_variance,
+                   count(*) filter (where variance <> 0) as receipts_with_variance,
+                   max(abs(variance)) as max_abs
+              from sitoo_erp.receipt_tax_variance
+             where recorded_at >= %s
+             group by vat_rate order by vat_rate
+            """,
+            (month_start,),
+        ).fetchall()
+    total = {
+        key: sum((r[key] for r in rows), start=0)
+        for key in (
+            "receipts",
+            "pos_tax",
+            "erp_line_tax",
+            "variance",
+            "abs_variance",
+            "receipts_with_variance",
+        )
+    }
+    return {"month": month_start.strftime("%Y-%m"), "rates": rows, "total": total}
+
+
+def recent_mapping_edits(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest audited changes by people (mappings, owners, exception decisions), newest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            select audit_id, entity, entity_key, action, before, after, actor, source, note, changed_at
+              from sitoo_erp.audit_log
+             order by changed_at desc, audit_id desc
+             limit %s
+            """,
+            (limit,),
+        ).fetchall()
+
+
+def mapping_row(conn: psycopg.Connection, table: str, key_column: str, key: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            sql.SQL("select * from sitoo_erp.{} where {} = %s").format(
+                sql.Identifier(table), sql.Identifier(key_column)
+            ),
+            (key,),
+        ).fetchone()
+
+
+def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:
+    """Per store, the latest reconciliation run: Sitoo vs ERP totals, differences, unexplained lines.
+
+    The tables come from migration 0004 (monthly reconciliation); where they do not exist
+    (``to_regclass`` is null) the page says "no reconciliation yet".
+    """
+    present = conn.execute(
+        "select to_regclass('sitoo_erp.reconciliation_run') is not null "
+        "and to_regclass('sitoo_erp.reconciliation_cell') is not null "
+        "and to_regclass('sitoo_erp.reconciliation_line') is not null"
+    ).fetchone()[0]
+    if not present:
+        return {"available": False, "stores": [], "run": None}
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute(
+            """
+            select recon_run_id, dag_id, run_id, date_from, date_to, status, started_at, compared_at
+              from sitoo_erp.reconciliation_run
+             where status <> 'running'
+             order by recon_run_id desc limit 1
+            """
+        ).fetchone()
+        if run is None:
+            return {"available": True, "stores": [], "run": None}
+        stores = cur.execute(
+            """
+            with cells as (
+                select store_externalid as store, sum(sitoo_receipts) as sitoo_receipts,
+                       sum(sitoo_net) as sitoo_net, sum(erp_net) as erp_net,
+                       sum(sitoo_tax) as sitoo_tax, sum(erp_tax) as erp_tax
+                  from sitoo_erp.reconciliation_cell where recon_run_id = %(run)s
+                 group by store_externalid
+            ), lines as (
+                select store_externalid as store, count(*) as lines,
+                       count(*) filter (where not explained) as unexplained,
+                       sum(diff_net) filter (where not explained) as unexplained_net,
+                       string_agg(distinct class, ', ' order by class) as classes
+                  from sitoo_erp.reconciliation_line where recon_run_id = %(run)s
+                 group by store_externalid
+            )
+            select coalesce(c.store, l.store) as store, c.sitoo_receipts, c.sitoo_net, c.erp_net,
+                   c.sitoo_net - c.erp_net as diff_net, c.sitoo_tax - c.erp_tax as diff_tax,
+                   coalesce(l.lines, 0) as lines, coalesce(l.unexplained, 0) as unexplained,
+                   l.unexplained_net, l.classes
+              from cells c full join lines l on l.store is not distinct from c.store
+             order by coalesce(l.unexplained, 0) desc, 1
+            """,
+            {"run": run["recon_run_id"]},
+        ).fetchall()
+    return {"available": True, "stores": stores, "run": run}
+
+
+def gate_runs_for(conn: psycopg.Connection, runs: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """Our own gate summary for each (dag_id, run_id): receipts checked and failed, systemic or not."""
+    if not runs:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """
+            select g.dag_id, k.run_id, max(g.batch_size) as checked, max(g.failed_receipts) as failed,
+                   bool_or(g.systemic) as systemic, bool_and(g.success) as success, count(*) as gate_runs
+              from unnest(%s::text[], %s::text[]) as k(dag_id, run_id)
+              join sitoo_erp.gate_run g
+                on g.dag_id = k.dag_id and g.run_id in (k.run_id, k.dag_id || ' ' || k.run_id)
+             group by g.dag_id, k.run_id
+            """,
+            ([d for d, _ in runs], [r for _, r in runs]),
+        ).fetchall()
+    return {(r["dag_id"], r["run_id"]): r for r in rows}
+
+
+def last_dag_runs(dag_id_prefix: str = "sitoo_") -> list[dict[str, Any]]:
+    """The latest run of each of our DAGs from Airflow's metadata DB (Airflow's own session).
+
+    For each: state, interval, duration, task-instance states, and the numeric counts the tasks
+    returned (XCom ``return_value``: extracted, ready, posted, quarantined, ...).
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    out: list[dict[str, Any]] = []
+    with create_session() as session:
+        latest = (
+            select(func.max(DagRun.id))
+            .where(DagRun.dag_id.like(f"{dag_id_prefix}%"))
+            .group_by(DagRun.dag_id)
+            .scalar_subquery()
+        )
+        runs = session.scalars(select(DagRun).where(DagRun.id.in_(latest)).order_by(DagRun.dag_id)).all()
+        for run in runs:
+            ti_states = dict(
+                session.execute(
+                    select(TaskInstance.state, func.count())
+                    .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+                    .group_by(TaskInstance.state)
+                ).all()
+            )
+            xcoms = session.execute(
+                select(XComModel.task_id, XComModel.value).where(
+                    XComModel.dag_run_id == run.id, XComModel.key == "return_value", XComModel.map_index == -1
+                )
+            ).all()
+            counts: dict[str, dict[str, Any]] = {}
+            for task_id, value in xcoms:
+                try:
+                    value = XComModel.deserialize_value(type("X", (), {"value": value})())
+                except Exception:  # a value we cannot read is just not shown
+                    log.debug("sitoo-erp-ops: unreadable XCom of %s", task_id, exc_info=True)
+                    continue
+                if isinstance(value, dict):
+                    numbers = {
+                        k: v
+                        for k, v in value.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)
+                    }
+                    if numbers:
+                        counts[task_id] = numbers
+            # dag.test() stamps the run's start_date with its logical date: time the tasks instead.
+            start, end = session.execute(
+                select(func.min(TaskInstance.start_date), func.max(TaskInstance.end_date)).where(
+                    TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+                )
+            ).one()
+            out.append(
+                {
+                    "dag_id": run.dag_id,
+                    "run_id": run.run_id,
+                    "state": str(run.state),
+                    "run_type": str(run.run_type),
+                    "data_interval_start": run.data_interval_start,
+                    "data_interval_end": run.data_interval_end,
+                    "start_date": start or run.start_date,
+                    "end_date": end or run.end_date,
+                    "duration": (end - start) if start and end else None,
+                    "task_states": {str(k): v for k, v in ti_states.items()},
+                    "counts": counts,
+                }
+            )
+    return out
