@@ -60,10 +60,12 @@ create index exception_open_owner_idx on sitoo_erp.exception (owner, first_seen_
     where status = 'open';
 create index exception_open_age_idx on sitoo_erp.exception (first_seen_at, exception_id) where status = 'open';
 create index exception_sku_idx on sitoo_erp.exception (sku) where sku is not null;
+-- This month's tax variance on the page.
+create index receipt_tax_variance_recorded_idx on sitoo_erp.receipt_tax_variance (recorded_at);
 """
 
 DOWNGRADE = """
-drop index if exists sitoo_erp.exception_sku_idx, sitoo_erp.exception_open_age_idx,
+drop index if exists sitoo_erp.receipt_tax_variance_recorded_idx, sitoo_erp.exception_sku_idx, sitoo_erp.exception_open_age_idx,
     sitoo_erp.exception_open_owner_idx, sitoo_erp.exception_open_store_idx, sitoo_erp.exception_open_kind_idx;
 alter table sitoo_erp.exception drop column if exists updated_by;
 drop table if exists sitoo_erp.ops_alert, sitoo_erp.audit_log, sitoo_erp.exception_owner;
