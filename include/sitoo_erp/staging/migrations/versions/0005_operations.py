@@ -1,13 +1,13 @@
 """Operations: who owns each exception kind, an audit trail of every change ops make, fast paging.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

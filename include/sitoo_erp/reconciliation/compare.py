@@ -1,0 +1,730 @@
+"""Compare and classify: Sitoo vs ERP vs Z-reports vs the posting log, every difference named.
+
+``reconcile(conn, erp_query, period)`` writes one ``reconciliation_run`` with its cells (store x
+business day x tax code, POS sign) and lines (one per difference) and returns a small summary.
+
+Classes (``reconciliation_line.class``) and how each is found:
+
+- **missing_in_erp** — a finalised Sitoo receipt of the period (Closed + Successful, POS) that is not
+  ``posted`` in the state ledger; cause from the ledger and the open exception: *quarantined* (an open
+  exception names the rule and owner), *held* (in flight: ready to post, awaiting its original sale,
+  or uploaded after the last hourly sync — the next hourly run posts it), *stalled* (held longer than
+  ``stall_after`` or with an open stalled exception), *unknown* (excluded although finalised, never
+  classified although the hourly sync should have seen it, or logged as posted but absent in the ERP).
+- **extra_in_erp** — an ERP document with our externalId and no receipt behind it (or a receipt we
+  never logged as posted). **duplicate_in_erp** — a second document for a receipt (another externalId
+  resolving to the same receipt, or the same externalId under two record types).
+- **amount_mismatch** — a logged document whose ERP net/tax differs from what was posted.
+- **tax_variance** — a logged document whose ERP tax differs from the POS tax by exactly the tax
+  variance recorded at posting (``receipt_tax_variance``: the ERP computed VAT per line itself):
+  explained. A tax difference the recorded variance does not explain is an amount mismatch.
+- **zreport_mismatch** — a register-day whose Z-report (sales/refund totals and counts) disagrees
+  with its finalised receipts, or receipts without a Z-report.
+- **unexplained_residual** — what is left of a store-day's Sitoo - ERP difference after every line
+  above (so no difference can go unclassified).
+
+The per-document drill-down (reference Q4) runs only for store-days where the ERP's totals or
+document count differ from the posting log's, so a clean 1,000,000-receipt month costs two
+aggregate SuiteQL queries per day and a few SQL statements in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from include.sitoo_erp.reconciliation.erp import ZERO, ErpDocument, Query, fetch_documents, fetch_totals
+from include.sitoo_erp.reconciliation.period import Period
+
+EXPLAINED_CAUSES = ("quarantined", "held")
+OWNER = {
+    "missing_in_erp": "data_engineering",
+    "extra_in_erp": "finance",
+    "duplicate_in_erp": "finance",
+    "amount_mismatch": "finance",
+    "tax_variance": "finance",
+    "zreport_mismatch": "retail_ops",
+    "unexplained_residual": "finance",
+}
+CENT = Decimal("0.01")
+
+FINALISED = (
+    "o.orderstateid = 10 and o.paymentstateid = 20 and o.ordertypeid <> 100 and o.registerid is not null "
+    "and o.business_date between %(date_from)s and %(date_to)s "
+    "and (%(all_stores)s or o.store_externalid = any(%(stores)s))"
+)
+
+# Per receipt and VAT rate, POS sign: net_R = rows at R - loyalty net at R (+ cash round-off at 0 %),
+# tax_R = round(net_R * R / 100, 2) — the receipt VAT rule the documents post.
+RECEIPT_RATES_SQL = f"""
+create temp table _recon_rr on commit drop as
+with f as (
+    select o.orderid, o.store_externalid, o.business_date, o.money_gross < 0 as is_return,
+           o.money_roundoff, o.additionaldata
+      from sitoo_erp.sitoo_order o where {FINALISED}
+), n as (
+    select r.orderid, r.vat_rate, sum(r.money_net) as net
+      from sitoo_erp.sitoo_order_row r where r.orderid in (select orderid from f)
+     group by r.orderid, r.vat_rate
+), per as (
+    select f.orderid, n.vat_rate,
+           n.net - case when f.additionaldata ? 'loyalty-moneydiscount'
+                        then coalesce(nullif(f.additionaldata ->> ('loyalty-moneydiscount-net-'
+                                                || trim_scale(n.vat_rate)::text), '')::numeric, 0)
+                        else 0 end as net
+      from f join n using (orderid)
+    union all
+    select f.orderid, 0, f.money_roundoff from f where f.money_roundoff <> 0
+), agg as (
+    select orderid, vat_rate, sum(net) as net from per group by orderid, vat_rate
+)
+select f.orderid, f.store_externalid, f.business_date, f.is_return, agg.vat_rate,
+       agg.net, round(agg.net * agg.vat_rate / 100, 2) as tax
+  from f join agg using (orderid)
+"""
+
+
+@dataclass
+class ReconResult:
+    recon_run_id: int
+    period: dict
+    cells: int = 0
+    store_days: int = 0
+    drilled_store_days: int = 0
+    erp_queries: int = 0
+    sitoo: dict = field(default_factory=dict)
+    erp: dict = field(default_factory=dict)
+    lines_by_class: dict = field(default_factory=dict)
+    unexplained: int = 0
+    unexplained_amount: str = "0.00"
+    tax_variance_total: str = "0.00"
+    timings: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _params(period: Period) -> dict[str, Any]:
+    return {
+        "date_from": period.date_from,
+        "date_to": period.date_to,
+        "all_stores": not period.stores,
+        "stores": list(period.stores),
+    }
+
+
+def _lookup(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str, str], dict[str, Decimal]]:
+    loc_by_store = dict(
+        conn.execute("select store_externalid, location_id from sitoo_erp.map_store_location")
+    )
+    store_by_loc = {v: k for k, v in loc_by_store.items()}
+    rate_by_code = {
+        code: rate
+        for rate, code in conn.execute("select vat_rate, tax_code_id from sitoo_erp.map_vat_tax_code")
+    }
+    return loc_by_store, store_by_loc, rate_by_code
+
+
+def _insert_lines(conn: psycopg.Connection, run_id: int, lines: list[dict]) -> None:
+    if not lines:
+        return
+    cols = (
+        "class, cause, explained, owner, store_externalid, business_date, orderid, receipt_id, external_id, "
+        "erp_id, registerid, sitoo_amount, erp_amount, diff_net, diff_tax, detail"
+    )
+    names = [c.strip() for c in cols.split(",")]
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"copy sitoo_erp.reconciliation_line (recon_run_id, {cols}) from stdin") as cp,
+    ):
+        for ln in lines:
+            ln.setdefault("owner", OWNER[ln["class"]])
+            cp.write_row((run_id, *[ln.get(n) for n in names]))
+
+
+def reconcile(
+    conn: psycopg.Connection,
+    erp_query: Query,
+    period: Period,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    stall_after: timedelta = timedelta(hours=24),
+    now: datetime | None = None,
+    days_per_query: int = 1,
+) -> ReconResult:
+    t0 = time.perf_counter()
+    p = _params(period)
+    loc_by_store, store_by_loc, _ = _lookup(conn)
+    if period.stores:
+        unknown = [s for s in period.stores if s not in loc_by_store]
+        if unknown:
+            raise ValueError(f"stores without an ERP location mapping: {unknown}")
+    locations = [loc_by_store[s] for s in period.stores] if period.stores else None
+    recon_id = conn.execute(
+        "insert into sitoo_erp.reconciliation_run (dag_id, run_id, date_from, date_to, stores) "
+        "values (%s, %s, %s, %s, %s) returning recon_run_id",
+        (dag_id, run_id, period.date_from, period.date_to, list(period.stores) or None),
+    ).fetchone()[0]
+    result = ReconResult(recon_id, period.as_dict())
+    p["run"] = recon_id
+
+    # ---- ERP totals (SuiteQL, aggregated in the ERP, by day).
+    t = time.perf_counter()
+    erp_cells, erp_docs, result.erp_queries = fetch_totals(erp_query, period.days, locations, days_per_query)
+    result.timings["erp_totals_s"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    lines: list[dict] = []
+    with conn.transaction():
+        conn.execute(RECEIPT_RATES_SQL, p)
+        conn.execute("create index on _recon_rr (orderid)")
+        # ---- cells: Sitoo side.
+        conn.execute(
+            """
+            insert into sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id,
+                vat_rate, sitoo_receipts, sitoo_net, sitoo_tax, sitoo_returns)
+            select %(run)s, rr.store_externalid, rr.business_date,
+                   coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text), rr.vat_rate,
+                   count(distinct rr.orderid), sum(rr.net), sum(rr.tax),
+                   sum(case when rr.is_return then rr.net + rr.tax else 0 end)
+              from _recon_rr rr left join sitoo_erp.map_vat_tax_code m on m.vat_rate = rr.vat_rate
+             group by rr.store_externalid, rr.business_date, coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text),
+                      rr.vat_rate
+            """,
+            p,
+        )
+        result.timings["sitoo_cells_s"] = round(time.perf_counter() - t, 3)
+        # ---- cells: ERP side (merged into the same rows).
+        agg: dict[tuple[str, date, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for c in erp_cells:
+            store = store_by_loc.get(c.location_id, f"location:{c.location_id}")
+            a = agg[(store, c.day, c.tax_code_id)]
+            a[0] += c.net
+            a[1] += c.tax
+        docs_by_store_day = {
+            (store_by_loc.get(loc, f"location:{loc}"), day): n for (loc, day), n in erp_docs.items()
+        }
+        with conn.cursor() as cur:
+            cur.execute(
+                "create temp table _recon_erp (store text, day date, code text, net numeric, tax numeric) on commit drop"
+            )
+            with cur.copy("copy _recon_erp from stdin") as cp:
+                for (store, day, code), (net, tax) in agg.items():
+                    cp.write_row((store, day, code, net, tax))
+        conn.execute(
+            """
+            insert into sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id,
+                vat_rate, erp_net, erp_tax)
+            select %(run)s, e.store, e.day, e.code, m.vat_rate, e.net, e.tax
+              from _recon_erp e left join sitoo_erp.map_vat_tax_code m on m.tax_code_id = e.code
+            on conflict (recon_run_id, store_externalid, business_date, tax_code_id)
+            do update set erp_net = excluded.erp_net, erp_tax = excluded.erp_tax
+            """,
+            p,
+        )
+        for (store, day), n in docs_by_store_day.items():
+            conn.execute(
+                "update sitoo_erp.reconciliation_cell set erp_docs = %s where recon_run_id = %s "
+                "and store_externalid = %s and business_date = %s and tax_code_id = "
+                "(select min(tax_code_id) from sitoo_erp.reconciliation_cell where recon_run_id = %s "
+                "and store_externalid = %s and business_date = %s)",
+                (n, recon_id, store, day, recon_id, store, day),
+            )
+
+        # ---- missing in ERP: finalised receipts not posted, with the ledger's and exceptions' why.
+        watermark = conn.execute(
+            "select value from sitoo_erp.extract_watermark where stream = 'sitoo_orders'"
+        ).fetchone()
+        p["watermark"] = watermark[0] if watermark else 0
+        p["stall_before"] = (now or conn.execute("select now()").fetchone()[0]) - stall_after
+        missing = conn.execute(
+            """
+            with r as (select orderid, sum(net) as net, sum(tax) as tax from _recon_rr group by orderid)
+            select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
+                   x.kind, x.owner, x.message,
+                   case
+                     when s.state = 'quarantined' then 'quarantined'
+                     when s.state = 'held' and (x.kind = 'stalled'
+                          or coalesce(s.held_since, s.first_seen_at) < %(stall_before)s) then 'stalled'
+                     when s.state = 'held' and s.reason like 'staged%%' and o.orderid <= %(watermark)s then 'unknown'
+                     when s.state = 'held' then 'held'
+                     else 'unknown'
+                   end as cause,
+                   o.orderid > %(watermark)s as after_sync
+              from sitoo_erp.sitoo_order o
+              join r using (orderid)
+              join sitoo_erp.order_state s using (orderid)
+              left join lateral (select e.kind, e.owner, e.message from sitoo_erp.exception e
+                                  where e.orderid = o.orderid and e.status = 'open'
+                                  order by e.exception_id desc limit 1) x on true
+             where s.state <> 'posted'
+             order by o.store_externalid, o.business_date, o.orderid
+            """,
+            p,
+        ).fetchall()
+        for (
+            oid,
+            store,
+            day,
+            receipt,
+            net,
+            tax,
+            state,
+            reason,
+            kind,
+            owner,
+            message,
+            cause,
+            after_sync,
+        ) in missing:
+            why = reason
+            if cause == "held" and after_sync and reason.startswith("staged"):
+                why = "uploaded after the last hourly sync (offline till); the next hourly run posts it"
+            elif cause == "stalled":
+                why = f"{reason}; held longer than {stall_after}"
+            elif cause == "unknown":
+                why = f"{state}: {reason} although finalised in Sitoo"
+            if message:
+                why += f" — {kind}: {message}"
+            lines.append(
+                {
+                    "class": "missing_in_erp",
+                    "cause": cause,
+                    "explained": cause in EXPLAINED_CAUSES,
+                    "owner": owner or ("retail_ops" if cause == "stalled" else "data_engineering"),
+                    "store_externalid": store,
+                    "business_date": day,
+                    "orderid": oid,
+                    "receipt_id": receipt,
+                    "sitoo_amount": net + tax,
+                    "erp_amount": ZERO,
+                    "diff_net": net,
+                    "diff_tax": tax,
+                    "detail": f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} not in the ERP: {why}",
+                }
+            )
+
+        # ---- which store-days need the per-document drill-down: ERP vs posting log.
+        logged = {
+            (store, day): (n, net, tax)
+            for store, day, n, net, tax in conn.execute(
+                """
+                select store_externalid, tran_date, count(*),
+                       sum(case when document_type = 'sale' then net_amount else -net_amount end),
+                       sum(case when document_type = 'sale' then tax_amount else -tax_amount end)
+                  from sitoo_erp.posting_log
+                 where tran_date between %(date_from)s and %(date_to)s
+                   and document_type in ('sale', 'refund', 'credit_memo')
+                   and (%(all_stores)s or store_externalid = any(%(stores)s))
+                 group by store_externalid, tran_date
+                """,
+                p,
+            )
+        }
+        erp_sd: dict[tuple[str, date], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for (store, day, _), (net, tax) in agg.items():
+            erp_sd[(store, day)][0] += net
+            erp_sd[(store, day)][1] += tax
+        drill = []
+        for key in sorted(set(logged) | set(erp_sd) | set(docs_by_store_day)):
+            n, lnet, ltax = logged.get(key, (0, ZERO, ZERO))
+            enet, etax = erp_sd.get(key, (ZERO, ZERO))
+            if n != docs_by_store_day.get(key, 0) or lnet != enet or ltax != etax:
+                drill.append(key)
+        result.drilled_store_days = len(drill)
+        for store, day in drill:
+            loc = loc_by_store.get(store) or store.removeprefix("location:")
+            docs = fetch_documents(erp_query, day, loc)
+            result.erp_queries += 1
+            lines.extend(_classify_documents(conn, store, day, docs))
+
+        # ---- Z-reports vs receipts, per register x business day.
+        lines.extend(_zreport_lines(conn, p))
+        _insert_lines(conn, recon_id, lines)
+        lines = []
+
+        # ---- residual per store-day: Sitoo - ERP minus every classified difference.
+        residual = conn.execute(
+            """
+            with d as (
+                select store_externalid, business_date, sum(sitoo_net - erp_net) as dn, sum(sitoo_tax - erp_tax) as dt
+                  from sitoo_erp.reconciliation_cell where recon_run_id = %(run)s
+                 group by store_externalid, business_date
+            ), e as (
+                select store_externalid, business_date, sum(diff_net) as en, sum(diff_tax) as et
+                  from sitoo_erp.reconciliation_line
+                 where recon_run_id = %(run)s and class <> 'zreport_mismatch'
+                 group by store_externalid, business_date
+            )
+            select d.store_externalid, d.business_date, d.dn - coalesce(e.en, 0), d.dt - coalesce(e.et, 0)
+              from d left join e using (store_externalid, business_date)
+             where abs(d.dn - coalesce(e.en, 0)) >= 0.01 or abs(d.dt - coalesce(e.et, 0)) >= 0.01
+            """,
+            p,
+        ).fetchall()
+        for store, day, rn, rt in residual:
+            lines.append(
+                {
+                    "class": "unexplained_residual",
+                    "cause": "unknown",
+                    "explained": False,
+                    "store_externalid": store,
+                    "business_date": day,
+                    "diff_net": rn,
+                    "diff_tax": rt,
+                    "detail": (
+                        f"{store} {day}: Sitoo - ERP differs by net {rn}, tax {rt} beyond every classified "
+                        "difference (a receipt changed in Sitoo after posting, or an ERP edit)"
+                    ),
+                }
+            )
+        _insert_lines(conn, recon_id, lines)
+
+        # ---- summary.
+        s = conn.execute(
+            """
+            select coalesce(sum(sitoo_receipts), 0), coalesce(sum(sitoo_net), 0), coalesce(sum(sitoo_tax), 0),
+                   coalesce(sum(sitoo_returns), 0), coalesce(sum(erp_docs), 0), coalesce(sum(erp_net), 0),
+                   coalesce(sum(erp_tax), 0), count(*), count(distinct (store_externalid, business_date))
+              from sitoo_erp.reconciliation_cell where recon_run_id = %(run)s
+            """,
+            p,
+        ).fetchone()
+        receipts = conn.execute("select count(distinct orderid) from _recon_rr").fetchone()[0]
+        result.sitoo = {
+            "receipts": receipts,
+            "net": str(s[1]),
+            "tax": str(s[2]),
+            "gross": str(s[1] + s[2]),
+            "returns": str(s[3]),
+        }
+        result.erp = {"documents": s[4], "net": str(s[5]), "tax": str(s[6]), "gross": str(s[5] + s[6])}
+        result.cells, result.store_days = s[7], s[8]
+        by_class: dict[str, dict] = {}
+        for cls, explained, n, amount in conn.execute(
+            "select class, explained, count(*), coalesce(sum(abs(diff_net + diff_tax)), 0) "
+            "from sitoo_erp.reconciliation_line where recon_run_id = %(run)s group by class, explained",
+            p,
+        ):
+            d = by_class.setdefault(cls, {"explained": 0, "unexplained": 0, "amount": "0.00"})
+            d["explained" if explained else "unexplained"] += n
+            d["amount"] = str(Decimal(d["amount"]) + amount)
+            if not explained:
+                result.unexplained += n
+                result.unexplained_amount = str(Decimal(result.unexplained_amount) + amount)
+        result.lines_by_class = by_class
+        tv = conn.execute(
+            "select coalesce(sum(variance), 0) from sitoo_erp.receipt_tax_variance "
+            "where orderid in (select orderid from _recon_rr)"
+        ).fetchone()[0]
+        result.tax_variance_total = str(tv)
+        result.timings["total_s"] = round(time.perf_counter() - t0, 3)
+        conn.execute(
+            "update sitoo_erp.reconciliation_run set status = 'compared', compared_at = now(), summary = %s "
+            "where recon_run_id = %s",
+            (psycopg.types.json.Jsonb(_jsonable(result.as_dict())), recon_id),
+        )
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+_EID = re.compile(r"^SITOO-([SR])-(.+)$")
+
+
+def _classify_documents(
+    conn: psycopg.Connection, store: str, day: date, docs: list[ErpDocument]
+) -> list[dict]:
+    """One store-day: ERP documents vs the posting log (and the receipts behind unknown externalIds)."""
+    out: list[dict] = []
+    log = {
+        eid: (oid, erp_id, dt, net, tax)
+        for eid, oid, erp_id, dt, net, tax in conn.execute(
+            "select external_id, orderid, erp_id, document_type, net_amount, tax_amount from sitoo_erp.posting_log "
+            "where store_externalid = %s and tran_date = %s and document_type in ('sale', 'refund', 'credit_memo')",
+            (store, day),
+        )
+    }
+    by_eid: dict[str, list[ErpDocument]] = defaultdict(list)
+    for d in docs:
+        by_eid[d.external_id].append(d)
+    variance = dict(
+        conn.execute(
+            "select orderid, sum(variance) from sitoo_erp.receipt_tax_variance where orderid = any(%s) group by orderid",
+            ([v[0] for v in log.values() if v[0] is not None],),
+        )
+    )
+    unlogged: list[ErpDocument] = []
+    for eid, found in by_eid.items():
+        entry = log.get(eid)
+        if entry is None:
+            unlogged.extend(found)
+            continue
+        oid, erp_id, dtype, lnet, ltax = entry
+        mine = [d for d in found if d.erp_id == str(erp_id)] or found[:1]
+        for extra in (d for d in found if d is not mine[0]):
+            out.append(
+                _doc_line(
+                    "duplicate_in_erp",
+                    "duplicate",
+                    store,
+                    day,
+                    extra,
+                    oid,
+                    f"second ERP document under externalId {eid} (record type {extra.trantype}, "
+                    f"ERP id {extra.erp_id}); the posting log has ERP id {erp_id}",
+                )
+            )
+        d = mine[0]
+        if d.doc_net == lnet and d.doc_tax == ltax:
+            continue
+        sign = 1 if dtype == "sale" else -1
+        dn, dt = sign * lnet - d.net, sign * ltax - d.tax
+        recorded = variance.get(oid, ZERO)
+        if d.doc_net == lnet and d.doc_tax - ltax == -recorded and recorded != 0:
+            out.append(
+                {
+                    "class": "tax_variance",
+                    "cause": "recorded_variance",
+                    "explained": True,
+                    "store_externalid": store,
+                    "business_date": day,
+                    "orderid": oid,
+                    "external_id": eid,
+                    "erp_id": d.erp_id,
+                    "sitoo_amount": sign * (lnet + ltax),
+                    "erp_amount": d.net + d.tax,
+                    "diff_net": dn,
+                    "diff_tax": dt,
+                    "detail": (
+                        f"{eid}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
+                        f"difference equals the recorded tax variance {recorded}"
+                    ),
+                }
+            )
+        else:
+            out.append(
+                {
+                    "class": "amount_mismatch",
+                    "cause": "erp_amounts_differ",
+                    "explained": False,
+                    "store_externalid": store,
+                    "business_date": day,
+                    "orderid": oid,
+                    "external_id": eid,
+                    "erp_id": d.erp_id,
+                    "sitoo_amount": sign * (lnet + ltax),
+                    "erp_amount": d.net + d.tax,
+                    "diff_net": dn,
+                    "diff_tax": dt,
+                    "detail": (
+                        f"{eid}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
+                        + (
+                            f" (recorded tax variance {recorded} does not explain it)"
+                            if d.doc_tax != ltax
+                            else ""
+                        )
+                    ),
+                }
+            )
+    # Logged but absent from the ERP on that day.
+    for eid, (oid, erp_id, dtype, lnet, ltax) in log.items():
+        if eid in by_eid:
+            continue
+        sign = 1 if dtype == "sale" else -1
+        out.append(
+            {
+                "class": "missing_in_erp",
+                "cause": "unknown",
+                "explained": False,
+                "owner": "finance",
+                "store_externalid": store,
+                "business_date": day,
+                "orderid": oid,
+                "external_id": eid,
+                "erp_id": erp_id,
+                "sitoo_amount": sign * (lnet + ltax),
+                "erp_amount": ZERO,
+                "diff_net": sign * lnet,
+                "diff_tax": sign * ltax,
+                "detail": (
+                    f"{eid} is in the posting log (ERP id {erp_id}) but the ERP has no such document on {day}: "
+                    "deleted, voided or re-dated in the ERP"
+                ),
+            }
+        )
+    # Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id.
+    if unlogged:
+        keys = {}
+        for d in unlogged:
+            m = _EID.match(d.external_id)
+            rest = m.group(2) if m else ""
+            prefix = f"{store}-"
+            keys[d.erp_id] = rest[len(prefix) :] if rest.startswith(prefix) else None
+        wanted = [k for k in keys.values() if k]
+        rows = conn.execute(
+            """
+            select o.orderid, o.receipt_id, regexp_replace(coalesce(o.receipt_id, ''), '[^A-Za-z0-9_-]', '-', 'g') as rk,
+                   s.state, pl.external_id
+              from sitoo_erp.sitoo_order o
+              join sitoo_erp.order_state s using (orderid)
+              left join sitoo_erp.posting_log pl on pl.orderid = o.orderid
+             where o.store_externalid = %s
+               and (regexp_replace(coalesce(o.receipt_id, ''), '[^A-Za-z0-9_-]', '-', 'g') = any(%s)
+                    or o.orderid::text = any(%s))
+            """,
+            (store, wanted, wanted),
+        ).fetchall()
+        receipt_by_key: dict[str, tuple] = {}
+        for oid, receipt, rk, state, logged_eid in rows:
+            receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid))
+            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid))
+        for d in unlogged:
+            hit = receipt_by_key.get(keys.get(d.erp_id) or "")
+            if hit is None:
+                out.append(
+                    _doc_line(
+                        "extra_in_erp",
+                        "no_receipt",
+                        store,
+                        day,
+                        d,
+                        None,
+                        f"{d.external_id} ({d.trantype}, ERP id {d.erp_id}, gross {d.net + d.tax}): "
+                        f"our externalId, but no Sitoo receipt of {store} is behind it",
+                    )
+                )
+            elif hit[3] and hit[3] != d.external_id:
+                out.append(
+                    _doc_line(
+                        "duplicate_in_erp",
+                        "duplicate",
+                        store,
+                        day,
+                        d,
+                        hit[0],
+                        f"{d.external_id} (ERP id {d.erp_id}) is a second document for receipt {hit[1]} "
+                        f"(order {hit[0]}), already posted as {hit[3]}",
+                        receipt=hit[1],
+                    )
+                )
+            else:
+                out.append(
+                    _doc_line(
+                        "extra_in_erp",
+                        "not_logged",
+                        store,
+                        day,
+                        d,
+                        hit[0],
+                        f"{d.external_id} (ERP id {d.erp_id}) is in the ERP for receipt {hit[1]} "
+                        f"(order {hit[0]}, state {hit[2]}) but not in the posting log (a lost response?): "
+                        "the next hourly run re-PUTs the same key",
+                        receipt=hit[1],
+                    )
+                )
+    return out
+
+
+def _doc_line(
+    cls: str,
+    cause: str,
+    store: str,
+    day: date,
+    d: ErpDocument,
+    oid: int | None,
+    detail: str,
+    receipt: str | None = None,
+) -> dict:
+    return {
+        "class": cls,
+        "cause": cause,
+        "explained": False,
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "receipt_id": receipt,
+        "external_id": d.external_id,
+        "erp_id": d.erp_id,
+        "sitoo_amount": ZERO,
+        "erp_amount": d.net + d.tax,
+        "diff_net": -d.net,
+        "diff_tax": -d.tax,
+        "detail": detail,
+    }
+
+
+ZREPORT_SQL = f"""
+with z as (
+    select registerid, business_date, max(store_externalid) as store, sum(sales_gross) as sg, sum(refund_gross) as rg,
+           sum(num_sales) as ns, sum(num_refunds) as nr, string_agg(zreportid::text, ',') as ids
+      from sitoo_erp.sitoo_z_report
+     where business_date between %(date_from)s and %(date_to)s
+       and (%(all_stores)s or store_externalid = any(%(stores)s))
+     group by registerid, business_date
+), r as (
+    select o.registerid, o.business_date, max(o.store_externalid) as store,
+           sum(case when o.money_gross >= 0 then o.money_net + o.money_vat else 0 end) as sg,
+           sum(case when o.money_gross < 0 then -(o.money_net + o.money_vat) else 0 end) as rg,
+           count(*) filter (where o.money_gross >= 0) as ns, count(*) filter (where o.money_gross < 0) as nr
+      from sitoo_erp.sitoo_order o where {FINALISED}
+     group by o.registerid, o.business_date
+)
+select coalesce(z.registerid, r.registerid), coalesce(z.business_date, r.business_date), coalesce(z.store, r.store),
+       z.ids, z.sg, z.rg, z.ns, z.nr, r.sg, r.rg, r.ns, r.nr
+  from z full join r on r.registerid = z.registerid and r.business_date = z.business_date
+ where (z.registerid is null)
+    or (r.registerid is null and (z.sg <> 0 or z.rg <> 0 or z.ns <> 0 or z.nr <> 0))
+    or (r.registerid is not null and (z.sg <> r.sg or z.rg <> r.rg or z.ns <> r.ns or z.nr <> r.nr))
+ order by 3, 2, 1
+"""
+
+
+def _zreport_lines(conn: psycopg.Connection, p: dict) -> list[dict]:
+    out = []
+    for reg, day, store, ids, zsg, zrg, zns, znr, rsg, rrg, rns, rnr in conn.execute(ZREPORT_SQL, p):
+        if ids is None:
+            cause, detail = (
+                "no_zreport",
+                (
+                    f"register {reg} ({store}) {day}: {rns} sales / {rnr} refunds "
+                    f"(gross {rsg} / {rrg}) but no Z-report was received"
+                ),
+            )
+        else:
+            zsg, zrg, zns, znr = zsg or ZERO, zrg or ZERO, zns or 0, znr or 0
+            rsg, rrg, rns, rnr = rsg or ZERO, rrg or ZERO, rns or 0, rnr or 0
+            cause = "totals_differ"
+            detail = (
+                f"register {reg} ({store}) {day}, Z-report {ids}: till sales {zsg} ({zns}) refunds {zrg} ({znr}) "
+                f"vs receipts sales {rsg} ({rns}) refunds {rrg} ({rnr}): difference sales "
+                f"{zsg - rsg}, refunds {zrg - rrg}"
+            )
+        out.append(
+            {
+                "class": "zreport_mismatch",
+                "cause": cause,
+                "explained": False,
+                "store_externalid": store,
+                "business_date": day,
+                "registerid": reg,
+                "sitoo_amount": (rsg or ZERO) - (rrg or ZERO),
+                "erp_amount": None if ids is None else (zsg or ZERO) - (zrg or ZERO),
+                "diff_net": ZERO,
+                "diff_tax": ZERO,
+                "detail": detail,
+            }
+        )
+    return out
