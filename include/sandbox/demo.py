@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -55,13 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     print(f"Starting the local stack in {VAR} (embedded PostgreSQL, Sitoo + NetSuite sandboxes, SMTP sink)…")
     stack = LocalStack(config, VAR)
-    stack.start()
+    stack.start(fresh=True)
     try:
-        # A fresh staging database per demo run, so the figures below are this run's alone.
-        stack.postgres.drop_database(config.database)
-        stack.database_url = stack.postgres.ensure_database(config.database)
-        stack.prepare_database(stack.database_url)
-        stack.env = stack.connection_env()
+        # A fresh staging database per demo run (start(fresh=True)): the figures are this run's alone.
         stack.export_env()
         ds = stack.dataset
         print(f"  PostgreSQL   {stack.postgres.url(config.database)}")
@@ -105,7 +102,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Running sitoo_stock_daily for {day} (dag.test): {stock_run.state}")
             ok = ok and str(stock_run.state) == "success"
 
+        # The seeded month's reconciliation, as scheduled (06:00 on the 3rd of the next month).
+        os.environ["AIRFLOW_VAR_SITOO_ERP_REPORT_DIR"] = str(VAR / "reports")
+        month_end = config.start.replace(day=1) + timedelta(days=32)
+        scheduled = datetime(month_end.year, month_end.month, 3, 6, tzinfo=ZoneInfo(config.timezone))
+        stack.sitoo.set_clock(int(scheduled.timestamp()))  # every till and Z-report of the month is in
+        recon_run = bag.get_dag("sitoo_reconciliation_monthly").test(logical_date=scheduled)
+        recon_states = {ti.task_id: str(ti.state) for ti in recon_run.get_task_instances()}
+        print(
+            f"Running sitoo_reconciliation_monthly for {config.start:%B %Y} (dag.test): {recon_run.state} "
+            f"{recon_states}"
+        )
+
         report(stack.database_url)
+        recon_summary(stack.database_url)
         print(
             f"\nAlert e-mails: {len(stack.smtp.messages)} delivered to the SMTP sink, spooled in {VAR / 'mail'}"
         )
@@ -115,6 +125,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     finally:
         stack.stop()
+
+
+def recon_summary(database_url: str) -> None:
+    from include.sitoo_erp.staging.db import connect_url
+
+    with connect_url(database_url) as conn:
+        run = conn.execute(
+            "select recon_run_id, status, report_path from sitoo_erp.reconciliation_run "
+            "order by recon_run_id desc limit 1"
+        ).fetchone()
+        if run is None:
+            print("\nNo reconciliation run.")
+            return
+        lines = conn.execute(
+            "select class, cause, explained, count(*), sum(abs(diff_net) + abs(diff_tax)) from sitoo_erp.reconciliation_line "
+            "where recon_run_id = %s group by 1, 2, 3 order by 1, 2, 3",
+            (run[0],),
+        ).fetchall()
+    _print_table(
+        f"Monthly reconciliation (run {run[0]}: {run[1]})",
+        ("class", "cause", "explained", "lines", "net+tax difference"),
+        lines or [("(no differences)", "", "", 0, 0)],
+    )
+    print(f"Report: {run[2] or '(kept in sitoo_erp.reconciliation_run)'}")
 
 
 def report(database_url: str) -> None:

@@ -97,8 +97,24 @@ class EmbeddedPostgres:
         except psycopg.OperationalError:
             return False
 
+    def _running_port(self) -> int | None:
+        """The port of a server already running on this data directory (postmaster.pid line 4)."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            return int(lines[3])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def start(self) -> EmbeddedPostgres:
-        """Initialise if needed and start; a server already running on the port is reused."""
+        """Initialise if needed and start; a server already running on this directory is reused
+        (on whatever port it listens), e.g. after an interrupted run."""
+        running = self._running_port()
+        if running is not None and running != self.port:
+            previous, self.port = self.port, running
+            if self.is_running():
+                log.info("reusing PostgreSQL already running on %s (port %s)", self.data_dir, running)
+                return self
+            self.port = previous
         if self.is_running():
             return self
         self._prepare()

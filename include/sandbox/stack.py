@@ -68,13 +68,23 @@ class LocalStack:
         self.env: dict[str, str] = {}
         self._owns_postgres = False
 
-    def start(self, postgres: EmbeddedPostgres | None = None) -> LocalStack:
+    def start(self, postgres: EmbeddedPostgres | None = None, fresh: bool = False) -> LocalStack:
+        """Start everything; ``fresh`` drops the staging database first (the demo starts clean)."""
+        try:
+            return self._start(postgres, fresh)
+        except BaseException:
+            self.stop()  # nothing left running behind a failed start
+            raise
+
+    def _start(self, postgres: EmbeddedPostgres | None, fresh: bool) -> LocalStack:
         cfg = self.config
         self.workdir.mkdir(parents=True, exist_ok=True)
         if postgres is None:
             postgres = EmbeddedPostgres(self.workdir / "pgdata", port=cfg.pg_port or 54329).start()
             self._owns_postgres = True
         self.postgres = postgres
+        if fresh:
+            postgres.drop_database(cfg.database)
         self.database_url = postgres.ensure_database(cfg.database)
 
         catalogue = build_catalogue(seed=cfg.seed, stores=cfg.stores, skus=cfg.skus, timezone=cfg.timezone)
