@@ -10,11 +10,21 @@ from tests.e2e.conftest import at, run_hour, task_states
 def _plant_exceptions(stack, n: int, store: str, kind: ExceptionKind, hours_ago: float = 0) -> None:
     with connect_url(stack.database_url) as conn:
         for i in range(n):
-            raise_exception(conn, kind, f"test:{store}:{kind}:{hours_ago}:{i}", rule="test", message=f"#{i}",
-                            store_externalid=store, sku=f"SKU-T{i}")
+            raise_exception(
+                conn,
+                kind,
+                f"test:{store}:{kind}:{hours_ago}:{i}",
+                rule="test",
+                message=f"#{i}",
+                store_externalid=store,
+                sku=f"SKU-T{i}",
+            )
         if hours_ago:
-            conn.execute("update sitoo_erp.exception set first_seen_at = now() - %s * interval '1 hour' "
-                         "where subject_key like %s", (hours_ago, f"test:{store}:{kind}:{hours_ago}:%"))
+            conn.execute(
+                "update sitoo_erp.exception set first_seen_at = now() - %s * interval '1 hour' "
+                "where subject_key like %s",
+                (hours_ago, f"test:{store}:{kind}:{hours_ago}:%"),
+            )
 
 
 def test_digest_mails_each_owner_its_open_exceptions_and_nothing_when_clean(stack, dagbag):

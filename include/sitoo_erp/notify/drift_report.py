@@ -12,6 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
+from include.sitoo_erp.notify.gate_alert import one_line_subject
+
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 _TEMPLATE = _ENV.from_string(
@@ -119,7 +121,7 @@ def render_drift_report(result: Any, run_url: str = "") -> tuple[str, str]:
         run_url=run_url,
         headline=headline,
     )
-    return subject.replace("\n", " ")[:250], html
+    return one_line_subject(subject), html
 
 
 class DriftReportNotifier:

@@ -7,6 +7,7 @@ imported only when a mail is sent, so this module imports without Airflow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -67,6 +68,15 @@ Failing receipts were quarantined; the clean ones went on to posting.
 )
 
 
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def one_line_subject(subject: str, limit: int = 250) -> str:
+    """A subject is one header line: CR, LF and other control characters from POS data become a space
+    (a CR/LF would otherwise start a new header, or make the SMTP hook refuse the message)."""
+    return _LINE_BREAKS.sub(" ", subject)[:limit]
+
+
 def _summary(result: Any) -> Mapping[str, Any]:
     return result.summary() if hasattr(result, "summary") else result
 
@@ -101,7 +111,7 @@ def render_gate_alert(
     if s.get("run_label"):
         subject += f" - {s['run_label']}"
     html = _TEMPLATE.render(s=_Attr(s), rules=rules, run_url=run_url, share=share, headline=headline)
-    return subject.replace("\n", " ")[:250], html
+    return one_line_subject(subject), html
 
 
 class _Attr(dict):

@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from jinja2 import Environment, StrictUndefined
 
+from include.sitoo_erp.notify.gate_alert import one_line_subject
+
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 OPS_PAGE_PATH = "/sitoo-erp-ops/"
 
@@ -86,7 +88,7 @@ def render_digest(d: OwnerDigest, ui_base_url: str, now: datetime) -> tuple[str,
         page=page_url(ui_base_url, owner=d.owner),
         link=lambda kind: page_url(ui_base_url, owner=d.owner, kind=kind),
     )
-    return subject, html
+    return one_line_subject(subject), html
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def render_rate_jumps(jumps: Iterable[RateJump], ui_base_url: str, run_url: str)
         run_url=run_url,
         link=lambda j: page_url(ui_base_url, **{j.dimension: j.value}),
     )
-    return subject, html
+    return one_line_subject(subject), html
 
 
 def send_mail(smtp_conn_id: str, to: list[str], subject: str, html: str) -> None:

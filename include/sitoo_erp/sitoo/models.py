@@ -15,17 +15,19 @@ from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-_MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
-_DECIMAL_RE = re.compile(r"^-?\d{1,12}(\.\d{1,3})?$")
+# ASCII digits only, whole string (``$`` would accept a trailing newline, ``\d`` Arabic-Indic digits).
+_MONEY_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
+_DECIMAL_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,3})?")
 
 
 def _strict_decimal(value: Any, pattern: re.Pattern[str], what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"{what} must be a decimal string such as '12.50', got {type(value).__name__}")
     text = str(value)
-    if not pattern.match(text):
+    if not pattern.fullmatch(text):
         raise ValueError(f"{what} must be a decimal string such as '12.50', got {text[:40]!r}")
     try:
         return Decimal(text)
@@ -52,6 +54,11 @@ def _timestamp(value: Any) -> datetime:
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Quantity = Annotated[Decimal, BeforeValidator(_quantity)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+# Integers bounded by the staging columns they land in: a value the ledger cannot store is a named
+# payload error (quarantined), never an overflow that fails the whole batch.
+Int32 = Annotated[int, Field(ge=-(2**31), lt=2**31)]
+Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+OrderId = Annotated[int, Field(gt=0, lt=2**63)]
 
 
 class OrderState(IntEnum):
@@ -89,13 +96,13 @@ class _Model(BaseModel):
 
 
 class OrderItem(_Model):
-    orderitemid: int
-    orderitemtype: int = 10
-    productid: int | None = None
+    orderitemid: Int32
+    orderitemtype: Int32 = 10
+    productid: Int64 | None = None
     sku: str | None = None
     productname: str | None = None
-    quantity: int
-    vatvalue: Decimal = Field(ge=0, le=100)
+    quantity: Annotated[int, Field(gt=-(10**11), lt=10**11)]  # numeric(14, 3)
+    vatvalue: Decimal = Field(ge=0, le=100, decimal_places=3)
     moneynetpriceperunit: Money | None = None
     moneyoriginalprice: Money | None = None
     moneydiscountedprice: Money | None = None
@@ -117,12 +124,12 @@ class Payment(_Model):
 
 
 class SitooOrder(_Model):
-    orderid: int
-    eshopid: int | None = None
+    orderid: OrderId
+    eshopid: Int32 | None = None
     externalid: str | None = None
-    creditorderid: int | None = None
+    creditorderid: Int64 | None = None
     registerid: str | None = None
-    warehouseid: int | None = None
+    warehouseid: Int32 | None = None
     orderdate: Timestamp
     orderstateid: OrderState
     paymentstateid: PaymentState
@@ -135,6 +142,20 @@ class SitooOrder(_Model):
     additionaldata: dict[str, str] = Field(default_factory=dict)
     orderitems: list[OrderItem] = Field(default_factory=list)
     payments: list[Payment] = Field(default_factory=list)
+
+    @field_validator("orderitems")
+    @classmethod
+    def _unique_orderitemids(cls, items: list[OrderItem]) -> list[OrderItem]:
+        seen: set[int] = set()
+        for item in items:
+            if item.orderitemid in seen:
+                raise PydanticCustomError(
+                    "orderitemid_unique",
+                    "orderitemid {orderitemid} appears twice",
+                    {"orderitemid": item.orderitemid},
+                )
+            seen.add(item.orderitemid)
+        return items
 
     @property
     def receipt_id(self) -> str | None:

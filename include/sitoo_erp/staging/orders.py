@@ -53,7 +53,36 @@ class StageSummary:
 
 
 def canonical_json(payload: dict) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted, compact JSON of the payload as PostgreSQL can store it (``jsonb``, UTF-8 ``text``).
+
+    Neither can hold NUL (``\\u0000``) nor a lone UTF-16 surrogate (``"\\ud800"`` decodes to one); such
+    characters become U+FFFD, visibly, in the raw row and in every typed value parsed from it.
+    """
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if "\\u0000" in text or not _encodable(text):
+        text = json.dumps(_storable(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: object) -> object:
+    if isinstance(value, str):
+        value = value.replace("\x00", "\ufffd")
+        return (
+            value if _encodable(value) else value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        )
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 @lru_cache(maxsize=256)
@@ -212,7 +241,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
     for payload in payloads:
         text = canonical_json(payload)
         orderid = payload.get("orderid") if isinstance(payload, dict) else None
-        if isinstance(orderid, bool) or not isinstance(orderid, int) or orderid <= 0:
+        if isinstance(orderid, bool) or not isinstance(orderid, int) or not 0 < orderid < 2**63:
             unidentifiable.append((text, f"orderid must be a positive integer, got {str(orderid)[:40]!r}"))
             continue
         raw[orderid] = (text, hashlib.sha256(text.encode()).hexdigest())  # a later duplicate wins
