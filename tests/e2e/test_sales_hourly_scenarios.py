@@ -11,8 +11,10 @@ from include.sitoo_erp.staging.db import connect_url
 from tests.e2e.conftest import at, run_hour, task_states
 from tests.e2e.helpers import (
     assert_invariants,
+    clean_sale,
     expected_quarantine,
     open_exceptions,
+    plant,
     plant_orphaned_return,
     plant_tender_mismatch,
     plant_unknown_sku,
@@ -195,3 +197,34 @@ def test_backfill_twice_clear_mid_run_and_timeouts_after_commit_leave_no_duplica
     final = assert_invariants(stack)
     assert all(states_by_order(stack)[o][0] == "posted" for o in late)
     assert final["posted"] == after_backfills["posted"] + len(late)
+
+
+def test_a_receipt_id_used_twice_never_overwrites_the_first_document(stack, sales_dag):
+    """Two different orders of one store with one receipt id (a till reset, a replayed upload) would
+    share an ERP externalId: the second is stopped and named, the first document stays as it was."""
+    first_payload = clean_sale(stack)
+    second_payload = clean_sale(stack)
+    second_payload["orderitems"] = second_payload["orderitems"][:1]  # a different basket
+    row = second_payload["orderitems"][0]
+    second_payload.update(
+        moneyfinal_net=row["moneyitemtotal_net"],
+        moneyfinal_vat=row["moneyitemtotal_vat"],
+        moneytotal_gross_roundoff="0.00",
+    )
+    gross = f"{float(row['moneyitemtotal_net']) + float(row['moneyitemtotal_vat']):.2f}"
+    second_payload["moneytotal_gross_all"] = gross
+    second_payload["payments"] = [{**second_payload["payments"][0], "moneyamount": gross}]
+    first = plant(stack, first_payload, "TWICE-1", 30)
+    second = plant(stack, second_payload, "TWICE-1", 35)
+
+    run = run_hour(sales_dag, at(9))
+    assert str(run.state) == "success", task_states(run)
+    states = states_by_order(stack)
+    assert states[first][0] == "posted"
+    assert states[second][0] == "quarantined" and "receipt_id_unique" in states[second][1]
+    docs = [d for d in stack.netsuite.documents() if d["externalId"].endswith("-TWICE-1")]
+    assert len(docs) == 1
+    assert float(docs[0]["total"]) == float(first_payload["moneytotal_gross_all"])
+    kinds = {(k, o) for k, o, *_ in open_exceptions(stack)}
+    assert ("duplicate_receipt", second) in kinds
+    assert_invariants(stack)

@@ -139,6 +139,16 @@ def _iter_ready(conn: psycopg.Connection, returns: bool, batch_size: int) -> Ite
         last = ids[-1]
 
 
+def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, int]) -> int | None:
+    """The order an ERP externalId already belongs to (posted before, or earlier in this run)."""
+    if external_id in this_run:
+        return this_run[external_id]
+    row = conn.execute(
+        "select orderid from sitoo_erp.posting_log where external_id = %s", (external_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | None:
     if orderid is None:
         return None
@@ -287,6 +297,7 @@ def post_ready(
     summary = PostingSummary()
     transient: list[str] = []
     variance = 0
+    keys_this_run: dict[str, int] = {}
 
     for returns in (False, True):
         for batch in _iter_ready(conn, returns, options.batch_size):
@@ -306,6 +317,24 @@ def post_ready(
                         )
                         summary.awaiting_original += 1
                         continue
+                owner = _key_owner(conn, doc.external_id, keys_this_run)
+                if owner is not None and owner != doc.orderid:
+                    # Last line of defence behind the gate's receipt_id_unique: never let a second
+                    # receipt overwrite the ERP document of another under the same externalId.
+                    summary.quarantined += 1
+                    _quarantine(
+                        conn,
+                        doc.orderid,
+                        doc.store_externalid,
+                        ExceptionKind.DUPLICATE_RECEIPT,
+                        "receipt_id",
+                        "external_id.unique",
+                        f"{doc.external_id} already belongs to order {owner}; order {doc.orderid} would "
+                        "overwrite its ERP document",
+                        doc.external_id,
+                    )
+                    continue
+                keys_this_run[doc.external_id] = doc.orderid
                 jobs.append((doc, created_from))
             with ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="erp-post") as pool:
                 pending: dict[Future, LedgerDocument] = {

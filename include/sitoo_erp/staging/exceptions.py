@@ -23,6 +23,7 @@ class ExceptionKind(StrEnum):
     ERP_REJECTED = "erp_rejected"
     STALLED = "stalled"
     STOCK_DRIFT = "stock_drift"
+    DUPLICATE_RECEIPT = "duplicate_receipt"
 
 
 # Who owns a kind by default (issue: configurable per kind; overridable later by a mapping table).
@@ -37,6 +38,7 @@ DEFAULT_OWNER: dict[ExceptionKind, str] = {
     ExceptionKind.ERP_REJECTED: "finance",
     ExceptionKind.STALLED: "retail_ops",
     ExceptionKind.STOCK_DRIFT: "retail_ops",
+    ExceptionKind.DUPLICATE_RECEIPT: "retail_ops",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from include.sitoo_erp.quality.rules import Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: receipt_id_unique
 
 # The foreign keys make orphans impossible; while they are in place (validated) the planner skips the
 # scan entirely (one-time filter on an InitPlan), so the safety check costs nothing.
@@ -65,6 +65,29 @@ where b.refund_of_orderid is not null
 """,
 )
 
+# Two orders of one store with one receipt id would share an ERP externalId, and the second upsert
+# would silently overwrite the first document. The later order (higher orderid) is stopped.
+RECEIPT_ID_UNIQUE = Rule(
+    name="receipt_id_unique",
+    kind=ExceptionKind.DUPLICATE_RECEIPT,
+    description="a receipt id is used by one sale and one return at most per store (the ERP key)",
+    sql="""
+select b.orderid, b.store_externalid, 'receipt=' || b.receipt_id as cause_key, 'receipt_id' as field,
+       null::text as sku,
+       'receipt ' || b.receipt_id || ' (order ' || b.orderid || ', store ' || coalesce(b.store_externalid, '?')
+         || ') repeats the receipt id of order ' || min(o.orderid)
+         || '; posting both would overwrite one ERP document with the other' as detail
+from {batch} b
+join sitoo_erp.sitoo_order o
+  on o.store_externalid = b.store_externalid and o.receipt_id = b.receipt_id and o.orderid < b.orderid
+ and (o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))
+   = (b.money_gross < 0 or (b.money_gross = 0 and b.refund_of_orderid is not null))
+join sitoo_erp.order_state s on s.orderid = o.orderid and s.state <> 'excluded'
+where b.receipt_id is not null
+group by b.orderid, b.store_externalid, b.receipt_id
+""",
+)
+
 PAYMENTS_EQUAL_TOTAL = Rule(
     name="payments_equal_total",
     kind=ExceptionKind.TENDER_MISMATCH,
@@ -88,6 +111,6 @@ SUITE = Suite(
     name="orphaned_transactions",
     version=VERSION,
     description="Orphaned transactions: rows/payments without a receipt, returns without their sale, "
-    "payments that do not add up to the receipt.",
-    rules=(ORPHANED_ROWS, ORPHANED_PAYMENTS, RETURN_ORIGINAL_KNOWN, PAYMENTS_EQUAL_TOTAL),
+    "receipt ids used twice, payments that do not add up to the receipt.",
+    rules=(ORPHANED_ROWS, ORPHANED_PAYMENTS, RETURN_ORIGINAL_KNOWN, RECEIPT_ID_UNIQUE, PAYMENTS_EQUAL_TOTAL),
 )
