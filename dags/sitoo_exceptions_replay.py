@@ -15,6 +15,7 @@ from include.sitoo_erp.operators.posting import (
     StateLedgerSummaryOperator,
 )
 from include.sitoo_erp.operators.quality import QualityGateOperator
+from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 
 DOC_MD = """
 ### Fix an exception and re-post now
@@ -48,7 +49,12 @@ with DAG(
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "retail-ops", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "retail-ops",
+        "retries": 1,
+        "retry_policy": TRANSIENT_ONLY,
+        "retry_delay": timedelta(minutes=1),
+    },
     tags=["sitoo", "erp", "operations"],
     doc_md=DOC_MD,
     params={

@@ -13,6 +13,7 @@ from include.sitoo_erp.operators.reconciliation import (
     ReconciliationGateOperator,
     SitooPeriodSweepOperator,
 )
+from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
 
 RUN_DAY_OF_MONTH = 3  # days after month end the close is reconciled (late uploads and the hourly sync settle)
@@ -69,6 +70,7 @@ with DAG(
     default_args={
         "owner": "finance-systems",
         "retries": 2,
+        "retry_policy": TRANSIENT_ONLY,
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
     },

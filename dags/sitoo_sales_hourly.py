@@ -15,6 +15,7 @@ from include.sitoo_erp.operators.posting import (
     StateLedgerSummaryOperator,
 )
 from include.sitoo_erp.operators.quality import QualityGateOperator
+from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator, SitooOrdersToStagingOperator
 
 DOC_MD = """
@@ -61,6 +62,7 @@ with DAG(
     default_args={
         "owner": "data-platform",
         "retries": 2,
+        "retry_policy": TRANSIENT_ONLY,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
     },

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
+from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
 from include.sitoo_erp.operators.stock import (
     SitooStockMovementsOperator,
@@ -64,6 +65,7 @@ with DAG(
     default_args={
         "owner": "data-platform",
         "retries": 2,
+        "retry_policy": TRANSIENT_ONLY,
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
     },

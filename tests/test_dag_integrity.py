@@ -67,3 +67,19 @@ def test_dag_files_do_no_io_at_parse_time():
             }
             assert not (forbidden & calls), f"{path.name}: top-level I/O call {forbidden & calls}"
             assert "Variable" not in names or "get" not in calls, f"{path.name}: Variable.get at parse time"
+
+
+def test_tasks_retry_transient_errors_only(dagbag):
+    """An outage is retried; refused credentials or a broken payload fail at once, with the reason."""
+    from include.sitoo_erp.http_retry import ApiError, AuthError, TransientApiError
+    from include.sitoo_erp.sitoo.models import SitooPayloadError
+
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            policy = task.retry_policy
+            assert policy is not None, f"{dag_id}.{task.task_id}: no retry policy"
+            decide = lambda exc: policy.evaluate(exc, try_number=1, max_tries=3).action.value  # noqa: E731
+            assert decide(TransientApiError("503")) == "retry"
+            assert decide(AuthError("401")) == "fail"
+            assert decide(ApiError("404")) == "fail"
+            assert decide(SitooPayloadError("order 1", "orderdate", "missing", "Field required")) == "fail"
