@@ -161,26 +161,30 @@ def netsuite():
         yield sandbox, catalogue
 
 
-@pytest.fixture
-def ns(netsuite, monkeypatch):
+def netsuite_conn(monkeypatch, sandbox, certificate_id: str = NETSUITE_CERTIFICATE_ID) -> None:
+    """Point ``netsuite_default`` at the sandbox, signing with a throwaway key."""
     import json
 
-    sandbox, catalogue = netsuite
-    sandbox.reset()
-    port = int(sandbox.url.rsplit(":", 1)[1])
     monkeypatch.setenv(
         "AIRFLOW_CONN_NETSUITE_DEFAULT",
         json.dumps(
             {
                 "conn_type": "http",
                 "host": "127.0.0.1",
-                "port": port,
+                "port": int(sandbox.url.rsplit(":", 1)[1]),
                 "login": NETSUITE_CLIENT_ID,
                 "password": throwaway_private_key(),
-                "extra": {"timeout": 2, "netsuite": {"certificate_id": NETSUITE_CERTIFICATE_ID}},
+                "extra": {"timeout": 2, "netsuite": {"certificate_id": certificate_id}},
             }
         ),
     )
+
+
+@pytest.fixture
+def ns(netsuite, monkeypatch):
+    sandbox, catalogue = netsuite
+    sandbox.reset()
+    netsuite_conn(monkeypatch, sandbox)
     return sandbox, catalogue
 
 
@@ -272,23 +276,8 @@ def test_validation_errors_are_permanent_and_keep_the_erp_message(ns):
 
 
 def test_bad_key_gives_a_clear_auth_error(ns, monkeypatch):
-    import json
-
     sandbox, _ = ns
-    port = int(sandbox.url.rsplit(":", 1)[1])
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_NETSUITE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": port,
-                "login": NETSUITE_CLIENT_ID,
-                "password": throwaway_private_key(),
-                "extra": {"netsuite": {"certificate_id": "wrong-cert"}},
-            }
-        ),
-    )
+    netsuite_conn(monkeypatch, sandbox, certificate_id="wrong-cert")
     with pytest.raises(AuthError, match="refused the M2M token request"):
         NetSuiteHook(retry=FAST).access_token()
 
