@@ -58,6 +58,7 @@ def test_bad_receipts_are_quarantined_alerted_and_post_once_fixed(stack, sales_d
     for orderid in list(bad)[:10]:
         assert str(orderid) in body
     assert "/dags/sitoo_sales_hourly/runs/" in body  # a link to the run
+    assert "http://localhost:8080/sitoo-erp-ops/" in body  # and to the exception queue
 
     # Ops map the unknown SKU to an ERP item; the next run posts that receipt and closes its exception.
     unknown_order = next(o for o, k in bad.items() if k == "unknown_sku")

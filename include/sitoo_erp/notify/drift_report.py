@@ -68,6 +68,7 @@ are already accounted for (timing differences are not drift).</p>
 {% endif %}
 {% for n in s.notes %}<p>{{ n }}</p>{% endfor %}
 {% if run_url %}<p><a href="{{ run_url }}">Open the run in Airflow</a>{% if s.run_label %} ({{ s.run_label }}){% endif %}</p>{% endif %}
+{% if page_url %}<p><a href="{{ page_url }}">Open the exception queue</a> (stock drift, oldest first)</p>{% endif %}
 </body></html>
 """
 )
@@ -89,7 +90,7 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def render_drift_report(result: Any, run_url: str = "") -> tuple[str, str]:
+def render_drift_report(result: Any, run_url: str = "", page_url: str = "") -> tuple[str, str]:
     """``(subject, html)`` for a ``StockGateResult`` or its ``summary()`` dict."""
     s = dict(result.summary() if hasattr(result, "summary") else result)
     t = dict(s.get("totals") or {})
@@ -119,6 +120,7 @@ def render_drift_report(result: Any, run_url: str = "") -> tuple[str, str]:
         t=_Attr({k: _fmt(v) for k, v in t.items()}),
         rules=rules,
         run_url=run_url,
+        page_url=page_url,
         headline=headline,
     )
     return one_line_subject(subject), html
@@ -134,8 +136,8 @@ class DriftReportNotifier:
         self.smtp_conn_id = smtp_conn_id
         self.from_email = from_email
 
-    def send(self, result: Any, run_url: str = "") -> tuple[str, str]:
-        subject, html = render_drift_report(result, run_url)
+    def send(self, result: Any, run_url: str = "", page_url: str = "") -> tuple[str, str]:
+        subject, html = render_drift_report(result, run_url, page_url)
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:

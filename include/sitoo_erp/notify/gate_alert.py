@@ -62,7 +62,8 @@ Failing receipts were quarantined; the clean ones went on to posting.
 {% if s.gx_errors %}
 <p>Rules GX could not evaluate (re-checked by the gate's own SQL): {{ s.gx_errors|join(", ") }}</p>
 {% endif %}
-<p><a href="{{ run_url }}">Open the run in Airflow</a>{% if s.run_label %} ({{ s.run_label }}){% endif %}</p>
+<p><a href="{{ run_url }}">Open the run in Airflow</a>{% if s.run_label %} ({{ s.run_label }}){% endif %}
+{% if page_url %} · <a href="{{ page_url }}">Open the exception queue</a> (fix a mapping, ignore or resolve){% endif %}</p>
 </body></html>
 """
 )
@@ -82,7 +83,7 @@ def _summary(result: Any) -> Mapping[str, Any]:
 
 
 def render_gate_alert(
-    result: Any, run_url: str, owner_by_kind: Mapping[str, str] | None = None
+    result: Any, run_url: str, owner_by_kind: Mapping[str, str] | None = None, page_url: str = ""
 ) -> tuple[str, str]:
     """``(subject, html)`` for a gate result (a ``GateResult`` or its ``summary()`` dict)."""
     s = dict(_summary(result))
@@ -110,7 +111,9 @@ def render_gate_alert(
     subject = f"[sitoo-erp] {headline} ({', '.join(failed_suites) or 'no suite'})"
     if s.get("run_label"):
         subject += f" - {s['run_label']}"
-    html = _TEMPLATE.render(s=_Attr(s), rules=rules, run_url=run_url, share=share, headline=headline)
+    html = _TEMPLATE.render(
+        s=_Attr(s), rules=rules, run_url=run_url, share=share, headline=headline, page_url=page_url
+    )
     return one_line_subject(subject), html
 
 
@@ -145,8 +148,8 @@ class GateAlertNotifier:
         self.xcom_task_id = xcom_task_id
         self.xcom_key = xcom_key
 
-    def send(self, result: Any, run_url: str) -> tuple[str, str]:
-        subject, html = render_gate_alert(result, run_url, self.owner_by_kind)
+    def send(self, result: Any, run_url: str, page_url: str = "") -> tuple[str, str]:
+        subject, html = render_gate_alert(result, run_url, self.owner_by_kind, page_url)
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:

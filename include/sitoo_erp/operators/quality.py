@@ -80,6 +80,7 @@ class QualityGateOperator(BaseOperator):
             )
             # A receipt failing again next hour re-sees its open exception (not news): alert only
             # on causes this run opened, or on a systemic failure.
+            owners = dict(conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall())
             new_causes = conn.execute(
                 "select count(*) from sitoo_erp.exception where status = 'open' and first_seen_at >= %s "
                 "and rule like 'gx:%%'",
@@ -97,8 +98,11 @@ class QualityGateOperator(BaseOperator):
         recipients = _recipients(self.alert_to)
         if not result.success and (new_causes or result.systemic):
             if recipients:
-                subject, _ = GateAlertNotifier(recipients, smtp_conn_id=self.smtp_conn_id).send(
-                    result, self.run_url(context)
+                from include.sitoo_erp.operations.alerts import page_url
+
+                notifier = GateAlertNotifier(recipients, smtp_conn_id=self.smtp_conn_id, owner_by_kind=owners)
+                subject, _ = notifier.send(
+                    result, self.run_url(context), page_url(str(self.ui_base_url or ""))
                 )
                 self.log.info("alert e-mail sent to %s: %s", recipients, subject)
             else:

@@ -226,7 +226,12 @@ class StockGateOperator(_StockDayOperator):
             recipients = _recipients(self.alert_to)
             if recipients:
                 url = f"{str(self.ui_base_url or '').rstrip('/')}/dags/{ti.dag_id}/runs/{ti.run_id}"
-                subject, _ = DriftReportNotifier(recipients, smtp_conn_id=self.smtp_conn_id).send(result, url)
+                from include.sitoo_erp.operations.alerts import page_url
+
+                page = page_url(str(self.ui_base_url or ""), kind="stock_drift")
+                subject, _ = DriftReportNotifier(recipients, smtp_conn_id=self.smtp_conn_id).send(
+                    result, url, page
+                )
                 summary["mailed"] = subject
                 self.log.info("drift report sent to %s: %s", recipients, subject)
             else:
