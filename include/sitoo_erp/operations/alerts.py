@@ -20,17 +20,10 @@ from typing import Any
 import psycopg
 from jinja2 import Environment, StrictUndefined
 
+from include.sitoo_erp.notify.addressing import page_url
 from include.sitoo_erp.notify.gate_alert import one_line_subject
 
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-OPS_PAGE_PATH = "/sitoo-erp-ops/"
-
-
-def page_url(ui_base_url: str, **filters: str) -> str:
-    from urllib.parse import urlencode
-
-    query = urlencode({k: v for k, v in filters.items() if v})
-    return f"{ui_base_url.rstrip('/')}{OPS_PAGE_PATH}" + (f"?{query}" if query else "")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 MAPPING_ACTIONS = ("map_sku_item", "map_store_location", "map_tender_payment", "map_vat_tax_code")
@@ -96,21 +97,6 @@ class ApplyOpsFixOperator(BaseOperator):
         return {"action": action, "actor": actor, "audit_id": audit_id}
 
 
-def _recipients(value: Any) -> list[str]:
-    if not value or value == "None":
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [x.strip() for x in items if x and x.strip()]
-
-
-def _owner_recipients(value: Any) -> dict[str, list[str]]:
-    import json
-
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() not in ("", "None") else {}
-    return {str(k): _recipients(v) for k, v in dict(value or {}).items()}
-
-
 class _OpsMailOperator(BaseOperator):
     template_fields: Sequence[str] = ("alert_to", "owner_recipients", "ui_base_url")
 
@@ -133,7 +119,7 @@ class _OpsMailOperator(BaseOperator):
 
     def recipients_for(self, owner: str) -> list[str]:
         """The owner's own list (variable ``sitoo_erp_owner_recipients``), else the general one."""
-        return _owner_recipients(self.owner_recipients).get(owner) or _recipients(self.alert_to)
+        return owner_recipients(self.owner_recipients).get(owner) or recipients(self.alert_to)
 
 
 class ExceptionDigestOperator(_OpsMailOperator):
@@ -196,8 +182,8 @@ class ExceptionRateWatchOperator(_OpsMailOperator):
                 j for j in jumps if claim_alert(conn, j.key, asdict(j), timedelta(hours=self.quiet_hours))
             ]
         if fresh:
-            run_url = f"{str(self.ui_base_url).rstrip('/')}/dags/{ti.dag_id}/runs/{ti.run_id}"
-            subject, html = render_rate_jumps(fresh, str(self.ui_base_url), run_url)
+            link = run_url(self.ui_base_url, ti.dag_id, ti.run_id)
+            subject, html = render_rate_jumps(fresh, str(self.ui_base_url), link)
             to = sorted({r for j in fresh for r in self.recipients_for(j.owner)})
             if to:
                 send_mail(self.smtp_conn_id, to, subject, html)

@@ -8,14 +8,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
-
-
-def _recipients(value: str | Sequence[str] | None) -> list[str]:
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [x.strip() for x in items if x and x.strip()]
 
 
 class QualityGateOperator(BaseOperator):
@@ -57,11 +51,6 @@ class QualityGateOperator(BaseOperator):
         self.smtp_conn_id = smtp_conn_id
         self.ui_base_url = ui_base_url
 
-    def run_url(self, context: Context) -> str:
-        ti = context["ti"]
-        base = str(self.ui_base_url or "").rstrip("/")
-        return f"{base}/dags/{ti.dag_id}/runs/{ti.run_id}/tasks/{ti.task_id}"
-
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.notify.gate_alert import GateAlertNotifier
         from include.sitoo_erp.quality.gate import run_gate
@@ -95,16 +84,16 @@ class QualityGateOperator(BaseOperator):
             result.rule_counts,
         )
         summary["new_exceptions"] = new_causes
-        recipients = _recipients(self.alert_to)
+        to = recipients(self.alert_to)
         if not result.success and (new_causes or result.systemic):
-            if recipients:
-                from include.sitoo_erp.operations.alerts import page_url
-
-                notifier = GateAlertNotifier(recipients, smtp_conn_id=self.smtp_conn_id, owner_by_kind=owners)
+            if to:
+                notifier = GateAlertNotifier(to, smtp_conn_id=self.smtp_conn_id, owner_by_kind=owners)
                 subject, _ = notifier.send(
-                    result, self.run_url(context), page_url(str(self.ui_base_url or ""))
+                    result,
+                    run_url(self.ui_base_url, ti.dag_id, ti.run_id, ti.task_id),
+                    page_url(str(self.ui_base_url or "")),
                 )
-                self.log.info("alert e-mail sent to %s: %s", recipients, subject)
+                self.log.info("alert e-mail sent to %s: %s", to, subject)
             else:
                 self.log.warning(
                     "a suite failed but no alert recipients are configured (alert_to=%r)", self.alert_to

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.notify.addressing import recipients, run_url
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 DEFAULT_TIMEZONE = "Europe/London"
@@ -23,13 +24,6 @@ def period_for(context: Context, timezone: str = DEFAULT_TIMEZONE):
     from include.sitoo_erp.reconciliation.period import resolve_period
 
     return resolve_period(context.get("params"), context.get("data_interval_start"), timezone)
-
-
-def _recipients(value: str | Sequence[str] | None) -> list[str]:
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [x.strip() for x in items if x and x.strip()]
 
 
 class SitooPeriodSweepOperator(BaseOperator):
@@ -159,10 +153,10 @@ class ReconciliationGateOperator(BaseOperator):
             report = build_report(conn, int(run_id))
             paths = save_report(conn, report, self.report_dir or None)
         self.log.info("%s\nreport: %s", report.text, [str(p) for p in paths])
-        to = _recipients(self.finance_to)
-        run_url = f"{str(self.ui_base_url or '').rstrip('/')}/dags/{ti.dag_id}/runs/{ti.run_id}"
+        to = recipients(self.finance_to)
+        link = run_url(self.ui_base_url, ti.dag_id, ti.run_id)
         if to:
-            send_report(report, to, self.smtp_conn_id, run_url)
+            send_report(report, to, self.smtp_conn_id, link)
             self.log.info("report e-mailed to %s: %s", to, report.subject)
         else:
             self.log.warning(

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
 from include.sitoo_erp.operators.staging import as_datetime
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
@@ -147,13 +148,6 @@ class StockSnapshotOperator(_StockDayOperator):
         return result
 
 
-def _recipients(value: str | Sequence[str] | None) -> list[str]:
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [x.strip() for x in items if x and x.strip()]
-
-
 class StockGateOperator(_StockDayOperator):
     """GX suite ``stock_drift`` on the day's snapshot; a failed suite e-mails the drift report.
 
@@ -223,17 +217,13 @@ class StockGateOperator(_StockDayOperator):
         summary = result.summary()
         self.log.info("stock gate %s: success %s, failing %s", day, result.success, result.rule_counts)
         if not result.success:
-            recipients = _recipients(self.alert_to)
-            if recipients:
-                url = f"{str(self.ui_base_url or '').rstrip('/')}/dags/{ti.dag_id}/runs/{ti.run_id}"
-                from include.sitoo_erp.operations.alerts import page_url
-
+            to = recipients(self.alert_to)
+            if to:
+                url = run_url(self.ui_base_url, ti.dag_id, ti.run_id)
                 page = page_url(str(self.ui_base_url or ""), kind="stock_drift")
-                subject, _ = DriftReportNotifier(recipients, smtp_conn_id=self.smtp_conn_id).send(
-                    result, url, page
-                )
+                subject, _ = DriftReportNotifier(to, smtp_conn_id=self.smtp_conn_id).send(result, url, page)
                 summary["mailed"] = subject
-                self.log.info("drift report sent to %s: %s", recipients, subject)
+                self.log.info("drift report sent to %s: %s", to, subject)
             else:
                 self.log.warning("stock gate failed but no alert recipients are configured")
         return summary
