@@ -127,7 +127,31 @@ def planted(postgres, dagbag, recon_dag, tmp_path_factory):
             body["taxDetailsOverride"] = False
             hook.upsert_document(tv_doc.kind, tv_doc.external_id, body)
             planted["tax_variance"] = tv_doc.external_id
+            # Directly in the sandbox's store: an ERP user edits a posted document's amount, and another
+            # posted document disappears from the ERP (nobody knows why).
+            used = {st1[0][0], st2[0][0], with_variance[0][0]}
+            plain = [r for r in st1 + st2 if r[2] == 0 and r[0] not in used]
+            edited, deleted = plain[0], plain[-1]
+            erp_ids = dict(
+                conn.execute(
+                    "select external_id, erp_id from sitoo_erp.posting_log where external_id = any(%s)",
+                    ([edited[1], deleted[1]],),
+                ).fetchall()
+            )
         hook.close()
+        ns = stack.netsuite.store
+        with ns.lock:
+            tid = int(erp_ids[edited[1]])
+            ns.conn.execute(
+                'UPDATE transactiontaxdetail SET taxbasis = taxbasis + 5 WHERE "transaction" = ? AND id = '
+                '(SELECT MIN(id) FROM transactiontaxdetail WHERE "transaction" = ?)',
+                (tid, tid),
+            )
+            tid = int(erp_ids[deleted[1]])
+            for table in ("transactiontaxdetail", "transactionline", "transactionaccountingline"):
+                ns.conn.execute(f'DELETE FROM {table} WHERE "transaction" = ?', (tid,))
+            ns.conn.execute('DELETE FROM "transaction" WHERE id = ?', (tid,))
+        planted["amount_mismatch"], planted["deleted"] = edited[1], deleted[1]
         # An offline receipt rung up at 23:50 on 30 November (London = UTC in winter), uploaded at 00:20.
         late_at = int(datetime(2026, 11, 30, 23, 50, tzinfo=UTC).timestamp())
         planted["offline"] = sitoo.add_order(store=2, orderdate=late_at, dateadded=late_at + 30 * 60)
@@ -190,7 +214,37 @@ def test_every_planted_gap_is_named_with_class_and_cause(planted):
     assert "difference sales 10.00" in z[0]["detail"]
     assert ("unexplained_residual", "unknown") not in by, by.get(("unexplained_residual", "unknown"))
     unexplained = {ln["class"] for ln in lines if not ln["explained"]}
-    assert unexplained == {"extra_in_erp", "duplicate_in_erp", "zreport_mismatch"}, unexplained
+    assert unexplained == {
+        "extra_in_erp",
+        "duplicate_in_erp",
+        "zreport_mismatch",
+        "amount_mismatch",
+        "missing_in_erp",
+    }, unexplained
+
+
+def test_erp_amount_edit_is_an_amount_mismatch(planted):
+    lines = _lines(planted["stack"], planted["recon"]["recon_run_id"])
+    eid = planted["planted"]["amount_mismatch"]
+    hit = [ln for ln in lines if ln["external_id"] == eid]
+    assert [(ln["class"], ln["cause"], ln["explained"]) for ln in hit] == [
+        ("amount_mismatch", "erp_amounts_differ", False)
+    ], hit
+    assert hit[0]["diff_net"] == Decimal("-5.00") and hit[0]["diff_tax"] == 0, hit[0]
+    assert hit[0]["owner"] == "finance" and f"{eid}: ERP net" in hit[0]["detail"]
+
+
+def test_document_deleted_from_the_erp_is_missing_with_cause_unknown(planted):
+    lines = _lines(planted["stack"], planted["recon"]["recon_run_id"])
+    eid = planted["planted"]["deleted"]
+    hit = [ln for ln in lines if ln["external_id"] == eid]
+    assert [(ln["class"], ln["cause"], ln["explained"]) for ln in hit] == [
+        ("missing_in_erp", "unknown", False)
+    ]
+    assert "in the posting log" in hit[0]["detail"] and "deleted, voided or re-dated" in hit[0]["detail"]
+    assert hit[0]["erp_amount"] == 0 and hit[0]["sitoo_amount"] > 0
+    unknown = [ln for ln in lines if ln["class"] == "missing_in_erp" and ln["cause"] == "unknown"]
+    assert len(unknown) == 1, [ln["detail"] for ln in unknown]
 
 
 def test_finance_email_arrives_with_the_report_attached(planted):

@@ -273,8 +273,9 @@ def build_report(conn: psycopg.Connection, recon_run_id: int) -> Report:
 
 
 def _csv_safe(value: Any) -> Any:
-    """Spreadsheet formula injection: text from POS data starting with = + - @ is prefixed with '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
+    """Spreadsheet formula injection: text from POS data starting with = + - @ (or a tab or carriage
+    return, which some spreadsheets skip before reading a formula) is prefixed with '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
         return "'" + value
     return value
 
