@@ -20,11 +20,21 @@ its own; the sandboxes and PostgreSQL are other processes/threads): ERP totals t
 HTTP from the sandbox, everything else in PostgreSQL. Baseline in the same run: the same compare
 over the month's first 3 days (1/10 of the month). The sweep is measured on a sample (``--sample``
 orders through the real ``SitooHook`` + ``stage_orders`` into a fresh database) and extrapolated.
+
+``--reuse DIR`` (for iterating on the compare; setup takes ~26 min at 1M): the first run prepares as
+above but keeps its PostgreSQL cluster in ``DIR/pg`` and a copy of the NetSuite sandbox's SQLite
+store in ``DIR/netsuite.sqlite``, and writes ``DIR/prepared.json`` last. A later run with the same
+``DIR`` and the same ``--receipts``/``--stores`` skips steps 1-3: it regenerates the (deterministic)
+dataset, starts PostgreSQL on the kept cluster, restores the sandbox store from the copy and deletes
+earlier ``reconciliation_run`` rows, then measures. Delete ``DIR`` to prepare afresh. ``--prepare-only``
+stops after preparing; ``--no-sweep`` skips the sweep sample and writes no figures file
+(``bench/out``): the printed lines are the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -321,6 +331,14 @@ def main() -> None:
     ap.add_argument("--stores", type=int, default=100)
     ap.add_argument("--sample", type=int, default=20_000)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the Sitoo sweep sample")
+    ap.add_argument("--prepare-only", action="store_true", help="with --reuse: prepare DIR, measure nothing")
+    ap.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="keep the prepared PostgreSQL cluster + a copy of the sandbox's SQLite in DIR; a later run "
+        "with the same DIR, --receipts and --stores skips the setup (delete DIR to prepare afresh)",
+    )
     a = ap.parse_args()
     from include.sandbox.airflow_env import configure
 
@@ -338,7 +356,14 @@ def main() -> None:
     from include.sitoo_erp.staging.orders import stage_orders
 
     print(f"machine: {machine()}", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-recon-"))
+    work = Path(a.reuse).resolve() if a.reuse else Path(tempfile.mkdtemp(prefix="bench-recon-"))
+    work.mkdir(parents=True, exist_ok=True)
+    marker, sqlite_copy = work / "prepared.json", work / "netsuite.sqlite"
+    prepared = json.loads(marker.read_text()) if a.reuse and marker.exists() else None
+    if prepared and (prepared["receipts"], prepared["stores"]) != (a.receipts, a.stores):
+        raise SystemExit(
+            f"{work} was prepared for {prepared['receipts']} receipts / {prepared['stores']} stores"
+        )
     per_day = max(1, round(a.receipts / (a.stores * 30)))
     pg = EmbeddedPostgres(work / "pg", port=free_port()).start()
     figures: dict = {"command": " ".join(["python -m bench.reconciliation", *sys.argv[1:]])}
@@ -357,34 +382,68 @@ def main() -> None:
             flush=True,
         )
         store = stack.netsuite.store
-        with connect_url(stack.database_url) as conn:
-            t = time.perf_counter()
-            stage_orders(conn, ds.iter_orders(), batch_size=5000)
-            z = upsert_z_reports(conn, (parse(ZReport, z, "z-report") for z in ds.z_reports()))
-            cls = classify(conn)
-            erp = get_erp_adapter("netsuite_default")
-            items = refresh_item_cache(conn, erp)  # the hourly run's item lookup (SuiteQL, over HTTP)
-            erp.close()
-            conn.commit()
-            print(
-                f"setup: staged {n:,} orders + {z:,} Z-reports directly and classified in "
-                f"{time.perf_counter() - t:.0f} s ({cls['by_reason']}; items {items})",
-                flush=True,
-            )
-            t = time.perf_counter()
-            posted = post_directly(conn, store)
-            conn.commit()
-            print(
-                f"setup: real posting path minus HTTP, ERP written straight into the sandbox store: {posted} "
-                f"in {time.perf_counter() - t:.0f} s",
-                flush=True,
-            )
-            planted = plant_gaps(conn, store, BASELINE[0] + (BASELINE[1] - BASELINE[0]) // 2)
-            conn.commit()
-            print(f"setup: planted {planted}", flush=True)
-            figures["setup"] = {"orders": n, "per_store_day": per_day, "stores": a.stores, **posted}
-            figures["planted"] = planted
+        if prepared:
+            import sqlite3
+
+            with store.lock:
+                src = sqlite3.connect(sqlite_copy)
+                src.backup(store.conn)
+                src.close()
+            with connect_url(stack.database_url) as conn:
+                conn.execute("delete from sitoo_erp.reconciliation_run")
+                conn.commit()
+            figures["setup"], figures["planted"] = prepared["setup"], prepared["planted"]
+            print(f"setup: reused {work} (database + sandbox store as prepared)", flush=True)
+        else:
+            with connect_url(stack.database_url) as conn:
+                t = time.perf_counter()
+                stage_orders(conn, ds.iter_orders(), batch_size=5000)
+                z = upsert_z_reports(conn, (parse(ZReport, z, "z-report") for z in ds.z_reports()))
+                cls = classify(conn)
+                erp = get_erp_adapter("netsuite_default")
+                items = refresh_item_cache(conn, erp)  # the hourly run's item lookup (SuiteQL, over HTTP)
+                erp.close()
+                conn.commit()
+                print(
+                    f"setup: staged {n:,} orders + {z:,} Z-reports directly and classified in "
+                    f"{time.perf_counter() - t:.0f} s ({cls['by_reason']}; items {items})",
+                    flush=True,
+                )
+                t = time.perf_counter()
+                posted = post_directly(conn, store)
+                conn.commit()
+                print(
+                    f"setup: real posting path minus HTTP, ERP written straight into the sandbox store: {posted} "
+                    f"in {time.perf_counter() - t:.0f} s",
+                    flush=True,
+                )
+                planted = plant_gaps(conn, store, BASELINE[0] + (BASELINE[1] - BASELINE[0]) // 2)
+                conn.commit()
+                print(f"setup: planted {planted}", flush=True)
+                figures["setup"] = {"orders": n, "per_store_day": per_day, "stores": a.stores, **posted}
+                figures["planted"] = planted
+            if a.reuse:
+                import sqlite3
+
+                with store.lock:
+                    dst = sqlite3.connect(sqlite_copy)
+                    store.conn.backup(dst)
+                    dst.close()
+                marker.write_text(
+                    json.dumps(
+                        {
+                            "receipts": a.receipts,
+                            "stores": a.stores,
+                            "setup": figures["setup"],
+                            "planted": figures["planted"],
+                        },
+                        default=str,
+                    )
+                )
         figures["setup_parent_peak_rss_mb"] = round(_rss_mb())
+        if a.prepare_only:
+            stack.stop()
+            return
         runs = [("month", MONTH)] + ([] if a.no_baseline else [("baseline_1_10", BASELINE)])
         for name, (lo, hi) in reversed(runs):  # baseline first: the month must not warm its caches
             r = measure(
@@ -404,6 +463,9 @@ def main() -> None:
             )
             for line in r["lines"]:
                 print(f"    {line}", flush=True)
+        if a.no_sweep:
+            stack.stop()
+            return
         url = stack.fresh_database()
         s = measure(sweep_sample, database_url=url, sample=min(a.sample, n))
         rate = s["orders"] / s["sweep_s"]

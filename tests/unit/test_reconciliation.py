@@ -19,6 +19,7 @@ from include.sitoo_erp.notify.reconciliation_report import (
 from include.sitoo_erp.reconciliation.compare import OWNER, _classify_documents, _doc_line
 from include.sitoo_erp.reconciliation.erp import (
     ErpDocument,
+    days_per_page,
     dec,
     doc_counts_sql,
     documents_sql,
@@ -138,12 +139,22 @@ def test_location_filter_only_takes_numeric_ids():
         documents_sql(date(2026, 11, 1), "7 OR 1=1")
 
 
+def test_totals_are_summed_in_pos_sign_in_the_erp_and_chunked_to_fit_one_page():
+    sql = tax_totals_sql(date(2026, 11, 1), date(2026, 11, 4))
+    assert "CASE WHEN t.type = 'CashSale' THEN td.taxbasis ELSE -td.taxbasis END" in sql
+    assert "GROUP BY tl.location, t.trandate, td.taxcode ORDER BY tl.location, t.trandate, td.taxcode" in sql
+    assert "GROUP BY tl.location, t.trandate ORDER BY tl.location, t.trandate" in doc_counts_sql(
+        date(2026, 11, 1), date(2026, 11, 4)
+    )
+    assert days_per_page(100, 3) == 3 and days_per_page(400, 3) == 1 and days_per_page(0, 0) == 1000
+
+
 def test_fetch_totals_turns_document_sign_into_pos_sign_and_chunks_days():
     seen: list[str] = []
 
     def query(sql: str):
         seen.append(sql)
-        if "SUM(td.taxbasis)" in sql:
+        if "td.taxbasis" in sql:
             return [
                 {"location_id": 5, "trandate": "2026-11-01", "trantype": "CashSale", "tax_code_id": 9,
                  "tax_basis": "100.00", "tax_amount": "25.00"},

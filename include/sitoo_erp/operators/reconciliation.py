@@ -72,7 +72,7 @@ class ReconcileOperator(BaseOperator):
         postgres_conn_id: str = DEFAULT_CONN_ID,
         timezone: str = DEFAULT_TIMEZONE,
         stall_after_hours: float = 24,
-        days_per_query: int = 1,
+        days_per_query: int | None = None,  # None: as many days as fit one SuiteQL page
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -24,8 +24,9 @@ Classes (``reconciliation_line.class``) and how each is found:
   above (so no difference can go unclassified).
 
 The per-document drill-down (reference Q4) runs only for store-days where the ERP's totals or
-document count differ from the posting log's, so a clean 1,000,000-receipt month costs two
-aggregate SuiteQL queries per day and a few SQL statements in PostgreSQL.
+document count differ from the posting log's, so a clean 1,000,000-receipt month costs two aggregate
+SuiteQL queries per few days (as many days as fit one page) — fetched in a thread while PostgreSQL
+builds the Sitoo cells in one set-based pass — and a few SQL statements in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +42,14 @@ from typing import Any
 
 import psycopg
 
-from include.sitoo_erp.reconciliation.erp import ZERO, ErpDocument, Query, fetch_documents, fetch_totals
+from include.sitoo_erp.reconciliation.erp import (
+    ZERO,
+    ErpDocument,
+    Query,
+    days_per_page,
+    fetch_documents,
+    fetch_totals,
+)
 from include.sitoo_erp.reconciliation.period import Period
 
 EXPLAINED_CAUSES = ("quarantined", "held")
@@ -61,14 +70,16 @@ FINALISED = (
     "and (%(all_stores)s or o.store_externalid = any(%(stores)s))"
 )
 
+
 # Per receipt and VAT rate, POS sign: net_R = rows at R - loyalty net at R (+ cash round-off at 0 %),
-# tax_R = round(net_R * R / 100, 2) — the receipt VAT rule the documents post.
-RECEIPT_RATES_SQL = f"""
-create temp table _recon_rr on commit drop as
+# tax_R = round(net_R * R / 100, 2) — the receipt VAT rule the documents post. ``rr`` has one row per
+# receipt x rate; ``extra`` narrows the receipts (the missing query: only those not posted).
+def _receipt_rates(extra: str = "") -> str:
+    return f"""
 with f as (
     select o.orderid, o.store_externalid, o.business_date, o.money_gross < 0 as is_return,
            o.money_roundoff, o.additionaldata
-      from sitoo_erp.sitoo_order o where {FINALISED}
+      from sitoo_erp.sitoo_order o where {FINALISED}{extra}
 ), n as (
     select r.orderid, r.vat_rate, sum(r.money_net) as net
       from sitoo_erp.sitoo_order_row r where r.orderid in (select orderid from f)
@@ -84,11 +95,69 @@ with f as (
     select f.orderid, 0, f.money_roundoff from f where f.money_roundoff <> 0
 ), agg as (
     select orderid, vat_rate, sum(net) as net from per group by orderid, vat_rate
+), rr as (
+    select f.orderid, f.store_externalid, f.business_date, f.is_return, agg.vat_rate,
+           agg.net, round(agg.net * agg.vat_rate / 100, 2) as tax
+      from f join agg using (orderid)
+)"""
+
+
+# The Sitoo cells in one set-based pass over the period's order rows (a plain SELECT: PostgreSQL may
+# run it in parallel; the few thousand cells go back with COPY). Same figures as ``_receipt_rates``
+# summed per cell, without materialising the receipt x rate rows: each receipt x rate row (``a``) is
+# summed in cents (``money_net`` is numeric(14, 2): exact, and a small aggregate state), the cash round-off added to the receipt's 0 % rate (its tax is
+# round(x * 0 / 100, 2) = 0); a receipt with a round-off and no 0 % row gets its own 0 % row (``b``).
+# A receipt has one row per rate and a cell is one rate, so count(*) per cell is its receipts.
+_LOYALTY_NET = (
+    "case when o.additionaldata ? 'loyalty-moneydiscount' "
+    "then coalesce(nullif(o.additionaldata ->> ('loyalty-moneydiscount-net-' || trim_scale(r.vat_rate)::text), "
+    "'')::numeric, 0) else 0 end"
 )
-select f.orderid, f.store_externalid, f.business_date, f.is_return, agg.vat_rate,
-       agg.net, round(agg.net * agg.vat_rate / 100, 2) as tax
-  from f join agg using (orderid)
+SITOO_CELLS_SQL = f"""
+with n as (
+    select r.orderid, r.vat_rate, sum((r.money_net * 100)::bigint) as cents
+      from sitoo_erp.sitoo_order_row r join sitoo_erp.sitoo_order o using (orderid)
+     where {FINALISED}
+     group by r.orderid, r.vat_rate
+), a as (
+    select o.store_externalid, o.business_date, o.money_gross < 0 as is_return, r.vat_rate,
+           round(r.cents::numeric / 100, 2) - {_LOYALTY_NET}
+             + case when r.vat_rate = 0 then o.money_roundoff else 0 end as net
+      from n as r
+      join (select orderid, store_externalid, business_date, money_gross, money_roundoff,
+                   case when additionaldata ? 'loyalty-moneydiscount' then additionaldata end as additionaldata
+              from sitoo_erp.sitoo_order) o using (orderid)
+), b as (
+    select o.store_externalid, o.business_date, o.money_gross < 0 as is_return, 0::numeric as vat_rate,
+           o.money_roundoff as net
+      from sitoo_erp.sitoo_order o
+     where {FINALISED} and o.money_roundoff <> 0
+       and not exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid and r.vat_rate = 0)
+), rr as (
+    select store_externalid, business_date, is_return, vat_rate, net, round(net * vat_rate / 100, 2) as tax from a
+    union all
+    select store_externalid, business_date, is_return, vat_rate, net, 0 from b
+)
+select rr.store_externalid, rr.business_date,
+       coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text), rr.vat_rate,
+       count(*), sum(rr.net), sum(rr.tax), sum(case when rr.is_return then rr.net + rr.tax else 0 end)
+  from rr left join sitoo_erp.map_vat_tax_code m on m.vat_rate = rr.vat_rate
+ group by rr.store_externalid, rr.business_date, coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text),
+          rr.vat_rate
 """
+
+# The receipts behind the cells (a finalised receipt with a row or a round-off) and their recorded tax
+# variance, for the summary.
+RECEIPTS_SQL = f"""
+select count(*), coalesce(sum(v.variance), 0)
+  from sitoo_erp.sitoo_order o
+  left join (select orderid, sum(variance) as variance from sitoo_erp.receipt_tax_variance group by orderid) v
+       using (orderid)
+ where {FINALISED}
+   and (o.money_roundoff <> 0 or exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid))
+"""
+
+NOT_POSTED = " and exists (select 1 from sitoo_erp.order_state s0 where s0.orderid = o.orderid and s0.state <> 'posted')"
 
 
 @dataclass
@@ -158,11 +227,11 @@ def reconcile(
     run_id: str | None = None,
     stall_after: timedelta = timedelta(hours=24),
     now: datetime | None = None,
-    days_per_query: int = 1,
+    days_per_query: int | None = None,
 ) -> ReconResult:
     t0 = time.perf_counter()
     p = _params(period)
-    loc_by_store, store_by_loc, _ = _lookup(conn)
+    loc_by_store, store_by_loc, rate_by_code = _lookup(conn)
     if period.stores:
         unknown = [s for s in period.stores if s not in loc_by_store]
         if unknown:
@@ -176,32 +245,41 @@ def reconcile(
     result = ReconResult(recon_id, period.as_dict())
     p["run"] = recon_id
 
-    # ---- ERP totals (SuiteQL, aggregated in the ERP, by day).
-    t = time.perf_counter()
-    erp_cells, erp_docs, result.erp_queries = fetch_totals(erp_query, period.days, locations, days_per_query)
-    result.timings["erp_totals_s"] = round(time.perf_counter() - t, 3)
+    # ---- ERP totals (SuiteQL, aggregated in the ERP, by day), fetched while PostgreSQL builds the
+    # Sitoo side: the two run in different processes (the ERP's and PostgreSQL's).
+    if days_per_query is None:
+        days_per_query = days_per_page(len(locations or loc_by_store), len(rate_by_code))
 
-    t = time.perf_counter()
+    def erp_totals():
+        t = time.perf_counter()
+        out = fetch_totals(erp_query, period.days, locations, days_per_query)
+        result.timings["erp_totals_s"] = round(time.perf_counter() - t, 3)
+        return out
+
     lines: list[dict] = []
-    with conn.transaction():
-        conn.execute(RECEIPT_RATES_SQL, p)
-        conn.execute("create index on _recon_rr (orderid)")
+    with ThreadPoolExecutor(1, thread_name_prefix="recon-erp") as pool, conn.transaction():
+        erp_future = pool.submit(erp_totals)
+        t = time.perf_counter()
+        conn.execute("set local work_mem = '256MB'")
         # ---- cells: Sitoo side.
-        conn.execute(
-            """
-            insert into sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id,
-                vat_rate, sitoo_receipts, sitoo_net, sitoo_tax, sitoo_returns)
-            select %(run)s, rr.store_externalid, rr.business_date,
-                   coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text), rr.vat_rate,
-                   count(distinct rr.orderid), sum(rr.net), sum(rr.tax),
-                   sum(case when rr.is_return then rr.net + rr.tax else 0 end)
-              from _recon_rr rr left join sitoo_erp.map_vat_tax_code m on m.vat_rate = rr.vat_rate
-             group by rr.store_externalid, rr.business_date, coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text),
-                      rr.vat_rate
-            """,
-            p,
-        )
+        sitoo_cells = conn.execute(SITOO_CELLS_SQL, p).fetchall()
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "copy sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id, "
+                "vat_rate, sitoo_receipts, sitoo_net, sitoo_tax, sitoo_returns) from stdin"
+            ) as cp,
+        ):
+            for row in sitoo_cells:
+                cp.write_row((recon_id, *row))
         result.timings["sitoo_cells_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        receipts, tax_variance = conn.execute(RECEIPTS_SQL, p).fetchone()
+        result.timings["sitoo_receipts_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        erp_cells, erp_docs, result.erp_queries = erp_future.result()
+        result.timings["erp_wait_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
         # ---- cells: ERP side (merged into the same rows).
         agg: dict[tuple[str, date, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
         for c in erp_cells:
@@ -230,14 +308,26 @@ def reconcile(
             """,
             p,
         )
-        for (store, day), n in docs_by_store_day.items():
+        # The ERP's document count of a store-day goes on its first cell (by tax code), in one update.
+        if docs_by_store_day:
+            keys = list(docs_by_store_day)
             conn.execute(
-                "update sitoo_erp.reconciliation_cell set erp_docs = %s where recon_run_id = %s "
-                "and store_externalid = %s and business_date = %s and tax_code_id = "
-                "(select min(tax_code_id) from sitoo_erp.reconciliation_cell where recon_run_id = %s "
-                "and store_externalid = %s and business_date = %s)",
-                (n, recon_id, store, day, recon_id, store, day),
+                """
+                update sitoo_erp.reconciliation_cell c set erp_docs = d.n
+                  from (select store, day, n from unnest(%(s)s::text[], %(d)s::date[], %(n)s::int[]) as u(store, day, n)) d
+                 where c.recon_run_id = %(run)s and c.store_externalid = d.store and c.business_date = d.day
+                   and c.tax_code_id = (select min(c2.tax_code_id) from sitoo_erp.reconciliation_cell c2
+                                         where c2.recon_run_id = %(run)s and c2.store_externalid = d.store
+                                           and c2.business_date = d.day)
+                """,
+                {
+                    "run": recon_id,
+                    "s": [k[0] for k in keys],
+                    "d": [k[1] for k in keys],
+                    "n": [docs_by_store_day[k] for k in keys],
+                },
             )
+        result.timings["erp_cells_s"] = round(time.perf_counter() - t, 3)
 
         # ---- missing in ERP: finalised receipts not posted, with the ledger's and exceptions' why.
         watermark = conn.execute(
@@ -245,9 +335,10 @@ def reconcile(
         ).fetchone()
         p["watermark"] = watermark[0] if watermark else 0
         p["stall_before"] = (now or conn.execute("select now()").fetchone()[0]) - stall_after
+        t = time.perf_counter()
         missing = conn.execute(
-            """
-            with r as (select orderid, sum(net) as net, sum(tax) as tax from _recon_rr group by orderid)
+            f"""
+            {_receipt_rates(NOT_POSTED)}, r as (select orderid, sum(net) as net, sum(tax) as tax from rr group by orderid)
             select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
                    x.kind, x.owner, x.message,
                    case
@@ -270,6 +361,7 @@ def reconcile(
             """,
             p,
         ).fetchall()
+        result.timings["missing_s"] = round(time.perf_counter() - t, 3)
         for (
             oid,
             store,
@@ -313,6 +405,7 @@ def reconcile(
             )
 
         # ---- which store-days need the per-document drill-down: ERP vs posting log.
+        t = time.perf_counter()
         logged = {
             (store, day): (n, net, tax)
             for store, day, n, net, tax in conn.execute(
@@ -346,11 +439,15 @@ def reconcile(
             result.erp_queries += 1
             lines.extend(_classify_documents(conn, store, day, docs))
 
+        result.timings["drill_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
         # ---- Z-reports vs receipts, per register x business day.
         lines.extend(_zreport_lines(conn, p))
         _insert_lines(conn, recon_id, lines)
         lines = []
 
+        result.timings["zreports_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
         # ---- residual per store-day: Sitoo - ERP minus every classified difference.
         residual = conn.execute(
             """
@@ -398,7 +495,6 @@ def reconcile(
             """,
             p,
         ).fetchone()
-        receipts = conn.execute("select count(distinct orderid) from _recon_rr").fetchone()[0]
         result.sitoo = {
             "receipts": receipts,
             "net": str(s[1]),
@@ -421,11 +517,7 @@ def reconcile(
                 result.unexplained += n
                 result.unexplained_amount = str(Decimal(result.unexplained_amount) + amount)
         result.lines_by_class = by_class
-        tv = conn.execute(
-            "select coalesce(sum(variance), 0) from sitoo_erp.receipt_tax_variance "
-            "where orderid in (select orderid from _recon_rr)"
-        ).fetchone()[0]
-        result.tax_variance_total = str(tv)
+        result.tax_variance_total = str(tax_variance)
         result.timings["total_s"] = round(time.perf_counter() - t0, 3)
         conn.execute(
             "update sitoo_erp.reconciliation_run set status = 'compared', compared_at = now(), summary = %s "
