@@ -48,7 +48,10 @@ class RetryPolicy:
     def wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ApiError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_retry_after)
+            # At least what the server asked for, plus up to 50 % jitter: workers throttled together
+            # (an account concurrency limit below the pool) must not all come back in the same instant.
+            after = min(max(exc.retry_after, 0.0), self.max_retry_after)
+            return after + random.uniform(0, after / 2)
         backoff = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
         return random.uniform(backoff / 2, backoff)
 

@@ -45,6 +45,18 @@ def extract_orders(
     if window_end <= window_start:
         raise ValueError(f"empty window: start {window_start.isoformat()} >= end {window_end.isoformat()}")
     result: dict[str, dict] = {}
+    # Held *before* this run: orders staged by the passes below enter the ledger as held (awaiting
+    # classification) and were just fetched, so re-fetching them by id would only repeat the calls.
+    held_ids = (
+        [
+            row[0]
+            for row in conn.execute(
+                "select orderid from sitoo_erp.order_state where state = 'held' order by orderid"
+            ).fetchall()
+        ]
+        if reexamine_held
+        else []
+    )
 
     # orderdateto is inclusive in the API: stop one second short to keep [start, end) half-open.
     window = stage_orders(
@@ -70,12 +82,6 @@ def extract_orders(
             advance_watermark(conn, ORDERS_STREAM, top)
 
     if reexamine_held:
-        held_ids = [
-            row[0]
-            for row in conn.execute(
-                "select orderid from sitoo_erp.order_state where state = 'held' order by orderid"
-            ).fetchall()
-        ]
         held = StageSummary()
         for i in range(0, len(held_ids), HELD_CHUNK):
             chunk = held_ids[i : i + HELD_CHUNK]

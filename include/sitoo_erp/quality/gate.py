@@ -13,6 +13,8 @@
 5. a ``gate_run`` row records the run;
 6. if more than ``systemic_share`` of a batch of at least ``min_systemic_batch`` receipts fails, the
    failure is *systemic*: nothing new is quarantined, the caller fails the run and posts nothing.
+   Receipts already under an open gate exception (the re-gated quarantine backlog) count in neither
+   the batch nor the failures of that share.
 
 Steps 2-5 are one transaction. Re-running is safe: quarantined receipts leave the batch, a cause
 seen again bumps its exception's ``occurrences`` (after classification puts the receipt back).
@@ -286,11 +288,20 @@ def run_gate(
                 receipts_by_rule[f.rule_id].append(f.orderid)
 
         failed_receipts = len(by_receipt)
-        systemic = bool(
-            batch_ids
-            and len(batch_ids) >= options.min_systemic_batch
-            and failed_receipts / len(batch_ids) > systemic_share
-        )
+        # Systemic is about *new* failures: receipts already quarantined by the gate (an open gate
+        # exception) are re-gated every run, and a backlog nobody has fixed yet must not turn an
+        # ordinary hour into a "systemic" failure that stops all posting.
+        known = {
+            r[0]
+            for r in conn.execute(
+                "select distinct orderid from sitoo_erp.exception where status = 'open' and rule like %s "
+                "and orderid = any(%s)",
+                (f"{RULE_PREFIX}%", batch_ids),
+            ).fetchall()
+        }
+        fresh = len(batch) - len(known & batch)
+        fresh_failed = sum(1 for oid in by_receipt if oid not in known)
+        systemic = bool(fresh >= options.min_systemic_batch and fresh_failed / fresh > systemic_share)
         result = GateResult(
             batch_size=len(batch_ids),
             failed_receipts=failed_receipts,
