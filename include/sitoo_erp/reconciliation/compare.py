@@ -585,21 +585,23 @@ def _classify_documents(
         sign = 1 if dtype == "sale" else -1
         dn, dt = sign * lnet - d.net, sign * ltax - d.tax
         recorded = variance.get(oid, ZERO)
+        line = {
+            "store_externalid": store,
+            "business_date": day,
+            "orderid": oid,
+            "external_id": eid,
+            "erp_id": d.erp_id,
+            "sitoo_amount": sign * (lnet + ltax),
+            "erp_amount": d.net + d.tax,
+            "diff_net": dn,
+            "diff_tax": dt,
+        }
         if d.doc_net == lnet and d.doc_tax - ltax == -recorded and recorded != 0:
-            out.append(
+            line.update(
                 {
                     "class": "tax_variance",
                     "cause": "recorded_variance",
                     "explained": True,
-                    "store_externalid": store,
-                    "business_date": day,
-                    "orderid": oid,
-                    "external_id": eid,
-                    "erp_id": d.erp_id,
-                    "sitoo_amount": sign * (lnet + ltax),
-                    "erp_amount": d.net + d.tax,
-                    "diff_net": dn,
-                    "diff_tax": dt,
                     "detail": (
                         f"{eid}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
                         f"difference equals the recorded tax variance {recorded}"
@@ -607,30 +609,19 @@ def _classify_documents(
                 }
             )
         else:
-            out.append(
+            unexplained_tax = (
+                f" (recorded tax variance {recorded} does not explain it)" if d.doc_tax != ltax else ""
+            )
+            line.update(
                 {
                     "class": "amount_mismatch",
                     "cause": "erp_amounts_differ",
                     "explained": False,
-                    "store_externalid": store,
-                    "business_date": day,
-                    "orderid": oid,
-                    "external_id": eid,
-                    "erp_id": d.erp_id,
-                    "sitoo_amount": sign * (lnet + ltax),
-                    "erp_amount": d.net + d.tax,
-                    "diff_net": dn,
-                    "diff_tax": dt,
-                    "detail": (
-                        f"{eid}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
-                        + (
-                            f" (recorded tax variance {recorded} does not explain it)"
-                            if d.doc_tax != ltax
-                            else ""
-                        )
-                    ),
+                    "detail": f"{eid}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
+                    + unexplained_tax,
                 }
             )
+        out.append(line)
     # Logged but absent from the ERP on that day.
     for eid, (oid, erp_id, dtype, lnet, ltax) in log.items():
         if eid in by_eid:
