@@ -6,6 +6,7 @@ sink, Airflow on a migrated metadata DB. Each test gets its own staging database
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -32,6 +33,26 @@ def dagbag(airflow_db):
             task.retry_delay = timedelta(seconds=0)
             task.retry_exponential_backoff = False
     return bag
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dag_params(request):
+    """``dag.test(run_conf=...)`` leaves its values on the shared DAG's params; give every test
+    the DAGs' own defaults back, so one test's trigger form never leaks into the next."""
+    if "dagbag" not in request.fixturenames:
+        yield
+        return
+    bag = request.getfixturevalue("dagbag")
+    saved = {
+        dag_id: (copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks})
+        for dag_id, dag in bag.dags.items()
+    }
+    yield
+    for dag_id, (params, task_params) in saved.items():
+        dag = bag.dags[dag_id]
+        dag.params = params
+        for task in dag.tasks:
+            task.params = task_params[task.task_id]
 
 
 @pytest.fixture(scope="session")
