@@ -51,6 +51,6 @@ def test_embedded_postgres_listens_on_loopback_only(postgres):
     with connect_url(postgres.url()) as conn:
         listen = conn.execute("show listen_addresses").fetchone()[0]
         pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+        postmaster = psutil.Process(pid).parent()  # while the backend is alive (it ends with the connection)
     assert {a.strip() for a in listen.split(",")} <= {"127.0.0.1", "::1", "localhost"}, listen
-    postmaster = psutil.Process(pid).parent()
     _assert_loopback([a for a in _listening(postmaster.pid) if a[1] == postgres.port])

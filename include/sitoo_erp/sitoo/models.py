@@ -96,7 +96,7 @@ class _Model(BaseModel):
 
 
 class OrderItem(_Model):
-    orderitemid: Int32
+    orderitemid: Annotated[int, Field(ge=0, le=2**31 - 1)]  # the row's 0-based position in the order
     orderitemtype: Int32 = 10
     productid: Int64 | None = None
     sku: str | None = None
