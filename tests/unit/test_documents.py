@@ -246,7 +246,7 @@ def test_campaign_price_stays_in_the_line_rate():
     assert not any("discount" in k.lower() for k in body["item"]["items"][0])
 
 
-def test_pos_vat_per_rate_follows_the_receipt_rule_and_must_match_moneyfinal_vat():
+def test_pos_vat_per_rate_follows_the_till_and_must_stay_within_rounding():
     # Three lines of 3.33 at 20 %: per line 0.67 each (2.01), receipt rule round(9.99 * 0.2) = 2.00.
     rows = [
         ("SKU-A", 1, "3.33", 20, "0.67"),
@@ -256,10 +256,14 @@ def test_pos_vat_per_rate_follows_the_receipt_rule_and_must_match_moneyfinal_vat
     rcpt = receipt(rows)
     assert pos_vat_by_rate(rcpt) == {D("20"): D("2.00")}
     assert rcpt.money_vat == D("2.00")
+    # A till that sums its line VAT (2.01) is just as consistent: the ERP gets 2.01.
+    doc = build(receipt(rows, vat_override="2.01", money_gross=D("12.00")))
+    assert doc.tax_by_rate() == {D("20"): D("2.01")} and doc.net_total == D("9.99")
+    # 3 lines at 20 %: rounding explains at most 0.005 x (1 + 3 x 1.2) = 0.023; 2.04 is 0.03 off.
     with pytest.raises(DocumentError) as err:
-        build(receipt(rows, vat_override="2.01"))
-    assert err.value.rule == "tax.receipt_vat_by_rate" and err.value.field == "money_vat"
-    assert "moneyfinal_vat is 2.01" in str(err.value)
+        build(receipt(rows, vat_override="2.04", money_gross=D("12.03")))
+    assert err.value.rule == "tax.vat_per_rate" and err.value.field == "money_vat"
+    assert "order 10042" in str(err.value) and "tolerance 0.023" in str(err.value)
 
 
 def test_penny_basket_moves_the_cent_onto_the_largest_remainder_and_records_variance():

@@ -22,25 +22,32 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
 4. **Lines**: one line per receipt row, in ``orderitemid`` order, numbered 1..n; ``rate`` = net unit
    price actually paid (campaign reductions stay in the rate, never a line discount);
    ``amount`` = the row's net total (``money_net``).
-5. **POS VAT per rate** (invariant 4): ``net_R = sum(row net at R) - loyalty net at R`` and
-   ``vat_R = round(net_R * R/100, 2)`` HALF_UP (the generator's receipt rule). ``sum(vat_R)`` must
-   equal ``money_vat`` (moneyfinal_vat), else ``DocumentError(rule="tax.receipt_vat_by_rate")``.
+5. **POS VAT per rate** (invariant 4): ``posting/vat.py`` is the one rule (shared with the gate and the
+   reconciliation): whether the till derived VAT per line from net, per line from VAT-inclusive
+   prices or once per receipt, ``vat_R`` is the receipt's VAT at R and ``sum(vat_R)`` =
+   ``money_vat``; per rate ``|vat_R - sum of row VAT at R|`` must stay within what rounding can
+   explain (``0.005 x (1 + lines x (100+R)/100)``), else ``DocumentError`` with rule
+   ``tax.vat_per_rate`` / ``tax.receipt_vat_by_rate`` / ``tax.receipt_net``.
 6. **Tax allocation**: each line's tax starts at its POS per-line VAT (``money_vat``); per rate the
    cent difference between the lines' target (``vat_R`` + loyalty VAT at R, so that together with
    the negative discount tax line the rate sums to ``vat_R``) and the per-line sum is pushed onto
    the lines with the largest rounding remainders (exact ``amount * R`` minus the line's tax; the
    most over-rounded lines when the difference is negative), ties by line number, round-robin if
    there are more cents than lines. So: sums exact per rate, every move has the sign of the
-   difference, no line moves more than ``ceil(|cents| / lines)`` cents, deterministic.
+   difference, no line moves more than ``ceil(|cents| / lines)`` cents, deterministic. A till that
+   kept the VAT-inclusive gross (``money_net`` = rows' gross - ``money_vat``) moves the same cent
+   back out of the line's net amount, so each line keeps its shelf gross and the document's net is
+   ``money_net`` (3 x 0.99 at 20 %: one line 0.83 + 0.16, two 0.82 + 0.17; net 2.47, tax 0.50).
 7. **Tax variance**: ``erp_line_tax_by_rate[R]`` = what the ERP would compute without the override:
    ``round(amount * R/100, 2)`` HALF_UP per line, plus the same for the discount's net at R (a
    real Discount item carries a tax code); ``tax_variance_by_rate = pos_tax_by_rate - erp_line_tax``.
 8. **Loyalty** (invariant 5): a document-level ``DocumentDiscount`` on the ``loyalty_discount``
    document item with ``amount = -(loyalty net total)`` and one NEGATIVE tax line per rate (basis
    ``-loyalty net R``, tax ``-loyalty VAT R``), so ERP taxTotal == POS VAT and total == POS gross.
-   Per-rate amounts come from the header's ``additionaldata`` (``loyalty-moneydiscount-net-R`` /
-   ``-vat-R``); without them a gross ``loyalty_discount`` is split only when the rows have a single
-   rate (net = round(gross / (1 + R))), otherwise it is an error. Lines never carry a discount.
+   The keys are the one vocabulary in ``include/sitoo_erp/loyalty.py`` (``loyalty-moneydiscount``
+   gross, ``loyalty-moneydiscount-net-R`` / ``-vat-R``); without the split a gross
+   ``loyalty_discount`` is split only when the rows have a single rate (net = round(gross / (1 + R))),
+   otherwise it is an error (``loyalty.split_by_rate``). Lines never carry a discount.
 9. **Gift card sold** (row sku in ``options.gift_card_skus``, ``product-group-type`` 30 or a card
    number): the line goes to the ``gift_card`` document item at 0 % VAT: it is a liability (money
    held for a future purchase), not revenue; a gift card row with non-zero VAT is an error.
@@ -72,7 +79,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from include.sitoo_erp import loyalty as loyalty_keys
 from include.sitoo_erp.erp.adapter import DocumentKind
+from include.sitoo_erp.posting import vat as vat_rule
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -82,8 +91,8 @@ MAX_EXTERNAL_ID = 255
 DEFAULT_TIMEZONE = "Europe/London"
 GIFT_CARD_SKU = "GIFTCARD"
 GIFT_CARD_GROUP_TYPE = "30"
-LOYALTY_NET_PREFIX = "loyalty-moneydiscount-net-"
-LOYALTY_VAT_PREFIX = "loyalty-moneydiscount-vat-"
+LOYALTY_NET_PREFIX = loyalty_keys.NET_PREFIX
+LOYALTY_VAT_PREFIX = loyalty_keys.VAT_PREFIX
 DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -544,36 +553,11 @@ def _loyalty_by_rate(
     receipt: ReceiptInput, row_rates: set[Decimal]
 ) -> dict[Decimal, tuple[Decimal, Decimal]]:
     """{rate: (net, vat)} of the receipt's loyalty discount, both positive (POS sign)."""
-    ad = receipt.additionaldata
-    out: dict[Decimal, tuple[Decimal, Decimal]] = {}
-    for key, value in ad.items():
-        if not key.startswith(LOYALTY_NET_PREFIX):
-            continue
-        suffix = key[len(LOYALTY_NET_PREFIX) :]
-        rate = rate_key(suffix)
-        net = _dec(value, key, receipt.orderid)
-        vat_key = LOYALTY_VAT_PREFIX + suffix
-        vat = _dec(
-            ad.get(vat_key), vat_key, receipt.orderid, None if vat_key in ad else r2(net * rate / HUNDRED)
-        )
-        if net or vat:
-            out[rate] = (abs(net), abs(vat))
-    if out:
-        return out
-    gross = abs(receipt.loyalty_discount)
-    if not gross:
-        return {}
-    taxable = sorted(row_rates)
-    if len(taxable) != 1:
-        raise DocumentError(
-            f"loyalty discount {gross} has no per-rate split and the rows carry {len(taxable)} VAT rates",
-            orderid=receipt.orderid,
-            field="additionaldata.loyalty-moneydiscount-net-R",
-            rule="loyalty.split_by_rate",
-        )
-    rate = taxable[0]
-    net = r2(gross / (1 + rate / HUNDRED))
-    return {rate: (net, gross - net)}
+    try:
+        split = loyalty_keys.split_by_rate(receipt.additionaldata, receipt.loyalty_discount, row_rates)
+    except loyalty_keys.LoyaltyError as exc:
+        raise DocumentError(str(exc), orderid=receipt.orderid, field=exc.field, rule=exc.rule) from exc
+    return {rate_key(r): v for r, v in split.items()}
 
 
 def _tran_date(receipt: ReceiptInput) -> date:
@@ -613,18 +597,35 @@ def _document_kind(receipt: ReceiptInput, options: DocumentOptions) -> DocumentK
     return DocumentKind.SALE
 
 
+def receipt_vat(
+    receipt: ReceiptInput, loyalty: Mapping[Decimal, tuple[Decimal, Decimal]] | None = None
+) -> vat_rule.ReceiptVat:
+    """The receipt's VAT and net per rate (POS sign) by the one rule in ``posting/vat.py``."""
+    if loyalty is None:
+        loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
+    lines: dict[Decimal, int] = {}
+    nets: dict[Decimal, Decimal] = {}
+    vats: dict[Decimal, Decimal] = {}
+    for row in receipt.rows:
+        lines[row.vat_rate] = lines.get(row.vat_rate, 0) + 1
+        nets[row.vat_rate] = nets.get(row.vat_rate, ZERO) + row.money_net
+        vats[row.vat_rate] = vats.get(row.vat_rate, ZERO) + row.money_vat
+    for rate, (lnet, lvat) in loyalty.items():  # the document's discount line: -(sign) x loyalty
+        lines[rate] = lines.get(rate, 0) + 1
+        nets[rate] = nets.get(rate, ZERO) - lnet
+        vats[rate] = vats.get(rate, ZERO) - lvat
+    rates = {r: vat_rule.RateLines(lines[r], nets[r], vats[r]) for r in lines}
+    try:
+        return vat_rule.receipt_vat(rates, receipt.money_net, receipt.money_vat)
+    except vat_rule.VatInconsistent as exc:
+        raise DocumentError(str(exc), orderid=receipt.orderid, field=exc.field, rule=exc.rule) from exc
+
+
 def pos_vat_by_rate(
     receipt: ReceiptInput, loyalty: Mapping[Decimal, tuple[Decimal, Decimal]] | None = None
 ) -> dict[Decimal, Decimal]:
-    """The receipt's VAT per rate (POS sign): ``round(net_R * R/100)``, net_R net of loyalty at R."""
-    if loyalty is None:
-        loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
-    nets: dict[Decimal, Decimal] = {}
-    for row in receipt.rows:
-        nets[row.vat_rate] = nets.get(row.vat_rate, ZERO) + row.money_net
-    for rate, (lnet, _) in loyalty.items():
-        nets[rate] = nets.get(rate, ZERO) - lnet
-    return {rate: r2(net * rate / HUNDRED) for rate, net in nets.items()}
+    """The receipt's VAT per rate (POS sign), however the till computed it (``posting/vat.py``)."""
+    return receipt_vat(receipt, loyalty).vat_by_rate
 
 
 def build_document(
@@ -659,17 +660,10 @@ def build_document(
     s = Decimal(sign)
     external_id = external_id_for(kind, receipt.store_externalid, receipt.receipt_id, oid)
 
-    # --- POS VAT per rate (POS sign), cross-checked against moneyfinal_vat.
+    # --- POS VAT per rate (POS sign): the one rule, cross-checked against moneyfinal_vat / _net.
     loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
-    pos_vat = pos_vat_by_rate(receipt, loyalty)
-    if sum(pos_vat.values(), ZERO) != receipt.money_vat:
-        detail = ", ".join(f"{k.normalize():f}%: {v}" for k, v in sorted(pos_vat.items()))
-        raise fail(
-            f"VAT per rate ({detail}) sums to {sum(pos_vat.values(), ZERO)}, "
-            f"but moneyfinal_vat is {receipt.money_vat}",
-            "money_vat",
-            "tax.receipt_vat_by_rate",
-        )
+    till = receipt_vat(receipt, loyalty)
+    pos_vat = till.vat_by_rate
 
     # --- item lines (document sign).
     lines: list[dict[str, Any]] = []
@@ -749,7 +743,9 @@ def build_document(
             amount=-s * lnet_total,
             taxes=tuple(taxes),
             gross=lnet_total + sum((v for _, v in loyalty.values()), ZERO),
-            reference=receipt.additionaldata.get("crm-bonuscheckid"),
+            reference=loyalty_keys.reference(
+                receipt.additionaldata, (r.additionaldata for r in receipt.rows)
+            ),
         )
     discount_tax = {t.vat_rate: t.tax_amount for t in discount.taxes} if discount else {}
 
@@ -771,6 +767,8 @@ def build_document(
             raise fail(str(exc), "money_vat", "tax.allocation") from exc
         for i, tax in zip(idx, allocated, strict=True):
             lines[i]["tax_amount"] = tax
+            if till.keeps_gross:  # VAT-inclusive till: the line keeps its gross, its net gives the cent
+                lines[i]["amount"] -= tax - lines[i]["pos_line_tax"]
     for rate in discount_tax:
         if rate not in by_rate:
             raise fail(
@@ -881,5 +879,6 @@ __all__ = [
     "external_id_for",
     "pos_vat_by_rate",
     "rate_key",
+    "receipt_vat",
     "sanitise_key",
 ]

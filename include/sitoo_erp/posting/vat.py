@@ -1,0 +1,237 @@
+"""The receipt's VAT per rate, however the till computed it: ONE rule for documents, gate and reconciliation.
+
+Sitoo records VAT on every row (``moneyitemtotal_vat``) and the receipt total (``moneyfinal_vat``), but
+no VAT per rate on the receipt. Tills compute it three ways:
+
+- **per line from net** (net-priced shelf): row VAT = round(row net x R), receipt VAT = sum of rows;
+- **per line from gross** (VAT-inclusive shelf, UK/Nordic): row VAT = round(row gross x R/(100+R)),
+  row net = row gross - row VAT, receipt VAT = sum of rows;
+- **per receipt** (from the net per rate, or from the VAT-inclusive gross per rate): the receipt VAT
+  per rate is rounded once, so it can differ from the sum of the row VAT by a few pennies.
+  Example: 3 x 0.99 at 20 % VAT-inclusive: each row 0.82 + 0.17, receipt gross 2.97, VAT
+  round(2.97 / 6) = 0.50, net 2.47 (the rows sum to 0.51 VAT / 2.46 net).
+
+Per receipt and rate R (POS sign, net of the receipt-level loyalty discount at R): ``L_R`` = sum of
+the row VAT, ``N_R`` = sum of the row net, ``n_R`` = rows at R (+1 when a loyalty amount sits at R).
+The POS VAT per rate ``V_R`` is, in this order:
+
+1. ``L_R`` when they add up to ``moneyfinal_vat`` (per-line tills; nothing else is observable);
+2. ``round(N_R x R/100)`` when those add up to ``moneyfinal_vat`` and ``moneyfinal_net`` = sum ``N_R``
+   (per-receipt till that keeps the net);
+3. ``round((N_R + L_R) x R/(100+R))`` when those add up and ``moneyfinal_net`` = sum ``N_R`` -
+   (``moneyfinal_vat`` - sum ``L_R``) (per-receipt till that keeps the VAT-inclusive gross);
+4. otherwise ``L_R`` plus the receipt's difference in whole cents, spread over the taxable rates by
+   largest remainder (``N_R x R/100 - L_R``, ties by rate), round-robin.
+
+``V_0 = 0`` always. The receipt's net per rate is ``N_R`` when ``moneyfinal_net`` = sum ``N_R`` (the
+till kept the net), or ``N_R - (V_R - L_R)`` when the till kept the gross (``moneyfinal_net`` = sum
+``N_R - (V_R - L_R)``); any other ``moneyfinal_net`` is inconsistent (rule ``tax.receipt_net``).
+
+**Tolerance** (rule ``tax.vat_per_rate``): ``|V_R - L_R| <= 0.005 x (1 + n_R x (100+R)/100)`` for
+R > 0, and 0 at 0 %. Why: every rounding to the penny is off the exact value by at most 0.005. The
+receipt-level value ``V_R`` is one rounding of the exact VAT ``E_R``. Each row VAT is one rounding
+(error ``e_i``) of the exact VAT of its row: from net, ``sum e_i`` separates ``L_R`` from
+``E_R = N_R x R/100`` (at most 0.005 x n_R); from gross, ``N_R x R/100 = L_R - sum e_i x (1 + R/100)``
+because every row net is its gross minus its rounded VAT, so ``|E_R - L_R| <= 0.005 x n_R x
+(100+R)/100``, which bounds every mix of row and receipt convention. So an internally consistent
+receipt never exceeds it, and a VAT that is off by more is a real error. At 20 % and 3 rows: 0.023,
+i.e. two cents; 10 rows: 0.065. Nothing at 0 %: no rounding produces VAT at 0 %.
+
+:func:`receipt_vat` is the rule in Python (the document builder); :func:`receipt_vat_sql` renders the
+same rule, with the same constant, for PostgreSQL (the ``tax_rounding`` gate suite and the monthly
+reconciliation); ``tests/integration/test_vat_rule_sql.py`` proves they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+HUNDRED = Decimal(100)
+# Largest error of one rounding to the penny (HALF_UP): the unit of the tolerance.
+HALF_CENT = Decimal("0.005")
+
+LINES = "lines"
+RECEIPT_NET = "receipt_from_net"
+RECEIPT_GROSS = "receipt_from_gross"
+ALLOCATED = "allocated"
+
+
+def r2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def tolerance(rate: Decimal, lines: int) -> Decimal:
+    """Largest |POS VAT - sum of line VAT| at ``rate`` that rounding can explain (module docstring)."""
+    if rate == 0:
+        return ZERO
+    return HALF_CENT * (1 + lines * (HUNDRED + rate) / HUNDRED)
+
+
+@dataclass(frozen=True)
+class RateLines:
+    """One rate of one receipt, POS sign, net of the receipt's loyalty discount at that rate."""
+
+    lines: int  # rows at the rate (+1 for a loyalty amount at the rate)
+    net: Decimal  # sum of row net - loyalty net
+    vat: Decimal  # sum of row VAT - loyalty VAT
+
+
+class VatInconsistent(ValueError):
+    """The receipt's VAT cannot come from any till's rounding: names the field and the rule."""
+
+    def __init__(self, message: str, *, field: str, rule: str) -> None:
+        super().__init__(message)
+        self.field, self.rule = field, rule
+
+
+@dataclass(frozen=True)
+class ReceiptVat:
+    vat_by_rate: dict[Decimal, Decimal]  # V_R: what the ERP gets (taxDetailsOverride)
+    net_by_rate: dict[Decimal, Decimal]  # the receipt's net per rate
+    line_vat_by_rate: dict[Decimal, Decimal]  # L_R
+    tolerance_by_rate: dict[Decimal, Decimal]
+    convention: str  # LINES, RECEIPT_NET, RECEIPT_GROSS or ALLOCATED
+    keeps_gross: bool  # the till kept the rows' gross: a VAT cent moved is a net cent moved back
+
+
+def _fmt(rate: Decimal) -> str:
+    return f"{rate.normalize():f}%"
+
+
+def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_vat: Decimal) -> ReceiptVat:
+    """POS VAT and net per rate of one receipt (rule in the module docstring); raises VatInconsistent."""
+    line_vat = {r: x.vat for r, x in rates.items()}
+    total_lines = sum(line_vat.values(), ZERO)
+    total_net = sum((x.net for x in rates.values()), ZERO)
+    delta = money_vat - total_lines
+    dnet = money_net - total_net
+    by_net = {r: r2(x.net * r / HUNDRED) for r, x in rates.items()}
+    by_gross = {r: r2((x.net + x.vat) * r / (HUNDRED + r)) for r, x in rates.items()}
+    taxable = sorted(r for r in rates if r != 0)
+    if delta == 0:
+        vat, convention = {r: (ZERO if r == 0 else v) for r, v in line_vat.items()}, LINES
+    elif dnet == 0 and sum(by_net.values(), ZERO) == money_vat:
+        vat, convention = by_net, RECEIPT_NET
+    elif dnet == -delta and sum(by_gross.values(), ZERO) == money_vat:
+        vat, convention = by_gross, RECEIPT_GROSS
+    else:
+        vat = {r: (ZERO if r == 0 else v) for r, v in line_vat.items()}
+        cents = int((delta / CENT).to_integral_value())
+        if taxable and delta == cents * CENT:
+            step = CENT if cents > 0 else -CENT
+            direction = 1 if cents > 0 else -1
+            order = sorted(
+                taxable, key=lambda r: (-direction * (rates[r].net * r / HUNDRED - rates[r].vat), r)
+            )
+            for k in range(abs(cents)):
+                vat[order[k % len(order)]] += step
+        convention = ALLOCATED
+    tol = {r: tolerance(r, x.lines) for r, x in rates.items()}
+    for r in sorted(rates):
+        if abs(vat[r] - line_vat[r]) > tol[r]:
+            raise VatInconsistent(
+                f"VAT at {_fmt(r)}: POS {vat[r]} vs rows {line_vat[r]} (difference {vat[r] - line_vat[r]} "
+                f"exceeds the rounding tolerance {tol[r].normalize():f} for {rates[r].lines} lines)",
+                field="money_vat",
+                rule="tax.vat_per_rate",
+            )
+    if sum(vat.values(), ZERO) != money_vat:
+        detail = ", ".join(f"{_fmt(r)}: {v}" for r, v in sorted(vat.items()))
+        raise VatInconsistent(
+            f"VAT per rate ({detail}) cannot add up to moneyfinal_vat {money_vat}",
+            field="money_vat",
+            rule="tax.receipt_vat_by_rate",
+        )
+    moved = {r: vat[r] - line_vat[r] for r in rates}
+    if dnet == 0:
+        net, keeps_gross = {r: x.net for r, x in rates.items()}, False
+    elif dnet == -delta:
+        net, keeps_gross = {r: x.net - moved[r] for r, x in rates.items()}, True
+    else:
+        raise VatInconsistent(
+            f"moneyfinal_net {money_net} is neither the rows' net {total_net} (net-priced till) nor "
+            f"their gross minus moneyfinal_vat {total_net - delta} (VAT-inclusive till)",
+            field="money_net",
+            rule="tax.receipt_net",
+        )
+    return ReceiptVat(vat, net, line_vat, tol, convention, keeps_gross)
+
+
+def tolerance_sql(rate: str, lines: str) -> str:
+    """:func:`tolerance` as a SQL expression over the columns ``rate`` and ``lines``."""
+    return f"(case when {rate} = 0 then 0 else {HALF_CENT} * (1 + {lines} * (100 + {rate}) / 100.0) end)"
+
+
+def receipt_vat_sql(per_rate: str) -> str:
+    """:func:`receipt_vat` for PostgreSQL, one row per receipt and rate.
+
+    ``per_rate`` is a relation (table, CTE name or parenthesised subquery) with the columns
+    ``orderid, vat_rate, lines, net, line_vat, money_net, money_vat`` (the :class:`RateLines` of each
+    rate and the receipt's header). The result adds ``pos_vat`` (V_R), ``pos_net`` (the receipt's net
+    at R; null when ``moneyfinal_net`` fits neither till), ``tolerance`` and ``convention``; a receipt
+    whose ``pos_vat`` does not add up to ``money_vat`` or whose ``abs(pos_vat - line_vat)`` exceeds
+    ``tolerance`` is inconsistent, exactly where :func:`receipt_vat` raises.
+    """
+    return f"""
+select w.orderid, w.vat_rate, w.lines, w.net, w.line_vat, w.money_net, w.money_vat, w.convention,
+       w.pos_vat, {tolerance_sql("w.vat_rate", "w.lines")} as tolerance,
+       case when w.dnet = 0 then w.net
+            when w.dnet = -w.delta then w.net - (w.pos_vat - w.line_vat) end as pos_net
+from (
+    select v.*,
+           case when v.delta = 0 then '{LINES}'
+                when v.dnet = 0 and v.tot_net = v.money_vat then '{RECEIPT_NET}'
+                when v.dnet = -v.delta and v.tot_gross = v.money_vat then '{RECEIPT_GROSS}'
+                else '{ALLOCATED}' end as convention,
+           case when v.vat_rate = 0 then 0
+                when v.delta = 0 then v.line_vat
+                when v.dnet = 0 and v.tot_net = v.money_vat then v.by_net
+                when v.dnet = -v.delta and v.tot_gross = v.money_vat then v.by_gross
+                when v.taxable = 0 or v.cents <> trunc(v.cents) then v.line_vat
+                else v.line_vat + sign(v.cents) * {CENT} * (
+                    floor(abs(v.cents) / v.taxable)
+                    + case when v.k <= mod(abs(v.cents), v.taxable) then 1 else 0 end) end as pos_vat
+    from (
+        select d.*,
+               d.delta * 100 as cents,
+               row_number() over (
+                   partition by d.orderid
+                   order by (d.vat_rate = 0), -sign(d.delta) * (d.net * d.vat_rate / 100 - d.line_vat),
+                            d.vat_rate) as k
+        from (
+            select p.*,
+                   p.money_vat - sum(p.line_vat) over o as delta,
+                   p.money_net - sum(p.net) over o as dnet,
+                   sum(p.by_net) over o as tot_net,
+                   sum(p.by_gross) over o as tot_gross,
+                   count(*) filter (where p.vat_rate <> 0) over o as taxable
+            from (
+                select q.orderid, q.vat_rate, q.lines, q.net, q.line_vat, q.money_net, q.money_vat,
+                       round(q.net * q.vat_rate / 100, 2) as by_net,
+                       round((q.net + q.line_vat) * q.vat_rate / (100 + q.vat_rate), 2) as by_gross
+                from {per_rate} q
+            ) p
+            window o as (partition by p.orderid)
+        ) d
+    ) v
+) w"""
+
+
+__all__ = [
+    "ALLOCATED",
+    "HALF_CENT",
+    "LINES",
+    "RECEIPT_GROSS",
+    "RECEIPT_NET",
+    "RateLines",
+    "ReceiptVat",
+    "VatInconsistent",
+    "receipt_vat",
+    "receipt_vat_sql",
+    "tolerance",
+    "tolerance_sql",
+]
