@@ -20,8 +20,10 @@ The POS VAT per rate ``V_R`` is, in this order:
    (per-receipt till that keeps the net);
 3. ``round((N_R + L_R) x R/(100+R))`` when those add up and ``moneyfinal_net`` = sum ``N_R`` -
    (``moneyfinal_vat`` - sum ``L_R``) (per-receipt till that keeps the VAT-inclusive gross);
-4. otherwise ``L_R`` plus the receipt's difference in whole cents, spread over the taxable rates by
-   largest remainder (``N_R x R/100 - L_R``, ties by rate), round-robin.
+4. otherwise (another rounding convention) ``L_R`` plus the receipt's difference in whole cents, each
+   cent to the taxable rate whose VAT is then still furthest from its exact value ``N_R x R/100`` in
+   the cent's direction (ties: the lower rate), i.e. as close to exact as the total allows; only when
+   the difference is within the sum of the rates' tolerances (else nothing can explain it).
 
 ``V_0 = 0`` always. The receipt's net per rate is ``N_R`` when ``moneyfinal_net`` = sum ``N_R`` (the
 till kept the net), or ``N_R - (V_R - L_R)`` when the till kept the gross (``moneyfinal_net`` = sum
@@ -112,6 +114,7 @@ def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_va
     by_net = {r: r2(x.net * r / HUNDRED) for r, x in rates.items()}
     by_gross = {r: r2((x.net + x.vat) * r / (HUNDRED + r)) for r, x in rates.items()}
     taxable = sorted(r for r in rates if r != 0)
+    tol = {r: tolerance(r, x.lines) for r, x in rates.items()}
     if delta == 0:
         vat, convention = {r: (ZERO if r == 0 else v) for r, v in line_vat.items()}, LINES
     elif dnet == 0 and sum(by_net.values(), ZERO) == money_vat:
@@ -121,16 +124,12 @@ def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_va
     else:
         vat = {r: (ZERO if r == 0 else v) for r, v in line_vat.items()}
         cents = int((delta / CENT).to_integral_value())
-        if taxable and delta == cents * CENT:
+        if taxable and delta == cents * CENT and abs(delta) <= sum(tol.values(), ZERO):
             step = CENT if cents > 0 else -CENT
-            direction = 1 if cents > 0 else -1
-            order = sorted(
-                taxable, key=lambda r: (-direction * (rates[r].net * r / HUNDRED - rates[r].vat), r)
-            )
-            for k in range(abs(cents)):
-                vat[order[k % len(order)]] += step
+            for _ in range(abs(cents)):
+                gap = {r: Decimal(1).copy_sign(step) * (rates[r].net * r / HUNDRED - vat[r]) for r in taxable}
+                vat[max(taxable, key=lambda r: (gap[r], -r))] += step
         convention = ALLOCATED
-    tol = {r: tolerance(r, x.lines) for r, x in rates.items()}
     for r in sorted(rates):
         if abs(vat[r] - line_vat[r]) > tol[r]:
             raise VatInconsistent(
@@ -142,7 +141,9 @@ def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_va
     if sum(vat.values(), ZERO) != money_vat:
         detail = ", ".join(f"{_fmt(r)}: {v}" for r, v in sorted(vat.items()))
         raise VatInconsistent(
-            f"VAT per rate ({detail}) cannot add up to moneyfinal_vat {money_vat}",
+            f"VAT per rate ({detail}) cannot add up to moneyfinal_vat {money_vat}: the rows carry "
+            f"{total_lines}, a difference of {delta} that rounding cannot explain "
+            f"(at most {sum(tol.values(), ZERO).normalize():f})",
             field="money_vat",
             rule="tax.receipt_vat_by_rate",
         )
@@ -177,48 +178,56 @@ def receipt_vat_sql(per_rate: str) -> str:
     ``tolerance`` is inconsistent, exactly where :func:`receipt_vat` raises.
     """
     return f"""
+with p as (
+    select q.orderid, q.vat_rate, q.lines, q.net, q.line_vat, q.money_net, q.money_vat,
+           round(q.net * q.vat_rate / 100, 2) as by_net,
+           round((q.net + q.line_vat) * q.vat_rate / (100 + q.vat_rate), 2) as by_gross,
+           {tolerance_sql("q.vat_rate", "q.lines")} as tolerance
+    from {per_rate} q
+), d as (
+    select p.*,
+           p.money_vat - sum(p.line_vat) over o as delta,
+           p.money_net - sum(p.net) over o as dnet,
+           sum(p.by_net) over o as tot_net,
+           sum(p.by_gross) over o as tot_gross,
+           sum(p.tolerance) over o as tot_tolerance
+    from p
+    window o as (partition by p.orderid)
+), c as (
+    select d.*,
+           case when d.delta = 0 then '{LINES}'
+                when d.dnet = 0 and d.tot_net = d.money_vat then '{RECEIPT_NET}'
+                when d.dnet = -d.delta and d.tot_gross = d.money_vat then '{RECEIPT_GROSS}'
+                else '{ALLOCATED}' end as convention
+    from d
+), slot as (
+    select c.orderid, c.vat_rate,
+           row_number() over (
+               partition by c.orderid
+               order by sign(c.delta) * (c.net * c.vat_rate / 100 - c.line_vat) - (k.k - 1) * {CENT} desc,
+                        c.vat_rate, k.k) as pick,
+           abs(c.delta) * 100 as cents
+    from c
+    cross join lateral generate_series(1, (abs(c.delta) * 100)::int) as k(k)
+    where c.convention = '{ALLOCATED}' and c.vat_rate <> 0 and abs(c.delta) <= c.tot_tolerance
+      and c.delta * 100 = trunc(c.delta * 100)
+), alloc as (
+    select orderid, vat_rate, count(*) filter (where pick <= cents) as cents
+    from slot group by orderid, vat_rate
+), w as (
+    select c.*,
+           case when c.vat_rate = 0 then 0
+                when c.convention = '{LINES}' then c.line_vat
+                when c.convention = '{RECEIPT_NET}' then c.by_net
+                when c.convention = '{RECEIPT_GROSS}' then c.by_gross
+                else c.line_vat + sign(c.delta) * {CENT} * coalesce(a.cents, 0) end as pos_vat
+    from c left join alloc a on a.orderid = c.orderid and a.vat_rate = c.vat_rate
+)
 select w.orderid, w.vat_rate, w.lines, w.net, w.line_vat, w.money_net, w.money_vat, w.convention,
-       w.pos_vat, {tolerance_sql("w.vat_rate", "w.lines")} as tolerance,
+       w.pos_vat, w.tolerance,
        case when w.dnet = 0 then w.net
             when w.dnet = -w.delta then w.net - (w.pos_vat - w.line_vat) end as pos_net
-from (
-    select v.*,
-           case when v.delta = 0 then '{LINES}'
-                when v.dnet = 0 and v.tot_net = v.money_vat then '{RECEIPT_NET}'
-                when v.dnet = -v.delta and v.tot_gross = v.money_vat then '{RECEIPT_GROSS}'
-                else '{ALLOCATED}' end as convention,
-           case when v.vat_rate = 0 then 0
-                when v.delta = 0 then v.line_vat
-                when v.dnet = 0 and v.tot_net = v.money_vat then v.by_net
-                when v.dnet = -v.delta and v.tot_gross = v.money_vat then v.by_gross
-                when v.taxable = 0 or v.cents <> trunc(v.cents) then v.line_vat
-                else v.line_vat + sign(v.cents) * {CENT} * (
-                    floor(abs(v.cents) / v.taxable)
-                    + case when v.k <= mod(abs(v.cents), v.taxable) then 1 else 0 end) end as pos_vat
-    from (
-        select d.*,
-               d.delta * 100 as cents,
-               row_number() over (
-                   partition by d.orderid
-                   order by (d.vat_rate = 0), -sign(d.delta) * (d.net * d.vat_rate / 100 - d.line_vat),
-                            d.vat_rate) as k
-        from (
-            select p.*,
-                   p.money_vat - sum(p.line_vat) over o as delta,
-                   p.money_net - sum(p.net) over o as dnet,
-                   sum(p.by_net) over o as tot_net,
-                   sum(p.by_gross) over o as tot_gross,
-                   count(*) filter (where p.vat_rate <> 0) over o as taxable
-            from (
-                select q.orderid, q.vat_rate, q.lines, q.net, q.line_vat, q.money_net, q.money_vat,
-                       round(q.net * q.vat_rate / 100, 2) as by_net,
-                       round((q.net + q.line_vat) * q.vat_rate / (100 + q.vat_rate), 2) as by_gross
-                from {per_rate} q
-            ) p
-            window o as (partition by p.orderid)
-        ) d
-    ) v
-) w"""
+from w"""
 
 
 __all__ = [
