@@ -263,7 +263,7 @@ def test_pos_vat_per_rate_follows_the_till_and_must_stay_within_rounding():
     with pytest.raises(DocumentError) as err:
         build(receipt(rows, vat_override="2.04", money_gross=D("12.03")))
     assert err.value.rule == "tax.receipt_vat_by_rate" and err.value.field == "money_vat"
-    assert "order 10042" in str(err.value) and "difference 0.03" in str(err.value)
+    assert "order 10042" in str(err.value) and "difference of 0.03" in str(err.value)
     assert "at most 0.023" in str(err.value)
 
 
