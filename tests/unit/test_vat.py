@@ -110,7 +110,7 @@ def test_vat_inclusive_receipt_mixing_rates_posts_each_rate():
 @pytest.mark.parametrize(
     ("net", "vat_total", "gross", "rule", "field"),
     [
-        ("2.46", "0.55", "3.01", "tax.receipt_vat_by_rate", "money_vat"),  # 0.04 off the rows, at most 0.023
+        ("2.46", "0.55", "3.01", "tax.vat_per_rate", "money_vat"),  # 0.04 off the rows, at most 0.023
         ("2.50", "0.50", "3.00", "tax.receipt_net", "money_net"),  # net neither the rows' nor gross - VAT
     ],
 )

@@ -22,8 +22,9 @@ The POS VAT per rate ``V_R`` is, in this order:
    (``moneyfinal_vat`` - sum ``L_R``) (per-receipt till that keeps the VAT-inclusive gross);
 4. otherwise (another rounding convention) ``L_R`` plus the receipt's difference in whole cents, each
    cent to the taxable rate whose VAT is then still furthest from its exact value ``N_R x R/100`` in
-   the cent's direction (ties: the lower rate), i.e. as close to exact as the total allows; only when
-   the difference is within the sum of the rates' tolerances (else nothing can explain it).
+   the cent's direction (ties: the lower rate), i.e. as close to exact as the total allows. A
+   difference beyond the sum of the rates' tolerances goes whole to the first such rate: nothing can
+   explain it, and that rate is the one the tolerance check then names.
 
 ``V_0 = 0`` always. The receipt's net per rate is ``N_R`` when ``moneyfinal_net`` = sum ``N_R`` (the
 till kept the net), or ``N_R - (V_R - L_R)`` when the till kept the gross (``moneyfinal_net`` = sum
@@ -124,11 +125,18 @@ def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_va
     else:
         vat = {r: (ZERO if r == 0 else v) for r, v in line_vat.items()}
         cents = int((delta / CENT).to_integral_value())
-        if taxable and delta == cents * CENT and abs(delta) <= sum(tol.values(), ZERO):
+        if taxable and delta == cents * CENT:
             step = CENT if cents > 0 else -CENT
-            for _ in range(abs(cents)):
+
+            def neediest() -> Decimal:  # the rate furthest below (above) its exact VAT
                 gap = {r: Decimal(1).copy_sign(step) * (rates[r].net * r / HUNDRED - vat[r]) for r in taxable}
-                vat[max(taxable, key=lambda r: (gap[r], -r))] += step
+                return max(taxable, key=lambda r: (gap[r], -r))
+
+            if abs(delta) > sum(tol.values(), ZERO):
+                vat[neediest()] += delta
+            else:
+                for _ in range(abs(cents)):
+                    vat[neediest()] += step
         convention = ALLOCATED
     for r in sorted(rates):
         if abs(vat[r] - line_vat[r]) > tol[r]:
@@ -211,6 +219,11 @@ with p as (
     cross join lateral generate_series(1, (abs(c.delta) * 100)::int) as k(k)
     where c.convention = '{ALLOCATED}' and c.vat_rate <> 0 and abs(c.delta) <= c.tot_tolerance
       and c.delta * 100 = trunc(c.delta * 100)
+), first_pick as (
+    select distinct on (c.orderid) c.orderid, c.vat_rate as first_rate
+    from c
+    where c.convention = '{ALLOCATED}' and c.vat_rate <> 0 and c.delta * 100 = trunc(c.delta * 100)
+    order by c.orderid, sign(c.delta) * (c.net * c.vat_rate / 100 - c.line_vat) desc, c.vat_rate
 ), alloc as (
     select orderid, vat_rate, count(*) filter (where pick <= cents) as cents
     from slot group by orderid, vat_rate
@@ -220,8 +233,12 @@ with p as (
                 when c.convention = '{LINES}' then c.line_vat
                 when c.convention = '{RECEIPT_NET}' then c.by_net
                 when c.convention = '{RECEIPT_GROSS}' then c.by_gross
+                when abs(c.delta) > c.tot_tolerance then
+                    c.line_vat + case when f.first_rate = c.vat_rate then c.delta else 0 end
                 else c.line_vat + sign(c.delta) * {CENT} * coalesce(a.cents, 0) end as pos_vat
-    from c left join alloc a on a.orderid = c.orderid and a.vat_rate = c.vat_rate
+    from c
+    left join alloc a on a.orderid = c.orderid and a.vat_rate = c.vat_rate
+    left join first_pick f on f.orderid = c.orderid
 )
 select w.orderid, w.vat_rate, w.lines, w.net, w.line_vat, w.money_net, w.money_vat, w.convention,
        w.pos_vat, w.tolerance,

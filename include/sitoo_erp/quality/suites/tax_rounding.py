@@ -1,70 +1,112 @@
-"""Suite ``tax_rounding``: POS VAT per rate vs the per-line VAT, within what per-line rounding explains.
+"""Suite ``tax_rounding``: the receipt's VAT per rate, by the one rule the documents post with.
 
-Per receipt and VAT rate R (the generator's receipt VAT rule, i.e. how the POS computes it):
-``net_R = sum(row net at R) - loyalty net at R``, ``POS tax_R = round(net_R * R/100, 2)``;
-``line tax_R = sum(row money_vat at R) - loyalty vat at R``. Rounding each line can move the sum by at
-most half a penny per line plus half a penny for the receipt-level rounding, hence the tolerance
-``per_line_tolerance * (lines at R + 1)`` (default 0.005). Loyalty amounts are read from the order's
-``loyalty-moneydiscount-net-{R}`` / ``-vat-{R}`` with R as the POS writes it (``20``, ``5``, ``0``).
+Per receipt and VAT rate R the POS VAT ``V_R`` and its tolerance come from ``posting/vat.py``
+(:func:`~include.sitoo_erp.posting.vat.receipt_vat_sql`, the SQL rendering of the rule the document
+builder runs in Python): whether the till derived VAT from net lines, from VAT-inclusive lines or once
+per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + lines x (100+R)/100)``
+(0 at 0 %), ``sum V_R = money_vat`` and ``money_net`` is either the rows' net or their gross minus
+``money_vat``. Loyalty per rate is read with the one vocabulary (``include/sitoo_erp/loyalty.py``:
+``loyalty-moneydiscount-net-{R}`` / ``-vat-{R}``, or the gross ``loyalty-moneydiscount`` split on a
+single-rate receipt); a gross loyalty amount that cannot be split is its own cause
+(``loyalty_split_by_rate``), never a VAT difference.
 """
 
 from __future__ import annotations
 
+from include.sitoo_erp import loyalty
+from include.sitoo_erp.posting.vat import receipt_vat_sql
 from include.sitoo_erp.quality.rules import Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 
-_PER_RATE = """
-select b.orderid, b.store_externalid, g.vat_rate, g.n, b.money_net, b.money_vat,
-       round((g.net - l.loy_net) * g.vat_rate / 100, 2) as pos_tax,
-       g.net - l.loy_net as pos_net,
-       g.line_vat - l.loy_vat as line_tax
-from (
-    select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat, count(*) as n
+_AD, _GROSS, _RATE, _TAXABLE = "b.additionaldata", "b.loyalty_discount", "g.vat_rate", "g.taxable_rates"
+_LOY_NET = loyalty.net_at_rate_sql(_AD, _GROSS, _RATE, _TAXABLE)
+_LOY_VAT = loyalty.vat_at_rate_sql(_AD, _GROSS, _RATE, _TAXABLE)
+
+# One row per receipt and rate: rows at R and the loyalty discount at R (which counts as one more line).
+_GROUPS = """
+    select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat, count(*) as n,
+           count(*) filter (where r.vat_rate <> 0) over (partition by r.orderid) as taxable_rates
     from sitoo_erp.sitoo_order_row r
     where r.orderid in (select orderid from {batch})
     group by r.orderid, r.vat_rate
-) g
-join {batch} b on b.orderid = g.orderid
-cross join lateral (
-    select coalesce((b.additionaldata ->> ('loyalty-moneydiscount-net-' || trim_scale(g.vat_rate)))::numeric, 0)
-             as loy_net,
-           coalesce((b.additionaldata ->> ('loyalty-moneydiscount-vat-' || trim_scale(g.vat_rate)))::numeric, 0)
-             as loy_vat
-) l
+"""
+
+# A gross loyalty amount without its per-rate split on a receipt whose rows do not carry exactly one
+# VAT rate: the split is unknown, so the VAT rules leave the receipt to ``LOYALTY_SPLIT``.
+_SPLIT_MISSING = f"""
+    (b.loyalty_discount <> 0
+     and not exists (select 1 from jsonb_object_keys(b.additionaldata) k
+                     where starts_with(k, '{loyalty.NET_PREFIX}') and b.additionaldata ->> k <> '')
+     and (select count(distinct r2.vat_rate) from sitoo_erp.sitoo_order_row r2
+           where r2.orderid = b.orderid and r2.vat_rate <> 0) <> 1)
+"""
+
+_PER_RATE_INPUT = f"""(
+    select b.orderid, g.vat_rate,
+           g.n + case when l.loy_net <> 0 or l.loy_vat <> 0 then 1 else 0 end as lines,
+           g.net - l.loy_net as net, g.line_vat - l.loy_vat as line_vat, b.money_net, b.money_vat
+    from ({_GROUPS}) g
+    join {{batch}} b on b.orderid = g.orderid
+    cross join lateral (select {_LOY_NET} as loy_net, {_LOY_VAT} as loy_vat) l
+    where not {_SPLIT_MISSING}
+)"""
+
+_PER_RATE = f"""
+select t.*, b.store_externalid
+from ({receipt_vat_sql(_PER_RATE_INPUT)}) t
+join {{batch}} b on b.orderid = t.orderid
 """
 
 VAT_PER_RATE = Rule(
     name="vat_per_rate_within_tolerance",
     kind=ExceptionKind.TAX_BEYOND_TOLERANCE,
-    description="per VAT rate, |POS tax - sum of line tax| <= per_line_tolerance * (lines + 1)",
+    description="per VAT rate, |POS VAT - sum of line VAT| <= 0.005 x (1 + lines x (100+R)/100) (posting/vat.py)",
     sql=f"""
 select t.orderid, t.store_externalid, 'vat_rate=' || trim_scale(t.vat_rate) as cause_key,
        'money_vat' as field, null::text as sku,
-       'VAT rate ' || trim_scale(t.vat_rate) || ': POS tax ' || t.pos_tax || ' vs line tax ' || t.line_tax
-         || ' (difference ' || (t.line_tax - t.pos_tax) || ' exceeds tolerance '
-         || trim_scale(__PER_LINE_TOLERANCE__ * (t.n + 1)) || ' for ' || t.n || ' lines)' as detail
+       'VAT rate ' || trim_scale(t.vat_rate) || ': POS VAT ' || t.pos_vat || ' vs line VAT ' || t.line_vat
+         || ' (difference ' || (t.pos_vat - t.line_vat) || ' exceeds tolerance '
+         || trim_scale(round(t.tolerance, 5)) || ' for ' || t.lines || ' lines)' as detail
 from ({_PER_RATE}) t
-where abs(t.pos_tax - t.line_tax) > __PER_LINE_TOLERANCE__ * (t.n + 1)
+where abs(t.pos_vat - t.line_vat) > t.tolerance
 """,
 )
 
 HEADER_MATCHES_RATES = Rule(
     name="header_matches_rate_totals",
     kind=ExceptionKind.TAX_BEYOND_TOLERANCE,
-    description="the receipt's money_net / money_vat equal the sums of its per-rate net / POS tax",
+    description="money_vat = sum of the POS VAT per rate; money_net = the rows' net or their gross - money_vat",
     sql=f"""
-select h.orderid, h.store_externalid, 'header_vat' as cause_key, 'money_vat' as field, null::text as sku,
+select h.orderid, h.store_externalid, 'header_vat' as cause_key,
+       case when h.tax = h.money_vat then 'money_net' else 'money_vat' end as field, null::text as sku,
        'receipt money_net ' || h.money_net || ' / money_vat ' || h.money_vat
-         || ' vs per-rate totals net ' || h.net || ' / tax ' || h.tax as detail
+         || ' vs rows net ' || h.net || ' / line VAT ' || h.line_vat
+         || ' (money_net must be the rows'' net, or their gross minus money_vat)' as detail
 from (
-    select t.orderid, t.store_externalid, t.money_net, t.money_vat, sum(t.pos_net) as net,
-           sum(t.pos_tax) as tax
+    select t.orderid, t.store_externalid, t.money_net, t.money_vat, sum(t.net) as net,
+           sum(t.line_vat) as line_vat, sum(t.pos_vat) as tax, count(*) - count(t.pos_net) as unfit
     from ({_PER_RATE}) t
     group by t.orderid, t.store_externalid, t.money_net, t.money_vat
 ) h
-where abs(h.money_vat - h.tax) > __HEADER_TOLERANCE__ or abs(h.money_net - h.net) > __HEADER_TOLERANCE__
+where h.tax <> h.money_vat or h.unfit > 0
+""",
+)
+
+LOYALTY_SPLIT = Rule(
+    name="loyalty_split_by_rate",
+    kind=ExceptionKind.MALFORMED_PAYLOAD,
+    description="a gross loyalty amount on a receipt with several VAT rates carries its per-rate split",
+    sql=f"""
+select b.orderid, b.store_externalid, 'loyalty_split' as cause_key,
+       '{loyalty.SPLIT_FIELD}' as field, null::text as sku,
+       'loyalty discount ' || b.loyalty_discount || ' has no per-rate split ({loyalty.NET_PREFIX}R / '
+         || '{loyalty.VAT_PREFIX}R) and the rows carry ' || x.rates || ' VAT rates' as detail
+from {{batch}} b
+join lateral (select count(distinct r.vat_rate) as rates from sitoo_erp.sitoo_order_row r
+              where r.orderid = b.orderid and r.vat_rate <> 0) x on true
+where {_SPLIT_MISSING}
 """,
 )
 
@@ -87,6 +129,5 @@ SUITE = Suite(
     name="tax_rounding",
     version=VERSION,
     description="Tax rounding: per-rate POS VAT vs line VAT within the rounding tolerance; totals add up.",
-    rules=(VAT_PER_RATE, HEADER_MATCHES_RATES, NET_TAX_ROUNDOFF_GROSS),
-    defaults={"per_line_tolerance": "0.005", "header_tolerance": "0.005"},
+    rules=(VAT_PER_RATE, HEADER_MATCHES_RATES, NET_TAX_ROUNDOFF_GROSS, LOYALTY_SPLIT),
 )
