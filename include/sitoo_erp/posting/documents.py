@@ -554,7 +554,8 @@ def _loyalty_by_rate(
 ) -> dict[Decimal, tuple[Decimal, Decimal]]:
     """{rate: (net, vat)} of the receipt's loyalty discount, both positive (POS sign)."""
     try:
-        split = loyalty_keys.split_by_rate(receipt.additionaldata, receipt.loyalty_discount, row_rates)
+        gross = receipt.loyalty_discount or loyalty_keys.gross_amount(receipt.additionaldata)
+        split = loyalty_keys.split_by_rate(receipt.additionaldata, gross, row_rates)
     except loyalty_keys.LoyaltyError as exc:
         raise DocumentError(str(exc), orderid=receipt.orderid, field=exc.field, rule=exc.rule) from exc
     return {rate_key(r): v for r, v in split.items()}

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from include.sitoo_erp import loyalty
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
@@ -137,18 +138,14 @@ def _header_row(order: SitooOrder, store_timezones: dict[str, str]) -> tuple:
 
 
 def loyalty_discount(order: SitooOrder) -> object:
-    """Receipt-level loyalty/voucher discount (gross, positive), if the POS recorded one."""
-    from decimal import Decimal, InvalidOperation
+    """Receipt-level loyalty discount (gross, positive) in the one vocabulary (``sitoo_erp/loyalty.py``).
 
-    raw = order.additionaldata.get("loyalty-discount-amount") or order.additionaldata.get(
-        "crm-bonuscheck-amount"
-    )
-    if not raw:
-        return Decimal("0.00")
+    A malformed amount stages as 0 here; the document builder then names the key and the rule.
+    """
     try:
-        return abs(Decimal(raw)).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        return Decimal("0.00")
+        return loyalty.gross_amount(order.additionaldata)
+    except loyalty.LoyaltyError:
+        return loyalty.ZERO
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -1,0 +1,200 @@
+"""VAT-inclusive store receipts pass the quality gate and post with ERP tax = POS VAT (issue 11, 1 and 5).
+
+Hand-built the way a UK/Nordic till writes them (shelf prices include VAT, VAT derived from the gross,
+per line or once per receipt), staged on a real PostgreSQL among a generated batch, through the GX
+gate, then posted by ``post_ready`` through ``NetSuiteHook`` to the NetSuite emulator and read back.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from include.sandbox.catalogue import UNMAPPED_TENDER
+from include.sandbox.generator import generate_dataset
+from include.sandbox.netsuite import NetSuiteSandbox
+from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
+from include.sitoo_erp.erp.adapter import DocumentKind
+from include.sitoo_erp.erp.netsuite import NetSuiteHook
+from include.sitoo_erp.http_retry import RetryPolicy
+from include.sitoo_erp.posting.classify import classify
+from include.sitoo_erp.posting.documents import external_id_for
+from include.sitoo_erp.posting.post import post_ready
+from include.sitoo_erp.quality.gate import run_gate
+from include.sitoo_erp.staging.orders import stage_orders
+from tests.integration.test_quality_gate import _exceptions, _plain_sales, _seed, _state
+
+D = Decimal
+CENT = D("0.01")
+
+
+def pennies(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _vat_inclusive(order: dict, items: list[tuple[dict, int, str, int]], per: str, **ad: str) -> dict:
+    """Rewrite ``order`` as a VAT-inclusive till's receipt: items = (template row, qty, shelf gross, rate)."""
+    rows, gross_by, vat_by_row = [], {}, {}
+    for i, (template, qty, shelf, rate) in enumerate(items):
+        gross = D(shelf) * qty
+        vat = pennies(gross * rate / (100 + rate))
+        net = gross - vat
+        row = copy.deepcopy(template)
+        row.update(
+            orderitemid=i,
+            quantity=qty,
+            vatvalue=rate,
+            decimalquantitytotal=f"{qty}.000",
+            moneynetpriceperunit=str(pennies(net / qty)),
+            moneyitemtotal_net=str(net),
+            moneyitemtotal_vat=str(vat),
+        )
+        rows.append(row)
+        gross_by[rate] = gross_by.get(rate, D(0)) + gross
+        vat_by_row[rate] = vat_by_row.get(rate, D(0)) + vat
+    total_gross = sum(gross_by.values(), D(0))
+    loyalty_gross = D(ad.get("loyalty-moneydiscount", "0"))
+    if per == "receipt":  # VAT once per rate from the rate's gross (after the receipt's loyalty)
+        (only_rate,) = gross_by if loyalty_gross else (None,)
+        if loyalty_gross:
+            gross_by[only_rate] -= loyalty_gross
+        vat = sum((pennies(g * r / (100 + r)) for r, g in gross_by.items()), D(0))
+    else:
+        vat = sum(vat_by_row.values(), D(0))
+    due = total_gross - loyalty_gross
+    order = copy.deepcopy(order)
+    order["orderitems"] = rows
+    for k in ("moneytotal_net", "moneyfinal_net"):
+        order[k] = str(due - vat)
+    for k in ("moneytotal_vat", "moneyfinal_vat"):
+        order[k] = str(vat)
+    order["moneytotal_gross_all"] = str(due)
+    order["payments"] = [dict(order["payments"][0], moneyamount=str(due))]
+    order["additionaldata"].update(ad)
+    return order
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate_dataset(seed=42, stores=2, days=1, receipts_per_store_day=40)
+
+
+@pytest.fixture(scope="module")
+def clean_payloads(dataset):
+    out = list(dataset.iter_orders())
+    for o in out:
+        for p in o["payments"]:
+            if p["name"] == UNMAPPED_TENDER:  # the generator's own planted fault, not this test's subject
+                p["name"] = "Card"
+    return out
+
+
+@pytest.fixture
+def netsuite(dataset, monkeypatch):
+    with NetSuiteSandbox(
+        master=dataset.catalogue.erp_master_data(),
+        client_id=NETSUITE_CLIENT_ID,
+        certificate_id=NETSUITE_CERTIFICATE_ID,
+    ) as sandbox:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_NETSUITE_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": "127.0.0.1",
+                    "port": int(sandbox.url.rsplit(":", 1)[1]),
+                    "login": NETSUITE_CLIENT_ID,
+                    "password": throwaway_private_key(),
+                    "extra": {"timeout": 5, "netsuite": {"certificate_id": NETSUITE_CERTIFICATE_ID}},
+                }
+            ),
+        )
+        hook = NetSuiteHook(
+            retry=RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
+        )
+        yield hook
+        hook.close()
+
+
+def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
+    staging_conn, staging_url, dataset, clean_payloads, netsuite
+):
+    conn = staging_conn
+    _seed(conn, dataset)
+    payloads = copy.deepcopy(clean_payloads)
+    victims = _plain_sales(payloads, 4)
+    rows = [r for o in payloads for r in o["orderitems"] if r.get("sku", "").startswith("SKU-")]
+    at20 = next(r for r in rows if r["vatvalue"] == 20)
+    at5 = next(r for r in rows if r["vatvalue"] == 5)
+    built = {
+        # The issue's case: 3 x 0.99 at 20 %, VAT from the receipt gross: 2.97 / 0.50 / 2.47.
+        "penny_receipt": _vat_inclusive(victims[0], [(at20, 1, "0.99", 20)] * 3, "receipt"),
+        # The same basket, VAT per line from the gross: 0.51.
+        "penny_lines": _vat_inclusive(victims[1], [(at20, 1, "0.99", 20)] * 3, "lines"),
+        # Two rates, VAT per receipt from each rate's gross.
+        "two_rates": _vat_inclusive(
+            victims[2], [(at20, 1, "0.99", 20)] * 3 + [(at5, 2, "1.05", 5)], "receipt"
+        ),
+        # Issue point 5: a bonus cheque carried only as a gross amount (Sitoo names no split).
+        "gross_loyalty": _vat_inclusive(
+            victims[3], [(at20, 1, "20.00", 20)], "receipt", **{"loyalty-moneydiscount": "6.00"}
+        ),
+    }
+    assert (
+        built["penny_receipt"]["moneyfinal_vat"] == "0.50"
+        and built["penny_receipt"]["moneyfinal_net"] == "2.47"
+    )
+    assert built["gross_loyalty"]["moneyfinal_vat"] == "2.33"
+    by_id = {o["orderid"]: o for o in payloads}
+    for o in built.values():
+        by_id[o["orderid"]] = o
+    stage_orders(conn, list(by_id.values()))
+    classify(conn)
+
+    run_gate(staging_url, conn, run_label="vat-inclusive")
+    for name, o in built.items():
+        assert _state(conn, o["orderid"]) == ("held", "ready to post"), (
+            name,
+            _exceptions(conn, o["orderid"]),
+        )
+        assert _exceptions(conn, o["orderid"]) == [], name
+
+    post_ready(conn, netsuite)
+    for name, o in built.items():
+        assert _state(conn, o["orderid"])[0] == "posted", name
+        eid = external_id_for(
+            DocumentKind.SALE,
+            o["additionaldata"]["store-externalid"],
+            o["additionaldata"]["pos-receiptid"],
+            o["orderid"],
+        )
+        record = netsuite.find_document(DocumentKind.SALE, eid)
+        assert D(str(record["taxTotal"])).quantize(CENT) == D(o["moneyfinal_vat"]), name
+        assert D(str(record["total"])).quantize(CENT) == D(o["moneytotal_gross_all"]), name
+        per_rate: dict[Decimal, Decimal] = {}
+        for t in record["taxDetails"]["items"]:
+            rate = D(str(t["taxRate"])).normalize()
+            per_rate[rate] = per_rate.get(rate, D(0)) + D(str(t["taxAmount"])).quantize(CENT)
+        if name == "two_rates":  # each rate's VAT from its own gross: 2.97 -> 0.50, 2.10 -> 0.10
+            assert per_rate == {D(20): D("0.50"), D(5): D("0.10")}
+    variance = conn.execute(
+        "select vat_rate, pos_tax, erp_line_tax, variance from sitoo_erp.receipt_tax_variance where orderid = %s",
+        (built["penny_receipt"]["orderid"],),
+    ).fetchall()
+    # The ERP alone would charge 0.17 + 0.16 + 0.16 on the posted lines: the cent is recorded as variance.
+    assert [(D(r).normalize(), p, e, v) for r, p, e, v in variance] == [
+        (D(20), D("0.50"), D("0.49"), D("0.01"))
+    ]
+    loyalty_doc = netsuite.find_document(
+        DocumentKind.SALE,
+        external_id_for(
+            DocumentKind.SALE,
+            built["gross_loyalty"]["additionaldata"]["store-externalid"],
+            built["gross_loyalty"]["additionaldata"]["pos-receiptid"],
+            built["gross_loyalty"]["orderid"],
+        ),
+    )
+    assert D(str(loyalty_doc["discountTotal"])).quantize(CENT) == D("-5.00")  # 6.00 gross = 5.00 + 1.00 VAT
