@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -24,6 +25,7 @@ from include.sitoo_erp.posting.classify import classify
 from include.sitoo_erp.posting.documents import external_id_for
 from include.sitoo_erp.posting.post import post_ready
 from include.sitoo_erp.quality.gate import run_gate
+from include.sitoo_erp.reconciliation.compare import _receipt_rates
 from include.sitoo_erp.staging.orders import stage_orders
 from tests.integration.test_quality_gate import _exceptions, _plain_sales, _seed, _state
 
@@ -198,3 +200,25 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
         ),
     )
     assert D(str(loyalty_doc["discountTotal"])).quantize(CENT) == D("-5.00")  # 6.00 gross = 5.00 + 1.00 VAT
+
+    # The monthly reconciliation sees each receipt as the ERP holds it: net and VAT per rate by the
+    # same rule, so net + VAT = the receipt's gross (the loyalty's 6.00 gross included).
+    ids = {o["orderid"]: name for name, o in built.items()}
+    recon = conn.execute(
+        _receipt_rates() + " select orderid, vat_rate, net, tax from rr where orderid = any(%(ids)s)",
+        {
+            "date_from": date(2000, 1, 1),
+            "date_to": date(2100, 1, 1),
+            "all_stores": True,
+            "stores": [],
+            "ids": list(ids),
+        },
+    ).fetchall()
+    seen: dict[str, dict] = {}
+    for oid, rate, net, tax in recon:
+        seen.setdefault(ids[oid], {})[D(rate).normalize()] = (net, tax)
+    assert seen["penny_receipt"] == {D(20): (D("2.47"), D("0.50"))}
+    assert seen["two_rates"] == {D(20): (D("2.47"), D("0.50")), D(5): (D("2.00"), D("0.10"))}
+    assert seen["gross_loyalty"] == {D(20): (D("11.67"), D("2.33"))}
+    for name, o in built.items():
+        assert sum(n + t for n, t in seen[name].values()) == D(o["moneytotal_gross_all"]), name

@@ -51,6 +51,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from include.sitoo_erp import loyalty
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
@@ -247,6 +249,37 @@ select w.orderid, w.vat_rate, w.lines, w.net, w.line_vat, w.money_net, w.money_v
 from w"""
 
 
+def staged_rates_sql(orders: str, where: str = "true") -> str:
+    """The :class:`RateLines` of staged receipts as a SQL relation, the input of :func:`receipt_vat_sql`.
+
+    ``orders`` is a relation (the gate's ``{batch}``, a CTE name) with the staged ``sitoo_order``
+    columns ``orderid, additionaldata, loyalty_discount, money_net, money_vat``; rows come from
+    ``sitoo_order_row``, the loyalty discount at each rate from the one vocabulary (``loyalty.py``),
+    counted as one more line at its rate. ``where`` filters the receipts (alias ``o``).
+    """
+    loy_net = loyalty.net_at_rate_sql(
+        "o.additionaldata", "o.loyalty_discount", "g.vat_rate", "g.taxable_rates"
+    )
+    loy_vat = loyalty.vat_at_rate_sql(
+        "o.additionaldata", "o.loyalty_discount", "g.vat_rate", "g.taxable_rates"
+    )
+    return f"""(
+    select o.orderid, g.vat_rate,
+           g.n + case when l.loy_net <> 0 or l.loy_vat <> 0 then 1 else 0 end as lines,
+           g.net - l.loy_net as net, g.line_vat - l.loy_vat as line_vat, o.money_net, o.money_vat
+    from (
+        select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat, count(*) as n,
+               count(*) filter (where r.vat_rate <> 0) over (partition by r.orderid) as taxable_rates
+        from sitoo_erp.sitoo_order_row r
+        where r.orderid in (select orderid from {orders})
+        group by r.orderid, r.vat_rate
+    ) g
+    join {orders} o on o.orderid = g.orderid
+    cross join lateral (select {loy_net} as loy_net, {loy_vat} as loy_vat) l
+    where {where}
+)"""
+
+
 __all__ = [
     "ALLOCATED",
     "HALF_CENT",
@@ -258,6 +291,7 @@ __all__ = [
     "VatInconsistent",
     "receipt_vat",
     "receipt_vat_sql",
+    "staged_rates_sql",
     "tolerance",
     "tolerance_sql",
 ]

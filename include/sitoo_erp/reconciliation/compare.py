@@ -42,6 +42,7 @@ from typing import Any
 
 import psycopg
 
+from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
 from include.sitoo_erp.reconciliation.erp import (
     ZERO,
     ErpDocument,
@@ -71,73 +72,31 @@ FINALISED = (
 )
 
 
-# Per receipt and VAT rate, POS sign: net_R = rows at R - loyalty net at R (+ cash round-off at 0 %),
-# tax_R = round(net_R * R / 100, 2) — the receipt VAT rule the documents post. ``rr`` has one row per
-# receipt x rate; ``extra`` narrows the receipts (the missing query: only those not posted).
+# Per receipt and VAT rate, POS sign: the receipt's net and VAT at R by the one rule the documents post
+# (``posting/vat.py``: however the till computed VAT; loyalty per ``loyalty.py``), the cash round-off
+# added to the 0 % rate. ``rr`` has one row per receipt x rate; ``extra`` narrows the receipts (the
+# missing query: only those not posted).
 def _receipt_rates(extra: str = "") -> str:
     return f"""
 with f as (
     select o.orderid, o.store_externalid, o.business_date, o.money_gross < 0 as is_return,
-           o.money_roundoff, o.additionaldata
+           o.money_roundoff, o.additionaldata, o.loyalty_discount, o.money_net, o.money_vat
       from sitoo_erp.sitoo_order o where {FINALISED}{extra}
-), n as (
-    select r.orderid, r.vat_rate, sum(r.money_net) as net
-      from sitoo_erp.sitoo_order_row r where r.orderid in (select orderid from f)
-     group by r.orderid, r.vat_rate
+), v as ({receipt_vat_sql(staged_rates_sql("f"))}
 ), per as (
-    select f.orderid, n.vat_rate,
-           n.net - case when f.additionaldata ? 'loyalty-moneydiscount'
-                        then coalesce(nullif(f.additionaldata ->> ('loyalty-moneydiscount-net-'
-                                                || trim_scale(n.vat_rate)::text), '')::numeric, 0)
-                        else 0 end as net
-      from f join n using (orderid)
+    select v.orderid, v.vat_rate, coalesce(v.pos_net, v.net) as net, v.pos_vat as tax from v
     union all
-    select f.orderid, 0, f.money_roundoff from f where f.money_roundoff <> 0
+    select f.orderid, 0, f.money_roundoff, 0 from f where f.money_roundoff <> 0
 ), agg as (
-    select orderid, vat_rate, sum(net) as net from per group by orderid, vat_rate
+    select orderid, vat_rate, sum(net) as net, sum(tax) as tax from per group by orderid, vat_rate
 ), rr as (
-    select f.orderid, f.store_externalid, f.business_date, f.is_return, agg.vat_rate,
-           agg.net, round(agg.net * agg.vat_rate / 100, 2) as tax
+    select f.orderid, f.store_externalid, f.business_date, f.is_return, agg.vat_rate, agg.net, agg.tax
       from f join agg using (orderid)
 )"""
 
 
-# The Sitoo cells in one set-based pass over the period's order rows (a plain SELECT: PostgreSQL may
-# run it in parallel; the few thousand cells go back with COPY). Same figures as ``_receipt_rates``
-# summed per cell, without materialising the receipt x rate rows: each receipt x rate row (``a``) is
-# summed in cents (``money_net`` is numeric(14, 2): exact, and a small aggregate state), the cash round-off added to the receipt's 0 % rate (its tax is
-# round(x * 0 / 100, 2) = 0); a receipt with a round-off and no 0 % row gets its own 0 % row (``b``).
-# A receipt has one row per rate and a cell is one rate, so count(*) per cell is its receipts.
-_LOYALTY_NET = (
-    "case when o.additionaldata ? 'loyalty-moneydiscount' "
-    "then coalesce(nullif(o.additionaldata ->> ('loyalty-moneydiscount-net-' || trim_scale(r.vat_rate)::text), "
-    "'')::numeric, 0) else 0 end"
-)
-SITOO_CELLS_SQL = f"""
-with n as (
-    select r.orderid, r.vat_rate, sum((r.money_net * 100)::bigint) as cents
-      from sitoo_erp.sitoo_order_row r join sitoo_erp.sitoo_order o using (orderid)
-     where {FINALISED}
-     group by r.orderid, r.vat_rate
-), a as (
-    select o.store_externalid, o.business_date, o.money_gross < 0 as is_return, r.vat_rate,
-           round(r.cents::numeric / 100, 2) - {_LOYALTY_NET}
-             + case when r.vat_rate = 0 then o.money_roundoff else 0 end as net
-      from n as r
-      join (select orderid, store_externalid, business_date, money_gross, money_roundoff,
-                   case when additionaldata ? 'loyalty-moneydiscount' then additionaldata end as additionaldata
-              from sitoo_erp.sitoo_order) o using (orderid)
-), b as (
-    select o.store_externalid, o.business_date, o.money_gross < 0 as is_return, 0::numeric as vat_rate,
-           o.money_roundoff as net
-      from sitoo_erp.sitoo_order o
-     where {FINALISED} and o.money_roundoff <> 0
-       and not exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid and r.vat_rate = 0)
-), rr as (
-    select store_externalid, business_date, is_return, vat_rate, net, round(net * vat_rate / 100, 2) as tax from a
-    union all
-    select store_externalid, business_date, is_return, vat_rate, net, 0 from b
-)
+# The Sitoo cells: the receipt x rate figures above summed per store, business day and tax code.
+SITOO_CELLS_SQL = f"""{_receipt_rates()}
 select rr.store_externalid, rr.business_date,
        coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text), rr.vat_rate,
        count(*), sum(rr.net), sum(rr.tax), sum(case when rr.is_return then rr.net + rr.tax else 0 end)

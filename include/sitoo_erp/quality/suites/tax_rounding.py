@@ -14,44 +14,27 @@ single-rate receipt); a gross loyalty amount that cannot be split is its own cau
 from __future__ import annotations
 
 from include.sitoo_erp import loyalty
-from include.sitoo_erp.posting.vat import receipt_vat_sql
+from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
 from include.sitoo_erp.quality.rules import Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
 VERSION = "2.0.0"
 
-_AD, _GROSS, _RATE, _TAXABLE = "b.additionaldata", "b.loyalty_discount", "g.vat_rate", "g.taxable_rates"
-_LOY_NET = loyalty.net_at_rate_sql(_AD, _GROSS, _RATE, _TAXABLE)
-_LOY_VAT = loyalty.vat_at_rate_sql(_AD, _GROSS, _RATE, _TAXABLE)
-
-# One row per receipt and rate: rows at R and the loyalty discount at R (which counts as one more line).
-_GROUPS = """
-    select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat, count(*) as n,
-           count(*) filter (where r.vat_rate <> 0) over (partition by r.orderid) as taxable_rates
-    from sitoo_erp.sitoo_order_row r
-    where r.orderid in (select orderid from {batch})
-    group by r.orderid, r.vat_rate
-"""
 
 # A gross loyalty amount without its per-rate split on a receipt whose rows do not carry exactly one
 # VAT rate: the split is unknown, so the VAT rules leave the receipt to ``LOYALTY_SPLIT``.
-_SPLIT_MISSING = f"""
-    (b.loyalty_discount <> 0
-     and not exists (select 1 from jsonb_object_keys(b.additionaldata) k
-                     where starts_with(k, '{loyalty.NET_PREFIX}') and b.additionaldata ->> k <> '')
+def _split_missing(o: str) -> str:
+    """SQL: receipt ``o`` has a gross loyalty amount, no per-rate split and not exactly one VAT rate."""
+    return f"""
+    ({o}.loyalty_discount <> 0
+     and not exists (select 1 from jsonb_object_keys({o}.additionaldata) k
+                     where starts_with(k, '{loyalty.NET_PREFIX}') and {o}.additionaldata ->> k <> '')
      and (select count(distinct r2.vat_rate) from sitoo_erp.sitoo_order_row r2
-           where r2.orderid = b.orderid and r2.vat_rate <> 0) <> 1)
+           where r2.orderid = {o}.orderid and r2.vat_rate <> 0) <> 1)
 """
 
-_PER_RATE_INPUT = f"""(
-    select b.orderid, g.vat_rate,
-           g.n + case when l.loy_net <> 0 or l.loy_vat <> 0 then 1 else 0 end as lines,
-           g.net - l.loy_net as net, g.line_vat - l.loy_vat as line_vat, b.money_net, b.money_vat
-    from ({_GROUPS}) g
-    join {{batch}} b on b.orderid = g.orderid
-    cross join lateral (select {_LOY_NET} as loy_net, {_LOY_VAT} as loy_vat) l
-    where not {_SPLIT_MISSING}
-)"""
+
+_PER_RATE_INPUT = staged_rates_sql("{batch}", where=f"not {_split_missing('o')}")
 
 _PER_RATE = f"""
 select t.*, b.store_externalid
@@ -106,7 +89,7 @@ select b.orderid, b.store_externalid, 'loyalty_split' as cause_key,
 from {{batch}} b
 join lateral (select count(distinct r.vat_rate) as rates from sitoo_erp.sitoo_order_row r
               where r.orderid = b.orderid and r.vat_rate <> 0) x on true
-where {_SPLIT_MISSING}
+where {_split_missing("b")}
 """,
 )
 
