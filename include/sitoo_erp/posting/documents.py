@@ -774,7 +774,7 @@ def build_document(
         if rate not in by_rate:
             raise fail(
                 f"loyalty discount at {rate.normalize():f}% but no row at that rate",
-                "additionaldata.loyalty-moneydiscount-net-R",
+                loyalty_keys.SPLIT_FIELD,
                 "loyalty.rate_without_rows",
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from include.sitoo_erp import loyalty
 from include.sitoo_erp.quality.rules import GIFT_CARD_ROW, Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
@@ -102,7 +103,7 @@ select n.orderid, n.store_externalid, 'document_item=' || n.purpose as cause_key
 from (
     select b.orderid, b.store_externalid, 'loyalty_discount'::text as purpose, 'loyalty discount' as why
     from {{batch}} b
-    where b.loyalty_discount <> 0 or (b.additionaldata ->> 'loyalty-moneydiscount') is not null
+    where b.loyalty_discount <> 0 or (b.additionaldata ->> '{loyalty.GROSS_KEY}') is not null
     union all
     select b.orderid, b.store_externalid, 'cash_rounding', 'cash round-off ' || b.money_roundoff
     from {{batch}} b
