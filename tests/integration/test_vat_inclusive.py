@@ -127,7 +127,7 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
     conn = staging_conn
     _seed(conn, dataset)
     payloads = copy.deepcopy(clean_payloads)
-    victims = _plain_sales(payloads, 4)
+    victims = _plain_sales(payloads, 5)
     rows = [r for o in payloads for r in o["orderitems"] if r.get("sku", "").startswith("SKU-")]
     at20 = next(r for r in rows if r["vatvalue"] == 20)
     at5 = next(r for r in rows if r["vatvalue"] == 5)
@@ -150,8 +150,17 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
         and built["penny_receipt"]["moneyfinal_net"] == "2.47"
     )
     assert built["gross_loyalty"]["moneyfinal_vat"] == "2.33"
+    # A gross-only bonus cheque of 3.00 on two rates (the till split it 2.00 @20 % + 1.00 @5 %, but the
+    # receipt does not say so): the split is unknown, a payload problem, not a VAT difference.
+    two = _vat_inclusive(victims[4], [(at20, 1, "12.00", 20), (at5, 1, "10.50", 5)], "lines")
+    for key, less in (("moneyfinal_net", "2.62"), ("moneytotal_net", "2.62"), ("moneyfinal_vat", "0.38")):
+        two[key] = str(D(two[key]) - D(less))
+    two["moneytotal_vat"] = two["moneyfinal_vat"]
+    two["moneytotal_gross_all"] = str(D(two["moneytotal_gross_all"]) - 3)
+    two["payments"][0]["moneyamount"] = two["moneytotal_gross_all"]
+    two["additionaldata"]["loyalty-moneydiscount"] = "3.00"
     by_id = {o["orderid"]: o for o in payloads}
-    for o in built.values():
+    for o in [*built.values(), two]:
         by_id[o["orderid"]] = o
     stage_orders(conn, list(by_id.values()))
     classify(conn)
@@ -163,6 +172,12 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
             _exceptions(conn, o["orderid"]),
         )
         assert _exceptions(conn, o["orderid"]) == [], name
+
+    state, reason = _state(conn, two["orderid"])
+    (exc,) = _exceptions(conn, two["orderid"])
+    assert state == "quarantined" and "loyalty_split_by_rate" in reason
+    assert exc[0] == "malformed_payload" and exc[6] == "additionaldata.loyalty-moneydiscount-net-R"
+    assert "no per-rate split" in exc[3] and "POS VAT" not in exc[3]  # the only exception: no VAT reason
 
     post_ready(conn, netsuite)
     for name, o in built.items():
