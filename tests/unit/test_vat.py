@@ -148,3 +148,26 @@ def test_loyalty_vocabulary_reads_gross_split_and_row_reference():
     assert loyalty.gross_amount(ad) == D("6.00")  # the split alone carries the gross
     assert loyalty.split_by_rate(ad, D("6.00"), [D("20.000")]) == {D("20"): (D("5.00"), D("1.00"))}
     assert loyalty.reference({}, [{}, {"crm-bonuscheckid": "BC9"}]) == "BC9"  # Sitoo documents it per row
+
+
+@pytest.mark.parametrize(
+    ("extra", "staged"),
+    [
+        ({"loyalty-moneydiscount": "6.00"}, "6.00"),  # the gross alone
+        (
+            {"loyalty-moneydiscount-net-20": "5.00", "loyalty-moneydiscount-vat-20": "1.00"},
+            "6.00",
+        ),  # split alone
+        ({"loyalty-discount-amount": "6.00", "crm-bonuscheck-amount": "6.00"}, "0.00"),  # not the vocabulary
+    ],
+)
+def test_staging_reads_the_loyalty_amount_in_the_one_vocabulary(extra, staged):
+    from include.sandbox.generator import generate_dataset
+    from include.sitoo_erp.sitoo.models import parse_order
+    from include.sitoo_erp.staging.orders import loyalty_discount
+
+    payload = next(iter(generate_dataset(seed=1, stores=1, days=1, receipts_per_store_day=3).iter_orders()))
+    payload["additionaldata"] = {
+        k: v for k, v in payload["additionaldata"].items() if "loyalty" not in k
+    } | extra
+    assert loyalty_discount(parse_order(payload)) == D(staged)
