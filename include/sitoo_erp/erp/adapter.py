@@ -24,6 +24,7 @@ class DocumentKind(StrEnum):
     REFUND = "refund"
     CREDIT_MEMO = "credit_memo"
     STOCK_ADJUSTMENT = "stock_adjustment"
+    TENDER_JOURNAL = "tender_journal"  # moves a split-tender receipt to each tender's account
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class PostResult:
     external_id: str
     erp_id: str
     attempts: int = 1
+    # Documents upserted with it, each under its own externalId (e.g. the tender journal).
+    related: tuple[PostResult, ...] = ()
 
 
 @dataclass(frozen=True)

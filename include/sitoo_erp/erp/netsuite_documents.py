@@ -12,6 +12,10 @@
 - Loyalty: ``discountItem`` + ``discountRate`` = -(loyalty net), a JSON number.
 - Returns (cashRefund / creditMemo): positive quantities and amounts (the document already holds
   them so); ``createdFrom`` {id} only when the original sale's internal id is known.
+- Tenders (invariant 11): ``paymentMethod`` is the single bank tender's method, or the POS
+  settlement method when the receipt needs a tender journal; ``render_tender_journal`` renders that
+  ``journalEntry`` (``line.items[]`` of ``account`` + ``debit`` or ``credit``, with the store's
+  ``location`` and walk-in ``entity``), balanced to the cent.
 
 Money goes out as JSON numbers rounded to 2 dp (``float`` of a 2-dp Decimal: exact to the cent once
 NetSuite rounds), quantities to 3 dp. The body is plain JSON-serialisable (no Decimal).
@@ -31,6 +35,7 @@ RECORD_TYPE = {
     DocumentKind.SALE: "cashSale",
     DocumentKind.REFUND: "cashRefund",
     DocumentKind.CREDIT_MEMO: "creditMemo",
+    DocumentKind.TENDER_JOURNAL: "journalEntry",
 }
 
 
@@ -118,3 +123,30 @@ def render_netsuite(doc: LedgerDocument, created_from_erp_id: str | None = None)
 
 def record_type(doc: LedgerDocument) -> str:
     return RECORD_TYPE[doc.kind]
+
+
+def render_tender_journal(doc: LedgerDocument) -> dict[str, Any]:
+    """The body for ``PUT /record/v1/journalEntry/eid:{doc.tender_journal.external_id}``."""
+    journal = doc.tender_journal
+    if journal is None:
+        raise ValueError(f"{doc.external_id} has no tender journal")
+    lines = []
+    for ln in journal.lines:
+        line: dict[str, Any] = {
+            "account": _ref(ln.account_id),
+            "location": _ref(doc.location_id),
+            "entity": _ref(doc.customer_id),
+            "memo": ln.memo,
+        }
+        if ln.debit:
+            line["debit"] = _money(ln.debit)
+        else:
+            line["credit"] = _money(ln.credit)
+        lines.append(line)
+    return {
+        "externalId": journal.external_id,
+        "subsidiary": _ref(doc.subsidiary_id),
+        "tranDate": doc.tran_date.isoformat(),
+        "memo": f"Tenders of {doc.external_id}: {doc.memo}"[:999],
+        "line": {"items": lines},
+    }

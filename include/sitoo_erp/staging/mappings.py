@@ -20,7 +20,11 @@ TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("store_externalid", "location_id", "customer_id", "subsidiary_id", "timezone"),
         "store_externalid",
     ),
-    "tender_payment": ("map_tender_payment", ("tender", "payment_method_id", "is_gift_card"), "tender"),
+    "tender_payment": (
+        "map_tender_payment",
+        ("tender", "payment_method_id", "is_gift_card", "account_id", "via_journal"),
+        "tender",
+    ),
     "vat_tax_code": ("map_vat_tax_code", ("vat_rate", "tax_code_id", "tax_type_id"), "vat_rate"),
     "document_item": ("map_document_item", ("purpose", "item_id"), "purpose"),
     "sku_item": ("map_sku_item", ("sku", "item_id"), "sku"),
