@@ -3,6 +3,8 @@
 - ``map_tender_payment.account_id``: the ledger account a tender lands on (the tender journal's
   line); ``via_journal``: the tender never goes as a cash sale's payment method (a gift card is a
   liability, exchange clearing is not a bank account). Gift-card tenders are journal tenders.
+- ``map_document_item`` purposes ``pos_settlement_method`` / ``pos_settlement_account``: the
+  payment method a split-tender cash sale goes on, and the bank-type clearing account it deposits to.
 - ``posting_log.tender_journal_external_id`` / ``tender_journal_erp_id``: the journal entry posted
   with a split-tender receipt, logged in the same step as its cash sale (exactly once).
 
@@ -28,6 +30,10 @@ def upgrade() -> None:
         alter table sitoo_erp.posting_log
             add column tender_journal_external_id text,
             add column tender_journal_erp_id text;
+        alter table sitoo_erp.map_document_item drop constraint if exists map_document_item_purpose_check;
+        alter table sitoo_erp.map_document_item add constraint map_document_item_purpose_check
+            check (purpose in ('loyalty_discount', 'cash_rounding', 'gift_card', 'stock_adjustment_account',
+                               'pos_settlement_method', 'pos_settlement_account'));
         create unique index posting_log_tender_journal_uq on sitoo_erp.posting_log (tender_journal_external_id)
             where tender_journal_external_id is not null;
         """
@@ -38,6 +44,11 @@ def downgrade() -> None:
     op.execute(
         """
         drop index if exists sitoo_erp.posting_log_tender_journal_uq;
+        delete from sitoo_erp.map_document_item
+         where purpose in ('pos_settlement_method', 'pos_settlement_account');
+        alter table sitoo_erp.map_document_item drop constraint if exists map_document_item_purpose_check;
+        alter table sitoo_erp.map_document_item add constraint map_document_item_purpose_check
+            check (purpose in ('loyalty_discount', 'cash_rounding', 'gift_card', 'stock_adjustment_account'));
         alter table sitoo_erp.posting_log
             drop column if exists tender_journal_erp_id,
             drop column if exists tender_journal_external_id;
