@@ -286,7 +286,12 @@ def test_card_and_cash_each_land_on_their_own_deposit_account(conn, hook, sku):
             minute=3,
         ),
     ]
-    assert run(conn, hook, receipts).posted == 4
+    assert run(conn, hook, receipts[:3]).posted == 3
+    gl = ledger(hook)
+    assert gl[CASH] == D("16.00")  # 10 + 6
+    assert gl[CARD] == D("44.00")  # 20 + 24
+    assert gl.get(SETTLEMENT, D(0)) == 0
+    assert run(conn, hook, receipts[3:]).posted == 1
     gl = ledger(hook)
     assert gl[CASH] == D("6.00")  # 10 + 6 - 10
     assert gl[CARD] == D("24.00")  # 20 + 24 - 20
