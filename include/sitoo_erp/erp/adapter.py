@@ -72,7 +72,11 @@ class ErpAdapter(Protocol):
         ...
 
     def post_document(self, document: LedgerDocument, created_from_erp_id: str | None = None) -> PostResult:
-        """Render an ERP-neutral ``LedgerDocument`` in this ERP's terms and upsert it (exactly once)."""
+        """Render an ERP-neutral ``LedgerDocument`` in this ERP's terms and upsert it (exactly once).
+
+        Documents that go with it (a split-tender receipt's tender journal) are upserted under their
+        own external ids and reported in ``PostResult.related``.
+        """
         ...
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:
