@@ -1,8 +1,9 @@
 """Render an ERP-neutral ``LedgerDocument`` as the NetSuite REST body (reference erp-api.md §5/§6).
 
 - Header: ``externalId``, ``entity`` (walk-in customer), ``subsidiary``, ``location``, ``tranDate``
-  (store business date), ``memo`` (receipt + tender split), ``paymentMethod`` (largest tender; not on
-  a creditMemo, which refunds no money), ``taxDetailsOverride: true`` (always: POS tax is the truth).
+  (store business date), ``memo`` (receipt + tender split), ``paymentMethod`` (the one bank tender,
+  else POS settlement; not on a creditMemo, which refunds no money), ``taxDetailsOverride: true``
+  (always: POS tax is the truth).
 - ``item.items[]``: ``item``, ``quantity``, ``rate`` (net unit price paid), ``amount``, ``location``,
   ``description``, ``taxDetailsReference`` ``L1``, ``L2``… (the document's line numbers). Never a
   line discount field: campaign prices are already in ``rate``.
