@@ -29,7 +29,7 @@ Trigger this DAG (▶ *Trigger DAG*) and fill the form:
 |---|---|---|---|---|
 | map an unknown SKU to an ERP item | `map_sku_item` | the SKU, e.g. `SKU-000164` | `{"item_id": "100164"}` | reason optional |
 | map a store to its ERP location | `map_store_location` | store external id, e.g. `ST006` | `{"location_id": "1006", "customer_id": "5006", "subsidiary_id": "1"}` | |
-| map a tender to a payment method | `map_tender_payment` | tender name, e.g. `Foreign Currency` | `{"payment_method_id": "6"}` | |
+| map a tender to a payment method | `map_tender_payment` | tender name, e.g. `Foreign Currency` | `{"payment_method_id": "1", "account_id": "1220"}` (the account for split tenders) | |
 | map a VAT rate to a tax code | `map_vat_tax_code` | rate, e.g. `12.5` | `{"tax_code_id": "44", "tax_type_id": "7"}` | |
 | accept that a gap will not be fixed | `ignore_exception` | | | the exception id and **why** |
 | say a cause is fixed by hand | `resolve_exception` | | | the exception id and a note |

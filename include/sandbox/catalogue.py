@@ -38,6 +38,28 @@ INVENTORY_ADJUSTMENT_ACCOUNT_ID = "510"
 # "Exchange" is the POS's virtual payment moving value between an exchange's refund and sale,
 # posted to a clearing method that nets to zero across the pair.
 TENDERS: dict[str, str] = {"Cash": "1", "Card": "2", "Gift Card": "3", "Klarna": "4", "Exchange": "5"}
+# Invariant 11: the ledger account each tender lands on. Bank tenders are also their payment
+# method's "Deposit To" account; gift card (a liability) and exchange clearing are reached only by
+# the tender journal, via the POS settlement method (a bank-type clearing account).
+TENDER_ACCOUNTS: dict[str, str] = {
+    "Cash": "1220",
+    "Card": "1210",
+    "Gift Card": "2400",
+    "Klarna": "1230",
+    "Exchange": "1260",
+}
+JOURNAL_TENDERS = frozenset({"Gift Card", "Exchange"})
+SETTLEMENT_METHOD_ID = "6"
+SETTLEMENT_ACCOUNT_ID = "1250"
+GIFT_CARD_LIABILITY_ACCOUNT_ID = TENDER_ACCOUNTS["Gift Card"]
+LEDGER_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("1210", "Card clearing", "Bank"),
+    ("1220", "Cash in tills", "Bank"),
+    ("1230", "Klarna receivable", "Bank"),
+    ("1250", "POS settlement clearing", "Bank"),
+    ("1260", "Exchange clearing", "OthCurrAsset"),
+    ("2400", "Gift card liability", "OthCurrLiab"),
+)
 # A tender the POS can take but the ERP has no mapping for (drives the tender-mismatch path).
 UNMAPPED_TENDER = "Foreign Currency"
 
@@ -114,6 +136,7 @@ class Catalogue:
                 "displayname": "Gift card (liability)",
                 "itemtype": "GiftCert",
                 "isinactive": "F",
+                "incomeaccount": GIFT_CARD_LIABILITY_ACCOUNT_ID,  # a GiftCert item's liability account
             },
             {
                 "id": LOYALTY_DISCOUNT_ITEM_ID,
@@ -150,8 +173,23 @@ class Catalogue:
                 {"id": code, "itemid": f"GB-VAT-{rate}", "rate": float(rate), "taxtype": TAX_TYPE_ID}
                 for rate, code in TAX_CODE_BY_RATE.items()
             ],
-            "payment_methods": [{"id": pid, "name": name} for name, pid in self.tenders.items()],
-            "accounts": [{"id": INVENTORY_ADJUSTMENT_ACCOUNT_ID, "name": "Inventory adjustments"}],
+            "payment_methods": [
+                {
+                    "id": pid,
+                    "name": name,
+                    **(
+                        {"account": TENDER_ACCOUNTS[name]}
+                        if name in TENDER_ACCOUNTS and name not in JOURNAL_TENDERS
+                        else {}
+                    ),
+                }
+                for name, pid in self.tenders.items()
+            ]
+            + [{"id": SETTLEMENT_METHOD_ID, "name": "POS settlement", "account": SETTLEMENT_ACCOUNT_ID}],
+            "accounts": [
+                {"id": INVENTORY_ADJUSTMENT_ACCOUNT_ID, "name": "Inventory adjustments"},
+                *({"id": a, "name": n, "accttype": t} for a, n, t in LEDGER_ACCOUNTS),
+            ],
         }
 
 
@@ -173,7 +211,13 @@ def mapping_seed_rows(catalogue: Catalogue) -> dict[str, list[dict]]:
             for s in catalogue.stores
         ],
         "tender_payment": [
-            {"tender": name, "payment_method_id": pid, "is_gift_card": str(name == "Gift Card").lower()}
+            {
+                "tender": name,
+                "payment_method_id": pid,
+                "is_gift_card": str(name == "Gift Card").lower(),
+                "account_id": TENDER_ACCOUNTS.get(name, ""),
+                "via_journal": str(name in JOURNAL_TENDERS).lower(),
+            }
             for name, pid in catalogue.tenders.items()
         ],
         "vat_tax_code": [
@@ -185,6 +229,8 @@ def mapping_seed_rows(catalogue: Catalogue) -> dict[str, list[dict]]:
             {"purpose": "cash_rounding", "item_id": ROUNDING_ITEM_ID},
             {"purpose": "gift_card", "item_id": GIFT_CARD_ITEM_ID},
             {"purpose": "stock_adjustment_account", "item_id": INVENTORY_ADJUSTMENT_ACCOUNT_ID},
+            {"purpose": "pos_settlement_method", "item_id": SETTLEMENT_METHOD_ID},
+            {"purpose": "pos_settlement_account", "item_id": SETTLEMENT_ACCOUNT_ID},
         ],
         "sku_item": [],
     }

@@ -61,7 +61,12 @@ MAPPING_FORMS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "map_tender_payment": (
         "Tender → payment method",
         "Tender name",
-        [("payment_method_id", "Payment method id"), ("is_gift_card", "Gift card (true/false)")],
+        [
+            ("payment_method_id", "Payment method id"),
+            ("is_gift_card", "Gift card (true/false)"),
+            ("account_id", "Ledger account id (split tenders)"),
+            ("via_journal", "Only via tender journal (true/false)"),
+        ],
     ),
     "map_vat_tax_code": (
         "VAT rate → tax code",

@@ -37,11 +37,21 @@ def assert_invariants(stack, settled: bool = True) -> dict[str, int]:
         posted = conn.execute("select count(*) from sitoo_erp.order_state where state = 'posted'").fetchone()[
             0
         ]
+        journals = {
+            r[0]
+            for r in conn.execute(
+                "select tender_journal_external_id from sitoo_erp.posting_log "
+                "where tender_journal_external_id is not null"
+            )
+        }
     sales_docs = {k for k in per_key if k.startswith(("SITOO-S-", "SITOO-R-"))}
+    tender_journals = {k for k in per_key if k.startswith("SITOO-TJ-")}
     if settled:
         assert sales_docs == set(logged), sales_docs ^ set(logged)
+        assert tender_journals == journals, tender_journals ^ journals  # invariant 11, exactly once
     else:
         assert set(logged) <= sales_docs, set(logged) - sales_docs
+        assert journals <= tender_journals, journals - tender_journals
     assert posted == len(logged)
     return counts
 

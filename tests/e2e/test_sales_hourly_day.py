@@ -11,8 +11,10 @@ from include.sandbox.catalogue import (
     GIFT_CARD_ITEM_ID,
     LOYALTY_DISCOUNT_ITEM_ID,
     ROUNDING_ITEM_ID,
+    SETTLEMENT_ACCOUNT_ID,
+    SETTLEMENT_METHOD_ID,
     TAX_CODE_BY_RATE,
-    TENDERS,
+    TENDER_ACCOUNTS,
 )
 from include.sandbox.generator import receipt_vat_by_rate, row_vat_by_rate
 from include.sitoo_erp.staging.db import connect_url
@@ -54,7 +56,24 @@ def day(postgres, dagbag, tmp_path_factory):
 
 
 def erp_documents(stack) -> dict[str, dict]:
-    return {d["externalId"]: d for d in stack.netsuite.documents()}
+    """The receipts' own documents (cash sales, refunds, credit memos), by externalId."""
+    return {
+        d["externalId"]: d for d in stack.netsuite.documents() if not d["externalId"].startswith("SITOO-TJ-")
+    }
+
+
+def tender_journal(stack, doc: dict) -> dict[str, Decimal]:
+    """Debit minus credit per account of the receipt's tender journal."""
+    journal = next(
+        d
+        for d in stack.netsuite.documents("journalEntry")
+        if d["externalId"] == "SITOO-TJ-" + doc["externalId"][6:]
+    )
+    out: dict[str, Decimal] = {}
+    for line in journal["line"]["items"]:
+        acct = line["account"]["id"]
+        out[acct] = out.get(acct, Decimal(0)) + money(line.get("debit", 0)) - money(line.get("credit", 0))
+    return out
 
 
 def posted_orders(stack) -> dict[int, str]:
@@ -164,26 +183,40 @@ def test_campaign_price_stays_in_the_line_rate(day):
     assert money(line["rate"]) == money(row["moneydiscountedprice"]) < money(row["moneyoriginalprice"])
 
 
-def test_split_tender_takes_the_largest_tender_and_names_all_in_the_memo(day):
+def test_split_tender_puts_each_tender_on_its_own_account(day):
+    stack = day["stack"]
     order, doc = _first(
-        day["stack"],
+        stack,
         lambda o: (
             len({p["name"] for p in o["payments"]}) >= 2
             and "Exchange" not in {p["name"] for p in o["payments"]}
+            and Decimal(o["moneytotal_gross_all"]) > 0
         ),
     )
-    largest = max(order["payments"], key=lambda p: abs(Decimal(p["moneyamount"])))
-    assert doc["paymentMethod"]["id"] == TENDERS[largest["name"]]
+    assert doc["paymentMethod"]["id"] == SETTLEMENT_METHOD_ID
     for payment in order["payments"]:
         assert f"{payment['name']} {abs(Decimal(payment['moneyamount'])):.2f}" in doc["memo"]
+    per_tender: dict[str, Decimal] = {}
+    for p in order["payments"]:
+        acct = TENDER_ACCOUNTS[p["name"]]
+        per_tender[acct] = per_tender.get(acct, Decimal(0)) + money(p["moneyamount"])
+    per_tender[SETTLEMENT_ACCOUNT_ID] = -money(order["moneytotal_gross_all"])
+    assert tender_journal(stack, doc) == {a: v for a, v in per_tender.items() if v}
 
 
-def test_gift_card_sold_is_a_liability_line_and_redemption_a_gift_card_tender(day):
+def test_gift_card_sold_is_a_liability_line_and_redemption_relieves_the_liability(day):
     stack = day["stack"]
     _, doc = _first(stack, lambda o: any(r["sku"] == "GIFTCARD" for r in o["orderitems"]))
     assert GIFT_CARD_ITEM_ID in {line["item"]["id"] for line in doc["item"]["items"]}
-    _, doc = _first(stack, lambda o: any(p["name"] == "Gift Card" for p in o["payments"]))
-    assert "Gift Card" in doc["memo"]
+    order, doc = _first(
+        stack,
+        lambda o: (
+            any(p["name"] == "Gift Card" for p in o["payments"]) and Decimal(o["moneytotal_gross_all"]) > 0
+        ),
+    )
+    assert "Gift Card" in doc["memo"] and doc["paymentMethod"]["id"] == SETTLEMENT_METHOD_ID
+    redeemed = sum(money(p["moneyamount"]) for p in order["payments"] if p["name"] == "Gift Card")
+    assert tender_journal(stack, doc)[TENDER_ACCOUNTS["Gift Card"]] == redeemed  # debit: liability relieved
 
 
 def test_cash_round_off_is_a_rounding_line(day):
@@ -214,8 +247,11 @@ def test_exchange_posts_as_its_two_linked_documents(day):
     sale_id = int(refund["additionaldata"]["pos-refundsales-orderid"])
     sale_doc = erp_documents(stack)[posted_orders(stack)[sale_id]]
     assert refund_doc["externalId"].startswith("SITOO-R-") and sale_doc["externalId"].startswith("SITOO-S-")
-    # The value moved between them goes through the exchange clearing method on both sides.
+    # The value moved between them goes through exchange clearing on both sides and nets to zero.
     assert "Exchange" in refund_doc["memo"] and "Exchange" in sale_doc["memo"]
+    clearing = TENDER_ACCOUNTS["Exchange"]
+    out, back = tender_journal(stack, refund_doc)[clearing], tender_journal(stack, sale_doc)[clearing]
+    assert out < 0 < back and out + back == 0
 
 
 def test_open_exceptions_name_order_field_and_rule(day):

@@ -40,10 +40,17 @@ MAPPINGS = Mappings.from_rows(
         {"store_externalid": "ST002", "location_id": "1002", "customer_id": "5002", "subsidiary_id": "1"},
     ],
     tender_payment=[
-        {"tender": "Cash", "payment_method_id": "1", "is_gift_card": "false"},
-        {"tender": "Card", "payment_method_id": "2", "is_gift_card": "false"},
-        {"tender": "Gift Card", "payment_method_id": "3", "is_gift_card": "true"},
-        {"tender": "Exchange", "payment_method_id": "5", "is_gift_card": "false"},
+        {"tender": "Cash", "payment_method_id": "1", "is_gift_card": "false", "account_id": "1220"},
+        {"tender": "Card", "payment_method_id": "2", "is_gift_card": "false", "account_id": "1210"},
+        {"tender": "Gift Card", "payment_method_id": "3", "is_gift_card": "true", "account_id": "2400"},
+        {
+            "tender": "Exchange",
+            "payment_method_id": "5",
+            "is_gift_card": "false",
+            "account_id": "1260",
+            "via_journal": "true",
+        },
+        {"tender": "Klarna", "payment_method_id": "4", "is_gift_card": "false"},  # no account: direct only
     ],
     vat_tax_code=[
         {"vat_rate": "20.000", "tax_code_id": "41", "tax_type_id": "7"},
@@ -54,6 +61,8 @@ MAPPINGS = Mappings.from_rows(
         {"purpose": "loyalty_discount", "item_id": "900"},
         {"purpose": "cash_rounding", "item_id": "901"},
         {"purpose": "gift_card", "item_id": "902"},
+        {"purpose": "pos_settlement_method", "item_id": "6"},
+        {"purpose": "pos_settlement_account", "item_id": "1250"},
     ],
     sku_item=[{"sku": "SKU-B", "item_id": "222"}],
     erp_items=[
@@ -202,6 +211,38 @@ def test_positive_receipt_linked_to_an_original_is_an_error():
     with pytest.raises(DocumentError) as err:
         build(receipt([("SKU-A", 1, "10.00", 20)], refund_of_orderid=10001))
     assert err.value.rule == "return.negative_total" and err.value.orderid == 10042
+    # linked to an original that is a sale (positive): still an error
+    sale_header = {"orderid": 10001, "receipt_id": "R-0", "store_externalid": "ST001", "money_gross": "12.00"}
+    rcpt = receipt([("SKU-A", 1, "10.00", 20)], creditorderid=10001, refund_of_orderid=10001)
+    with pytest.raises(DocumentError) as err:
+        build(ReceiptInput(**{**rcpt.__dict__, "original_money_gross": D(sale_header["money_gross"])}))
+    assert err.value.rule == "return.negative_total"
+
+
+def test_return_of_a_return_is_a_sale_linked_to_that_return():
+    """A positive receipt whose creditorderid is a refund: the goods go out again (issue 11, 4)."""
+    refund_header = {
+        "orderid": 10040,
+        "receipt_id": "R-9",
+        "store_externalid": "ST002",
+        "money_gross": "-12.00",
+    }
+    rcpt = receipt([("SKU-A", 1, "10.00", 20)], creditorderid=10040, refund_of_orderid=10040)
+    rcpt = ReceiptInput(
+        **{
+            **rcpt.__dict__,
+            "original_money_gross": D("-12.00"),
+            "original_receipt_id": refund_header["receipt_id"],
+            "original_store_externalid": refund_header["store_externalid"],
+            "original_orderid": 10040,
+        }
+    )
+    doc = build(rcpt)
+    assert doc.kind == DocumentKind.SALE and doc.sign == 1
+    assert doc.external_id == "SITOO-S-ST001-R-1"
+    assert doc.created_from_external_id == "SITOO-R-ST002-R-9" and doc.created_from_orderid == 10040
+    assert doc.memo.startswith("Sitoo receipt R-1 (reverses return R-9)")
+    assert doc.gross_total == D("12.00")
 
 
 def test_exchange_is_two_documents_with_the_clearing_tender():
@@ -224,9 +265,20 @@ def test_exchange_is_two_documents_with_the_clearing_tender():
     d1, d2 = build(refund), build(sale)
     assert (d1.kind, d2.kind) == (DocumentKind.REFUND, DocumentKind.SALE)
     assert d1.external_id != d2.external_id
-    assert d1.payment_method_id == "5" and d2.payment_method_id == "5"  # Exchange 12.00 > Card 6.00
+    # Exchange is never a payment method: both go on the POS settlement method + a tender journal.
+    assert d1.payment_method_id == "6" and d2.payment_method_id == "6"
     assert d2.memo == "Sitoo receipt R-3 | Exchange 12.00; Card 6.00"
     assert d1.payments[0].is_virtual
+    assert d1.tender_journal.balance_by_account() == {"1260": D("-12.00"), "1250": D("12.00")}
+    assert d2.tender_journal.balance_by_account() == {
+        "1260": D("12.00"),
+        "1210": D("6.00"),
+        "1250": D("-18.00"),
+    }
+    clearing = d1.tender_journal.balance_by_account()["1260"] + d2.tender_journal.balance_by_account()["1260"]
+    assert clearing == 0  # exchange clearing nets to zero over the pair
+    assert d1.tender_journal.external_id == "SITOO-TJ-R-ST001-R-2"
+    assert d2.tender_journal.external_id == "SITOO-TJ-S-ST001-R-3"
 
 
 def test_only_finalised_receipts_are_documents():
@@ -419,14 +471,62 @@ def test_cash_round_off_is_a_zero_vat_line_on_the_rounding_item():
 
 
 # ---------------------------------------------------------------------------------------------- tenders
-def test_largest_tender_wins_ties_go_to_the_first_and_the_memo_holds_the_split():
+def test_split_tender_goes_on_the_settlement_method_and_a_journal_puts_each_tender_on_its_account():
     rows = [("SKU-A", 1, "10.00", 20), ("SKU-C", 1, "5.00", 20)]
     doc = build(receipt(rows, [("Card", "8.00"), ("Gift Card", "10.00")]))
-    assert doc.payment_method_id == "3"
+    assert doc.payment_method_id == "6"
     assert doc.memo == "Sitoo receipt R-1 | Card 8.00; Gift Card 10.00"
     assert [t.is_gift_card for t in doc.payments] == [False, True]
-    tie = build(receipt(rows, [("Cash", "9.00"), ("Card", "9.00")]))
-    assert tie.payment_method_id == "1"
+    # gift card liability relieved by exactly the redeemed amount, card on its own account
+    assert doc.tender_journal.balance_by_account() == {
+        "1210": D("8.00"),
+        "2400": D("10.00"),
+        "1250": D("-18.00"),
+    }
+    split = build(receipt(rows, [("Cash", "9.00"), ("Card", "9.00")]))
+    assert split.payment_method_id == "6"
+    assert split.tender_journal.balance_by_account() == {
+        "1220": D("9.00"),
+        "1210": D("9.00"),
+        "1250": D("-18.00"),
+    }
+    # one bank tender (even in two payments): its own method, no journal
+    one = build(receipt(rows, [("Card", "9.00"), ("Card", "9.00")]))
+    assert one.payment_method_id == "2" and one.tender_journal is None
+    # a gift card alone still goes by journal: a liability is never a payment method's deposit account
+    gift = build(receipt(rows, [("Gift Card", "18.00")]))
+    assert gift.payment_method_id == "6"
+    assert gift.tender_journal.balance_by_account() == {"2400": D("18.00"), "1250": D("-18.00")}
+
+
+def test_split_refund_reverses_the_journal_and_credit_memo_has_none():
+    rows = [("SKU-A", 1, "10.00", 20)]
+    ret = build(receipt(rows, [("Card", "-8.00"), ("Cash", "-4.00")], sign=-1, refund_of_orderid=1))
+    assert ret.payment_method_id == "6"
+    assert ret.tender_journal.balance_by_account() == {
+        "1210": D("-8.00"),
+        "1220": D("-4.00"),
+        "1250": D("12.00"),
+    }
+    memo = build(
+        receipt(rows, [("Card", "-8.00"), ("Cash", "-4.00")], sign=-1, refund_of_orderid=1),
+        return_document="credit_memo",
+    )
+    assert memo.tender_journal is None and memo.payment_method_id is None
+
+
+def test_split_tender_needs_tender_accounts_settlement_and_payments_that_add_up():
+    rows = [("SKU-A", 1, "10.00", 20)]
+    with pytest.raises(MappingMissing) as err:
+        build(receipt(rows, [("Card", "6.00"), ("Klarna", "6.00")]))
+    assert (err.value.field, err.value.key) == ("tender_account", "Klarna")
+    bare = Mappings(**{**MAPPINGS.__dict__, "document_items": {"gift_card": "902"}})
+    with pytest.raises(MappingMissing) as err:
+        build_document(receipt(rows, [("Card", "6.00"), ("Cash", "6.00")]), bare)
+    assert err.value.key == "pos_settlement_method"
+    with pytest.raises(DocumentError) as err:
+        build(receipt(rows, [("Card", "6.00"), ("Cash", "5.00")]))
+    assert err.value.rule == "tenders.sum" and err.value.field == "sitoo_payment.amount"
 
 
 def test_unmapped_tender_sku_store_rate_and_document_item_raise_mapping_missing():

@@ -11,11 +11,13 @@ Python API::
         ns.set_faults(latency_ms=150, concurrency_limit=3, ...); ns.fail_next(2); ns.timeout_next_upserts(1)
         ns.counters(); ns.reset_counters(); ns.reset(); ns.expire_tokens(); ns.set_token_lifetime(s)
         ns.documents(type=None); ns.count_documents_by_external_id(); ns.on_hand(item_id, location_id)
+        ns.ledger(externalid_like="%")  # {account: {name, type, debit, credit, balance}} from the GL
         ns.issue_token()  # bearer token without the JWT flow
         ns.store.query(sql)  # direct SQLite read
 
 HTTP control (no auth): GET /_sandbox/counters, GET|POST /_sandbox/faults, GET /_sandbox/documents[?type=],
-GET /_sandbox/documents/by-external-id, GET /_sandbox/on-hand?item=&location=, POST /_sandbox/reset,
+GET /_sandbox/documents/by-external-id, GET /_sandbox/on-hand?item=&location=,
+GET /_sandbox/ledger[?externalid_like=], POST /_sandbox/reset,
 POST /_sandbox/reset-counters, POST /_sandbox/expire-tokens.
 """
 

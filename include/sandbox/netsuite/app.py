@@ -1,7 +1,8 @@
 """NetSuite REST emulator: FastAPI app, limits/fault middleware and the ``NetSuiteSandbox`` facade.
 
 Endpoints (under ``/services/rest``): M2M token, record upsert/read for cashSale, cashRefund,
-creditMemo and inventoryAdjustment, SuiteQL. Control surface under ``/_sandbox`` (no auth).
+creditMemo, inventoryAdjustment and journalEntry, SuiteQL (the general ledger is
+``transactionaccountingline``, as in NetSuite; ``GET /_sandbox/ledger`` sums it per account). Control surface under ``/_sandbox`` (no auth).
 See ``include/sandbox/netsuite/__init__.py`` for the public API summary.
 """
 
@@ -214,6 +215,10 @@ class NetSuiteSandbox:
 
     def on_hand(self, item_id: str, location_id: str) -> float:
         return self.store.on_hand(item_id, location_id)
+
+    def ledger(self, externalid_like: str = "%") -> dict[str, dict[str, Any]]:
+        """Posted balance per account (sandbox-only view of ``transactionaccountingline``)."""
+        return self.store.ledger(externalid_like)
 
     def issue_token(self) -> str:
         """A valid bearer token without the JWT dance (for tests of other layers)."""
@@ -448,6 +453,10 @@ class NetSuiteSandbox:
         async def post_expire() -> Response:
             ns.expire_tokens()
             return Response(status_code=204)
+
+        @app.get("/_sandbox/ledger")
+        async def get_ledger(externalid_like: str = "%") -> dict[str, Any]:
+            return ns.ledger(externalid_like)
 
         @app.get("/_sandbox/on-hand")
         async def get_on_hand(item: str, location: str) -> dict[str, Any]:

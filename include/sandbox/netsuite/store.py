@@ -28,8 +28,15 @@ RECORD_TYPES: dict[str, str] = {
     "cashRefund": "CashRfnd",
     "creditMemo": "CustCred",
     "inventoryAdjustment": "InvAdjst",
+    "journalEntry": "Journal",
 }
-TRANID_PREFIX = {"cashSale": "CS", "cashRefund": "CR", "creditMemo": "CM", "inventoryAdjustment": "IA"}
+TRANID_PREFIX = {
+    "cashSale": "CS",
+    "cashRefund": "CR",
+    "creditMemo": "CM",
+    "inventoryAdjustment": "IA",
+    "journalEntry": "JE",
+}
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 CENT = Decimal("0.01")
 # A tax line may reference the body-level discount with this taxDetailsReference (our rule, [U]).
@@ -43,14 +50,19 @@ ACCOUNT_TAX_PAYABLE = 220
 ACCOUNT_SALES = 400
 ACCOUNT_DISCOUNT = 410
 ACCOUNT_CUSTOMER_CREDIT = 250
+ACCOUNT_GIFT_CERTIFICATES = 260  # default liability account of GiftCert items
 DEFAULT_ACCOUNTS = [
-    {"id": str(ACCOUNT_UNDEPOSITED_FUNDS), "name": "Undeposited funds"},
-    {"id": str(ACCOUNT_INVENTORY_ASSET), "name": "Inventory asset"},
-    {"id": str(ACCOUNT_TAX_PAYABLE), "name": "VAT payable"},
-    {"id": str(ACCOUNT_CUSTOMER_CREDIT), "name": "Customer store credit"},
-    {"id": str(ACCOUNT_SALES), "name": "Sales revenue"},
-    {"id": str(ACCOUNT_DISCOUNT), "name": "Loyalty discounts"},
+    {"id": str(ACCOUNT_UNDEPOSITED_FUNDS), "name": "Undeposited funds", "accttype": "OthCurrAsset"},
+    {"id": str(ACCOUNT_INVENTORY_ASSET), "name": "Inventory asset", "accttype": "OthCurrAsset"},
+    {"id": str(ACCOUNT_TAX_PAYABLE), "name": "VAT payable", "accttype": "OthCurrLiab"},
+    {"id": str(ACCOUNT_CUSTOMER_CREDIT), "name": "Customer store credit", "accttype": "OthCurrLiab"},
+    {"id": str(ACCOUNT_GIFT_CERTIFICATES), "name": "Gift certificates", "accttype": "OthCurrLiab"},
+    {"id": str(ACCOUNT_SALES), "name": "Sales revenue", "accttype": "Income"},
+    {"id": str(ACCOUNT_DISCOUNT), "name": "Loyalty discounts", "accttype": "Income"},
 ]
+# Where an item line posts when the item names no account (NetSuite: the item's income account;
+# a gift certificate item's liability account; a discount item's account).
+DEFAULT_ITEM_ACCOUNT = {"GiftCert": ACCOUNT_GIFT_CERTIFICATES, "Discount": ACCOUNT_DISCOUNT}
 STOCK_ITEM_TYPES = {"InvtPart", "Assembly"}
 FIRST_TRANSACTION_ID = 10001
 
@@ -63,13 +75,14 @@ CREATE TABLE location (id INTEGER PRIMARY KEY, name TEXT, externalid TEXT, isina
 CREATE TABLE customer (id INTEGER PRIMARY KEY, entityid TEXT, externalid TEXT, isinactive TEXT DEFAULT 'F',
     subsidiary INTEGER);
 CREATE TABLE item (id INTEGER PRIMARY KEY, itemid TEXT, displayname TEXT, itemtype TEXT,
-    isinactive TEXT DEFAULT 'F');
+    isinactive TEXT DEFAULT 'F', incomeaccount INTEGER);
 CREATE INDEX item_itemid ON item (itemid);
 CREATE TABLE taxtype (id INTEGER PRIMARY KEY, name TEXT);
 CREATE TABLE salestaxitem (id INTEGER PRIMARY KEY, itemid TEXT, name TEXT, rate REAL, taxtype INTEGER,
     isinactive TEXT DEFAULT 'F');
-CREATE TABLE paymentmethod (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F');
-CREATE TABLE account (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F');
+CREATE TABLE paymentmethod (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F', account INTEGER,
+    undepfunds TEXT DEFAULT 'F');
+CREATE TABLE account (id INTEGER PRIMARY KEY, name TEXT, isinactive TEXT DEFAULT 'F', accttype TEXT);
 CREATE TABLE dual (dummy TEXT);
 INSERT INTO dual VALUES ('X');
 CREATE TABLE "transaction" (
@@ -207,7 +220,7 @@ class Store:
             ],
         )
         c.executemany(
-            "INSERT INTO item (id, itemid, displayname, itemtype, isinactive) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO item (id, itemid, displayname, itemtype, isinactive, incomeaccount) VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (
                     int(r["id"]),
@@ -215,6 +228,7 @@ class Store:
                     r.get("displayname"),
                     r.get("itemtype", "InvtPart"),
                     r.get("isinactive", "F"),
+                    int(r["incomeaccount"]) if r.get("incomeaccount") else None,
                 )
                 for r in m.get("items", [])
             ],
@@ -238,13 +252,22 @@ class Store:
             ],
         )
         c.executemany(
-            "INSERT INTO paymentmethod (id, name, isinactive) VALUES (?, ?, ?)",
-            [(int(r["id"]), r.get("name"), r.get("isinactive", "F")) for r in m.get("payment_methods", [])],
+            "INSERT INTO paymentmethod (id, name, isinactive, account, undepfunds) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    int(r["id"]),
+                    r.get("name"),
+                    r.get("isinactive", "F"),
+                    int(r["account"]) if r.get("account") else None,
+                    "F" if r.get("account") else "T",
+                )
+                for r in m.get("payment_methods", [])
+            ],
         )
         accounts = {a["id"]: a for a in [*DEFAULT_ACCOUNTS, *m.get("accounts", [])]}
         c.executemany(
-            "INSERT INTO account (id, name) VALUES (?, ?)",
-            [(int(a["id"]), a.get("name")) for a in accounts.values()],
+            "INSERT INTO account (id, name, accttype) VALUES (?, ?, ?)",
+            [(int(a["id"]), a.get("name"), a.get("accttype")) for a in accounts.values()],
         )
         c.execute("COMMIT")
         self.subsidiaries = {str(r["id"]) for r in m.get("subsidiaries", [])}
@@ -254,6 +277,11 @@ class Store:
         self.tax_types = {str(r["id"]) for r in m.get("tax_types", [])}
         self.tax_codes = {str(r["id"]): r for r in m.get("tax_codes", [])}
         self.payment_methods = {str(r["id"]) for r in m.get("payment_methods", [])}
+        # A payment method's "Deposit To" account (None: group with undeposited funds).
+        self.payment_method_account = {
+            str(r["id"]): (int(r["account"]) if r.get("account") else None)
+            for r in m.get("payment_methods", [])
+        }
         self.accounts = set(accounts)
 
     def seed_stock(self, on_hand: OnHand) -> float:
@@ -400,6 +428,8 @@ class Store:
         subsidiary = self._check_ref(body.get("subsidiary"), self.subsidiaries, "subsidiary")
         if record_type == "inventoryAdjustment":
             return self._prepare_adjustment(external_id, body, str(tran_date), subsidiary)
+        if record_type == "journalEntry":
+            return self._prepare_journal(external_id, body, str(tran_date), subsidiary)
         return self._prepare_sale(record_type, external_id, body, str(tran_date), subsidiary)
 
     def _prepare_sale(
@@ -673,16 +703,22 @@ class Store:
             )
 
         # Ledger: + debit / - credit. Sale: Dr funds, Cr revenue and VAT, Dr discount. Refund/credit mirrored.
+        # The money side follows NetSuite's default payment account hierarchy: the body's account,
+        # else undeposited funds if asked, else the payment method's "Deposit To" account, else
+        # undeposited funds. A credit memo credits the customer instead.
         s = -sign  # +1 for a sale
-        cash_account = (
-            int(account)
-            if account
-            else (ACCOUNT_CUSTOMER_CREDIT if record_type == "creditMemo" else ACCOUNT_UNDEPOSITED_FUNDS)
-        )
+        if account:
+            cash_account = int(account)
+        elif record_type == "creditMemo":
+            cash_account = ACCOUNT_CUSTOMER_CREDIT
+        elif body.get("undepFunds") is True or payment is None:
+            cash_account = ACCOUNT_UNDEPOSITED_FUNDS
+        else:
+            cash_account = self.payment_method_account.get(payment) or ACCOUNT_UNDEPOSITED_FUNDS
         accounting: list[tuple[int, int, Decimal]] = [(0, cash_account, s * total)]
-        accounting += [(ln["id"], ACCOUNT_SALES, -s * ln["amount"]) for ln in lines]
+        accounting += [(ln["id"], self._item_account(ln["item"]), -s * ln["amount"]) for ln in lines]
         if discount_line_id is not None:
-            accounting.append((discount_line_id, ACCOUNT_DISCOUNT, -s * discount))
+            accounting.append((discount_line_id, self._item_account(int(discount_item["id"])), -s * discount))
         accounting += [(t["taxline_id"], ACCOUNT_TAX_PAYABLE, -s * t["taxamount"]) for t in tax_rows]
 
         stock: dict[tuple[int, int], Decimal] = {}
@@ -739,6 +775,127 @@ class Store:
             }
         )
         return Prepared(record_type, external_id, header, tl, tax_rows, accounting, stock, totals, record)
+
+    def _item_account(self, item_id: int) -> int:
+        """The account an item line credits on a sale: its own, else the default for its type."""
+        item = self.items.get(str(item_id)) or {}
+        if item.get("incomeaccount"):
+            return int(item["incomeaccount"])
+        return DEFAULT_ITEM_ACCOUNT.get(item.get("itemtype", "InvtPart"), ACCOUNT_SALES)
+
+    def _prepare_journal(
+        self, external_id: str, body: dict[str, Any], tran_date: str, subsidiary: str | None
+    ) -> Prepared:
+        """A journal entry: ``line.items[]`` of ``account`` + ``debit`` or ``credit``; must balance."""
+        items = (body.get("line") or {}).get("items") or []
+        if not items:
+            raise NetSuiteError(400, E.USER_ERROR, "You must enter at least one line in line.", "line")
+        tl: list[dict[str, Any]] = []
+        accounting: list[tuple[int, int, Decimal]] = []
+        out_items = []
+        debits = credits = Decimal(0)
+        for n, line in enumerate(items):
+            path = f"line.items[{n}]"
+            acct = self._check_ref(line.get("account"), self.accounts, f"{path}.account", required=True)
+            loc = self._check_ref(line.get("location"), self.locations, f"{path}.location")
+            entity = self._check_ref(line.get("entity"), self.customers, f"{path}.entity")
+            debit = round2(money(line["debit"], f"{path}.debit")) if line.get("debit") is not None else None
+            credit = (
+                round2(money(line["credit"], f"{path}.credit")) if line.get("credit") is not None else None
+            )
+            if (debit is None) == (credit is None) or (debit or credit or Decimal(0)) < 0:
+                raise NetSuiteError(
+                    400,
+                    E.USER_ERROR,
+                    f"Journal line {n + 1}: enter either a debit or a credit amount (not negative).",
+                    f"{path}.debit",
+                )
+            amount = debit if debit is not None else -credit  # + debit / - credit
+            debits += debit or 0
+            credits += credit or 0
+            tl.append(
+                {
+                    "id": n,
+                    "item": None,
+                    "location": int(loc) if loc else None,
+                    "quantity": None,
+                    "rate": None,
+                    "netamount": amount,
+                    "mainline": "F",
+                    "taxline": "F",
+                    "itemtype": None,
+                    "isinventoryaffecting": "F",
+                    "memo": line.get("memo"),
+                    "taxdetailsreference": None,
+                }
+            )
+            accounting.append((n, int(acct), amount))
+            out_items.append(
+                {
+                    "line": n,
+                    "account": {"id": acct},
+                    **({"debit": float(debit)} if debit is not None else {"credit": float(credit)}),
+                    **({"location": {"id": loc}} if loc else {}),
+                    **({"entity": {"id": entity}} if entity else {}),
+                    **({"memo": line["memo"]} if line.get("memo") else {}),
+                }
+            )
+        if debits != credits:
+            raise NetSuiteError(
+                400,
+                E.USER_ERROR,
+                f"The transaction is not in balance: debits {debits} and credits {credits}.",
+                "line",
+            )
+        head_loc = next((ln["location"] for ln in tl if ln["location"] is not None), None)
+        totals = {"subtotal": 0.0, "discountTotal": 0.0, "taxTotal": 0.0, "total": float(debits)}
+        header = {
+            "type": "Journal",
+            "trandate": tran_date,
+            "entity": None,
+            "location": head_loc,
+            "subsidiary": int(subsidiary) if subsidiary else None,
+            "memo": body.get("memo"),
+            "total": float(debits),
+            "taxtotal": 0.0,
+            "subtotal": 0.0,
+            "discounttotal": 0.0,
+            "createdfrom": None,
+            "paymentmethod": None,
+            "account": None,
+            "taxdetailsoverride": "F",
+        }
+        record = {k: v for k, v in body.items() if k not in ("line", "id", "links")}
+        record.update(
+            {
+                "externalId": external_id,
+                "tranDate": tran_date,
+                "line": {"links": [], "items": out_items, "totalResults": len(out_items)},
+                "total": float(debits),
+            }
+        )
+        return Prepared("journalEntry", external_id, header, tl, [], accounting, {}, totals, record)
+
+    def ledger(self, externalid_like: str = "%") -> dict[str, dict[str, Any]]:
+        """Posted balance per account (debit - credit), as ``transactionaccountingline`` holds it."""
+        rows = self.query(
+            "SELECT tal.account, a.name, a.accttype, COALESCE(SUM(tal.debit), 0), COALESCE(SUM(tal.credit), 0) "
+            'FROM transactionaccountingline tal JOIN "transaction" t ON t.id = tal."transaction" '
+            "LEFT JOIN account a ON a.id = tal.account "
+            "WHERE tal.posting = 'T' AND t.externalid LIKE ? GROUP BY tal.account, a.name, a.accttype "
+            "ORDER BY tal.account",
+            (externalid_like,),
+        )
+        return {
+            str(acct): {
+                "name": name,
+                "type": acct_type,
+                "debit": f"{round2(Decimal(str(dr))):.2f}",
+                "credit": f"{round2(Decimal(str(cr))):.2f}",
+                "balance": f"{round2(Decimal(str(dr)) - Decimal(str(cr))):.2f}",
+            }
+            for acct, name, acct_type, dr, cr in rows
+        }
 
     def _prepare_adjustment(
         self, external_id: str, body: dict[str, Any], tran_date: str, subsidiary: str | None

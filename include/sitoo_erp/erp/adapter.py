@@ -24,6 +24,7 @@ class DocumentKind(StrEnum):
     REFUND = "refund"
     CREDIT_MEMO = "credit_memo"
     STOCK_ADJUSTMENT = "stock_adjustment"
+    TENDER_JOURNAL = "tender_journal"  # moves a split-tender receipt to each tender's account
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class PostResult:
     external_id: str
     erp_id: str
     attempts: int = 1
+    # Documents upserted with it, each under its own externalId (e.g. the tender journal).
+    related: tuple[PostResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,11 @@ class ErpAdapter(Protocol):
         ...
 
     def post_document(self, document: LedgerDocument, created_from_erp_id: str | None = None) -> PostResult:
-        """Render an ERP-neutral ``LedgerDocument`` in this ERP's terms and upsert it (exactly once)."""
+        """Render an ERP-neutral ``LedgerDocument`` in this ERP's terms and upsert it (exactly once).
+
+        Documents that go with it (a split-tender receipt's tender journal) are upserted under their
+        own external ids and reported in ``PostResult.related``.
+        """
         ...
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:

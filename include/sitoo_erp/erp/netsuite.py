@@ -44,6 +44,7 @@ RECORD_TYPES: dict[DocumentKind, str] = {
     DocumentKind.REFUND: "cashRefund",
     DocumentKind.CREDIT_MEMO: "creditMemo",
     DocumentKind.STOCK_ADJUSTMENT: "inventoryAdjustment",
+    DocumentKind.TENDER_JOURNAL: "journalEntry",
 }
 EXTRA_KEY = "netsuite"
 SUITEQL_PAGE = 1000
@@ -281,11 +282,28 @@ class NetSuiteHook(HttpHook):
         return PostResult(external_id=external_id, erp_id=erp_id, attempts=len(tally))
 
     def post_document(self, document: LedgerDocument, created_from_erp_id: str | None = None) -> PostResult:
-        """Render an ERP-neutral ledger document as a NetSuite record and upsert it by externalId."""
-        from include.sitoo_erp.erp.netsuite_documents import render_netsuite
+        """Render an ERP-neutral ledger document as a NetSuite record and upsert it by externalId.
 
-        return self.upsert_document(
+        A split-tender receipt is two records, each upserted under its own externalId: the cash
+        sale/refund on the POS settlement method, then its tender journal. A retry re-PUTs both.
+        """
+        from include.sitoo_erp.erp.netsuite_documents import render_netsuite, render_tender_journal
+
+        main = self.upsert_document(
             document.kind, document.external_id, render_netsuite(document, created_from_erp_id)
+        )
+        if document.tender_journal is None:
+            return main
+        journal = self.upsert_document(
+            DocumentKind.TENDER_JOURNAL,
+            document.tender_journal.external_id,
+            render_tender_journal(document),
+        )
+        return PostResult(
+            external_id=main.external_id,
+            erp_id=main.erp_id,
+            attempts=main.attempts + journal.attempts,
+            related=(journal,),
         )
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:

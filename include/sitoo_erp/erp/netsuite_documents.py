@@ -1,8 +1,9 @@
 """Render an ERP-neutral ``LedgerDocument`` as the NetSuite REST body (reference erp-api.md §5/§6).
 
 - Header: ``externalId``, ``entity`` (walk-in customer), ``subsidiary``, ``location``, ``tranDate``
-  (store business date), ``memo`` (receipt + tender split), ``paymentMethod`` (largest tender; not on
-  a creditMemo, which refunds no money), ``taxDetailsOverride: true`` (always: POS tax is the truth).
+  (store business date), ``memo`` (receipt + tender split), ``paymentMethod`` (the one bank tender,
+  else POS settlement; not on a creditMemo, which refunds no money), ``taxDetailsOverride: true``
+  (always: POS tax is the truth).
 - ``item.items[]``: ``item``, ``quantity``, ``rate`` (net unit price paid), ``amount``, ``location``,
   ``description``, ``taxDetailsReference`` ``L1``, ``L2``… (the document's line numbers). Never a
   line discount field: campaign prices are already in ``rate``.
@@ -12,6 +13,10 @@
 - Loyalty: ``discountItem`` + ``discountRate`` = -(loyalty net), a JSON number.
 - Returns (cashRefund / creditMemo): positive quantities and amounts (the document already holds
   them so); ``createdFrom`` {id} only when the original sale's internal id is known.
+- Tenders (invariant 11): ``paymentMethod`` is the single bank tender's method, or the POS
+  settlement method when the receipt needs a tender journal; ``render_tender_journal`` renders that
+  ``journalEntry`` (``line.items[]`` of ``account`` + ``debit`` or ``credit``, with the store's
+  ``location`` and walk-in ``entity``), balanced to the cent.
 
 Money goes out as JSON numbers rounded to 2 dp (``float`` of a 2-dp Decimal: exact to the cent once
 NetSuite rounds), quantities to 3 dp. The body is plain JSON-serialisable (no Decimal).
@@ -31,6 +36,7 @@ RECORD_TYPE = {
     DocumentKind.SALE: "cashSale",
     DocumentKind.REFUND: "cashRefund",
     DocumentKind.CREDIT_MEMO: "creditMemo",
+    DocumentKind.TENDER_JOURNAL: "journalEntry",
 }
 
 
@@ -118,3 +124,30 @@ def render_netsuite(doc: LedgerDocument, created_from_erp_id: str | None = None)
 
 def record_type(doc: LedgerDocument) -> str:
     return RECORD_TYPE[doc.kind]
+
+
+def render_tender_journal(doc: LedgerDocument) -> dict[str, Any]:
+    """The body for ``PUT /record/v1/journalEntry/eid:{doc.tender_journal.external_id}``."""
+    journal = doc.tender_journal
+    if journal is None:
+        raise ValueError(f"{doc.external_id} has no tender journal")
+    lines = []
+    for ln in journal.lines:
+        line: dict[str, Any] = {
+            "account": _ref(ln.account_id),
+            "location": _ref(doc.location_id),
+            "entity": _ref(doc.customer_id),
+            "memo": ln.memo,
+        }
+        if ln.debit:
+            line["debit"] = _money(ln.debit)
+        else:
+            line["credit"] = _money(ln.credit)
+        lines.append(line)
+    return {
+        "externalId": journal.external_id,
+        "subsidiary": _ref(doc.subsidiary_id),
+        "tranDate": doc.tran_date.isoformat(),
+        "memo": f"Tenders of {doc.external_id}: {doc.memo}"[:999],
+        "line": {"items": lines},
+    }

@@ -25,7 +25,11 @@ MAPPING_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("location_id", "customer_id", "subsidiary_id", "timezone"),
         ("location_id", "customer_id", "subsidiary_id"),
     ),
-    "map_tender_payment": ("tender", ("payment_method_id", "is_gift_card"), ("payment_method_id",)),
+    "map_tender_payment": (
+        "tender",
+        ("payment_method_id", "is_gift_card", "account_id", "via_journal"),
+        ("payment_method_id",),
+    ),
     "map_vat_tax_code": ("vat_rate", ("tax_code_id", "tax_type_id"), ("tax_code_id", "tax_type_id")),
     "map_document_item": ("purpose", ("item_id",), ("item_id",)),
 }

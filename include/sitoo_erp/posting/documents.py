@@ -16,8 +16,13 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
    ``CREDIT_MEMO`` (``options.return_document``); every other finalised receipt is one ``SALE``. A
    return carries POSITIVE quantities and amounts (every POS amount times ``sign = -1``) and
    ``created_from_external_id`` = the original sale's externalId (known when the caller passes the
-   original's header). A positive receipt that links an original sale is an error. An exchange is
-   just its two receipts: the refund (a return) and the new sale, each its own document.
+   original's header). A positive receipt that links a *return* (``creditorderid`` -> a refund) is a
+   **return of a return**: the customer takes the goods back again, so it is a ``SALE`` linked to that
+   return (``created_from_external_id`` = the return's externalId, memo names it). A positive receipt
+   that links a sale (or an original not staged) is an error. Partial and cross-store returns are
+   ordinary returns: the document is at the return's store, ``createdFrom`` is the original sale
+   wherever it was rung up. An exchange is just its two receipts: the refund (a return) and the new
+   sale, each its own document.
 3. **Finalised only**: ``orderstateid`` must be 10 and ``paymentstateid`` 20 (when present).
 4. **Lines**: one line per receipt row, in ``orderitemid`` order, numbered 1..n; ``rate`` = net unit
    price actually paid (campaign reductions stay in the rate, never a line discount);
@@ -53,12 +58,28 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
    held for a future purchase), not revenue; a gift card row with non-zero VAT is an error.
 10. **Cash round-off** (``money_roundoff`` != 0): an extra last line on the ``cash_rounding`` item,
     quantity 1, amount = round-off (sign-adjusted), with a 0 % tax line, so total == POS gross.
-11. **Tenders**: the ERP takes one payment method per document: the tender with the largest
-    absolute amount (ties: the first); the full split, sign-adjusted, goes in the memo
-    (``Sitoo receipt R-1 | Card 12.00; Cash 5.00``) and in ``payments``. Every tender must map:
-    gift-card redemption maps to the "Gift Card" method (a liability account in the ERP), the
-    POS's virtual "Exchange" payment to the clearing method (nets to zero over the pair).
-    Reference §12 lists multi-tender as open: this is our answer until finance decides.
+11. **Tenders** (invariant 11: every tender on its own account). NetSuite takes one ``paymentMethod``
+    per cash sale / cash refund, and a payment method deposits only to a bank-type account (its
+    "Deposit To" account; undeposited funds otherwise). So:
+
+    - *one bank tender* (every non-zero payment on one payment method, none flagged ``via_journal``):
+      ``paymentMethod`` = that method; the ERP debits its deposit account. No extra document.
+    - *anything else* (split tender, gift-card redemption, the POS's virtual "Exchange" payment):
+      ``paymentMethod`` = the **POS settlement** method (``map_document_item`` purpose
+      ``pos_settlement_method``; it deposits to the bank-type clearing account
+      ``pos_settlement_account``), plus one **tender journal** (``journalEntry``, externalId
+      ``SITOO-TJ-{document externalId without SITOO-}``) that moves the whole amount from the
+      settlement account to each tender's own account (``map_tender_payment.account_id``): card and
+      cash to their deposit accounts, a gift card to the gift-card liability (relieved by exactly
+      the redeemed amount), "Exchange" to the exchange clearing account (nets to zero over the
+      pair). Sale: Dr tender accounts / Cr settlement; return: the reverse. The settlement account
+      nets to zero per receipt. The payments must add up to the document's gross, else
+      ``DocumentError(rule="tenders.sum")``.
+    - a credit memo moves no money: no payment method, no journal.
+
+    Every tender must map (``MappingMissing`` field ``tender``; a journal tender without an account:
+    field ``tender_account``). The split, sign-adjusted, is also in the memo
+    (``Sitoo receipt R-1 | Card 12.00; Cash 5.00``) and in ``payments``.
 12. **tranDate** = the store business date (``business_date``); if missing, the orderdate in the
     store timezone (``store_timezone``, default Europe/London).
 13. **Totals check**: the document's net, tax and gross must equal the POS ``money_net``,
@@ -94,6 +115,10 @@ GIFT_CARD_GROUP_TYPE = "30"
 LOYALTY_NET_PREFIX = loyalty_keys.NET_PREFIX
 LOYALTY_VAT_PREFIX = loyalty_keys.VAT_PREFIX
 DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
+# map_document_item purposes of the split-tender design (rule 11): a payment method and an account id.
+SETTLEMENT_METHOD = "pos_settlement_method"
+SETTLEMENT_ACCOUNT = "pos_settlement_account"
+TENDER_JOURNAL_PREFIX = "SITOO-TJ-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -229,6 +254,7 @@ class ReceiptInput:
     original_store_externalid: str | None = None
     original_receipt_id: str | None = None
     original_orderid: int | None = None
+    original_money_gross: Decimal | None = None  # < 0: the linked original is itself a return
 
     @classmethod
     def from_rows(
@@ -305,6 +331,11 @@ class ReceiptInput:
             original_store_externalid=None if original is None else original.get("store_externalid"),
             original_receipt_id=None if original is None else original.get("receipt_id"),
             original_orderid=None if original is None else opt_int(original.get("orderid")),
+            original_money_gross=(
+                None
+                if original is None or original.get("money_gross") is None
+                else d(original["money_gross"], "original.money_gross")
+            ),
         )
 
 
@@ -337,6 +368,10 @@ class Mappings:
     tenders: Mapping[str, str]
     document_items: Mapping[str, str]
     gift_card_tenders: frozenset[str] = frozenset({"Gift Card"})
+    # Rule 11: the GL account each tender lands on, and the tenders that always go by journal
+    # (gift cards: a liability; the virtual Exchange payment: a clearing account).
+    tender_accounts: Mapping[str, str] = field(default_factory=dict)
+    journal_tenders: frozenset[str] = frozenset()
 
     @classmethod
     def from_rows(
@@ -372,6 +407,16 @@ class Mappings:
             tenders={str(r["tender"]): str(r["payment_method_id"]) for r in tenders},
             document_items={str(r["purpose"]): str(r["item_id"]) for r in document_item},
             gift_card_tenders=frozenset(str(r["tender"]) for r in tenders if _truthy(r.get("is_gift_card"))),
+            tender_accounts={
+                str(r["tender"]): str(r["account_id"])
+                for r in tenders
+                if str(r.get("account_id") or "").strip()
+            },
+            journal_tenders=frozenset(
+                str(r["tender"])
+                for r in tenders
+                if _truthy(r.get("via_journal")) or _truthy(r.get("is_gift_card"))
+            ),
         )
 
 
@@ -436,6 +481,34 @@ class TenderSplit:
     payment_method_id: str
     is_gift_card: bool = False
     is_virtual: bool = False
+    account_id: str | None = None  # the GL account the tender lands on (map_tender_payment.account_id)
+    via_journal: bool = False  # never a cash sale's payment method (gift card, exchange clearing)
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """One line of the tender journal: debit XOR credit, positive."""
+
+    account_id: str
+    debit: Decimal
+    credit: Decimal
+    memo: str
+
+
+@dataclass(frozen=True)
+class TenderJournal:
+    """Moves a split-tender receipt from the POS settlement account to each tender's own account."""
+
+    external_id: str
+    settlement_account_id: str
+    lines: tuple[JournalLine, ...]
+
+    def balance_by_account(self) -> dict[str, Decimal]:
+        """Debit minus credit per account (what the journal does to the ledger)."""
+        out: dict[str, Decimal] = {}
+        for ln in self.lines:
+            out[ln.account_id] = out.get(ln.account_id, ZERO) + ln.debit - ln.credit
+        return out
 
 
 @dataclass(frozen=True)
@@ -460,6 +533,7 @@ class LedgerDocument:
     pos_tax_by_rate: Mapping[Decimal, Decimal]  # document sign
     erp_line_tax_by_rate: Mapping[Decimal, Decimal]
     tax_variance_by_rate: Mapping[Decimal, Decimal]
+    tender_journal: TenderJournal | None = None  # rule 11: split / gift card / exchange tenders
 
     @property
     def is_return(self) -> bool:
@@ -588,9 +662,12 @@ def _document_kind(receipt: ReceiptInput, options: DocumentOptions) -> DocumentK
         raise ValueError(
             f"return_document must be 'cash_refund' or 'credit_memo', not {options.return_document!r}"
         )
+    if linked and receipt.original_money_gross is not None and receipt.original_money_gross < 0:
+        return DocumentKind.SALE  # a return of a return: the goods go out again (rule 2)
     if linked:
         raise DocumentError(
-            f"refund receipt (original order {linked}) has a positive total {receipt.money_gross}",
+            f"refund receipt (original order {linked}) has a positive total {receipt.money_gross}"
+            " and its original is not a return",
             orderid=receipt.orderid,
             field="money_gross",
             rule="return.negative_total",
@@ -790,7 +867,7 @@ def build_document(
         pos_doc.setdefault(rate, ZERO)
     variance = {rate: pos_doc[rate] - erp_tax.get(rate, ZERO) for rate in pos_doc}
 
-    # --- tenders.
+    # --- tenders (rule 11).
     splits = []
     for p in receipt.payments:
         method = mappings.tenders.get(p.name)
@@ -803,24 +880,30 @@ def build_document(
                 payment_method_id=method,
                 is_gift_card=p.name in mappings.gift_card_tenders,
                 is_virtual=p.is_virtual,
+                account_id=mappings.tender_accounts.get(p.name),
+                via_journal=p.name in mappings.journal_tenders or p.is_virtual,
             )
         )
-    main = max(splits, key=lambda t: abs(t.amount)) if splits else None  # max() keeps the first of ties
+    linked = receipt.refund_of_orderid or receipt.creditorderid
+    resale = sign > 0 and bool(linked)  # a return of a return
     memo = f"{options.memo_prefix} {receipt.receipt_id or oid}"
+    if resale:
+        memo += f" (reverses return {receipt.original_receipt_id or linked})"
     if splits:
         memo += " | " + "; ".join(f"{t.name} {_money_text(t.amount)}" for t in splits)
     if len(memo) > options.memo_max_length:
         memo = memo[: options.memo_max_length - 3] + "..."
 
     created_from = None
-    created_from_orderid = (receipt.refund_of_orderid or receipt.creditorderid) if sign < 0 else None
-    if sign < 0 and (receipt.original_receipt_id or receipt.original_orderid):
+    created_from_orderid = linked if (sign < 0 or resale) else None
+    if created_from_orderid and (receipt.original_receipt_id or receipt.original_orderid):
         created_from = external_id_for(
-            DocumentKind.SALE,
+            DocumentKind.REFUND if resale else DocumentKind.SALE,
             receipt.original_store_externalid or receipt.store_externalid,
             receipt.original_receipt_id,
-            receipt.original_orderid or created_from_orderid or oid,
+            receipt.original_orderid or created_from_orderid,
         )
+    payment_method_id, journal = _tender_plan(kind, external_id, splits, mappings, oid)
 
     doc = LedgerDocument(
         kind=kind,
@@ -836,13 +919,14 @@ def build_document(
         lines=doc_lines,
         discount=discount,
         payments=tuple(splits),
-        payment_method_id=main.payment_method_id if main else None,
+        payment_method_id=payment_method_id,
         sign=sign,
         created_from_external_id=created_from,
         created_from_orderid=created_from_orderid,
         pos_tax_by_rate=pos_doc,
         erp_line_tax_by_rate=erp_tax,
         tax_variance_by_rate=variance,
+        tender_journal=journal,
     )
 
     # --- totals check against the POS (sign-adjusted).
@@ -855,7 +939,66 @@ def build_document(
             raise fail(f"document {what} {got} != POS {want} (document sign)", what, f"totals.{what}")
     if any(doc.tax_by_rate().get(rate, ZERO) != v for rate, v in pos_doc.items()):
         raise fail("document tax per rate differs from POS VAT per rate", "money_vat", "tax.per_rate")
+    if journal is not None:
+        paid = sum((t.amount for t in splits), ZERO)
+        if paid != doc.gross_total:
+            raise fail(
+                f"the payments add up to {paid} but the document total is {doc.gross_total} (document sign):"
+                " the POS settlement account would not clear",
+                "sitoo_payment.amount",
+                "tenders.sum",
+            )
     return doc
+
+
+def tender_journal_external_id(document_external_id: str) -> str:
+    """``SITOO-TJ-S-ST001-R1`` for the sale ``SITOO-S-ST001-R1`` (sale and return keys stay apart)."""
+    rest = document_external_id.removeprefix("SITOO-")
+    return TENDER_JOURNAL_PREFIX + rest
+
+
+def _tender_plan(
+    kind: DocumentKind, external_id: str, splits: list[TenderSplit], mappings: Mappings, orderid: int
+) -> tuple[str | None, TenderJournal | None]:
+    """Rule 11: the document's payment method, and the tender journal when one method cannot say it."""
+    paying = [t for t in splits if t.amount]
+    if kind == DocumentKind.CREDIT_MEMO:
+        return None, None  # store credit: no money moves, no payment method
+    methods = {t.payment_method_id for t in paying}
+    if not paying:
+        return (splits[0].payment_method_id if splits else None), None
+    if len(methods) == 1 and not any(t.via_journal for t in paying):
+        return paying[0].payment_method_id, None
+    method = mappings.document_items.get(SETTLEMENT_METHOD)
+    settlement = mappings.document_items.get(SETTLEMENT_ACCOUNT)
+    if not method:
+        raise MappingMissing("document_item", SETTLEMENT_METHOD, orderid)
+    if not settlement:
+        raise MappingMissing("document_item", SETTLEMENT_ACCOUNT, orderid)
+    direction = 1 if kind == DocumentKind.SALE else -1  # a sale brings money in: Dr the tenders
+    lines: list[JournalLine] = []
+    settled = ZERO
+    for t in paying:
+        if not t.account_id:
+            raise MappingMissing("tender_account", t.name, orderid)
+        effect = direction * t.amount
+        settled += effect
+        lines.append(
+            JournalLine(
+                t.account_id, max(effect, ZERO), max(-effect, ZERO), f"{t.name} {_money_text(t.amount)}"
+            )
+        )
+    if settled:
+        lines.append(JournalLine(settlement, max(-settled, ZERO), max(settled, ZERO), "POS settlement"))
+    journal = TenderJournal(tender_journal_external_id(external_id), settlement, tuple(lines))
+    if len(journal.external_id) > MAX_EXTERNAL_ID:
+        raise DocumentError(
+            f"tender journal externalId would be {len(journal.external_id)} characters (max {MAX_EXTERNAL_ID})",
+            orderid=orderid,
+            field="receipt_id",
+            rule="external_id.length",
+        )
+    return method, journal
 
 
 __all__ = [
@@ -865,6 +1008,7 @@ __all__ = [
     "DocumentKind",
     "DocumentLine",
     "DocumentOptions",
+    "JournalLine",
     "LedgerDocument",
     "LineKind",
     "MappingMissing",
@@ -874,6 +1018,7 @@ __all__ = [
     "ReceiptRow",
     "StoreMapping",
     "TaxMapping",
+    "TenderJournal",
     "TenderSplit",
     "allocate_tax",
     "build_document",
@@ -882,4 +1027,5 @@ __all__ = [
     "rate_key",
     "receipt_vat",
     "sanitise_key",
+    "tender_journal_external_id",
 ]

@@ -1,9 +1,14 @@
 """Post the gated batch to the ERP: exactly once, with the POS's tax, in bounded parallel.
 
-- Sales go first, then returns, so a return whose original sale posts in the same run can link
-  to it (``createdFrom``). A return whose original is not in the ERP yet stays *held* ("awaiting
-  original sale") and is looked at again next run; one whose original is unknown was already
-  quarantined by the gate.
+- Sales go first, then returns, then returns of returns (positive receipts linked to a return),
+  so each document can link to what it reverses (``createdFrom``) in the same run. A return whose
+  original is not in the ERP yet stays *held* ("awaiting original sale") and is looked at again
+  next run; one whose original is *quarantined* is quarantined too, with an exception of its own
+  (``orphaned_return``, rule ``return.original_quarantined``) so its owner sees it the same hour;
+  it posts by itself once the original has. One whose original is unknown was already quarantined
+  by the gate.
+- A split-tender receipt is two ERP documents (cash sale/refund + tender journal); both
+  externalIds and ERP ids go into its posting log row in the same step.
 - Worker threads make only the ERP call (``PUT …/eid:{externalId}``: an upsert, so a retry or a
   re-run can never create a second document). The main thread records each success at once:
   posting log, state ``posted``, per-rate tax variance and resolved exceptions, in one
@@ -89,19 +94,28 @@ def load_mappings(conn: psycopg.Connection) -> Mappings:
     )
 
 
-def _iter_ready(conn: psycopg.Connection, returns: bool, batch_size: int) -> Iterator[list[ReceiptInput]]:
-    """Ready receipts, sales or returns, in orderid order, with rows, payments and the original sale."""
+_IS_RETURN = "(o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))"
+# Posting phases, in order: what a later phase links to has posted in an earlier one.
+PHASES: dict[str, str] = {
+    "sales": f"not {_IS_RETURN} and o.refund_of_orderid is null",
+    "returns": _IS_RETURN,
+    "returns_of_returns": f"not {_IS_RETURN} and o.refund_of_orderid is not null",
+}
+
+
+def _iter_ready(conn: psycopg.Connection, phase: str, batch_size: int) -> Iterator[list[ReceiptInput]]:
+    """Ready receipts of one phase, in orderid order, with rows, payments and the original."""
     last = 0
-    is_return = "(o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))"
+    where = PHASES[phase]
     while True:
         with conn.cursor(row_factory=dict_row) as cur:
             headers = cur.execute(
                 f"""
                 select o.* from sitoo_erp.ready_receipt o
-                 where o.orderid > %s and {is_return} = %s
+                 where o.orderid > %s and {where}
                  order by o.orderid limit %s
                 """,
-                (last, returns, batch_size),
+                (last, batch_size),
             ).fetchall()
             if not headers:
                 return
@@ -150,13 +164,22 @@ def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, i
 
 
 def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | None:
+    """The ERP id of the document a return (or a return of a return) links to, once posted."""
     if orderid is None:
         return None
     row = conn.execute(
-        "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = %s",
-        (orderid, str(DocumentKind.SALE)),
+        "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = any(%s)",
+        (orderid, [str(DocumentKind.SALE), str(DocumentKind.REFUND), str(DocumentKind.CREDIT_MEMO)]),
     ).fetchone()
     return row[0] if row else None
+
+
+def _quarantined_original(conn: psycopg.Connection, orderid: int) -> str | None:
+    """The reason the linked original is quarantined, or None if it is not."""
+    row = conn.execute(
+        "select reason from sitoo_erp.order_state where orderid = %s and state = %s", (orderid, S.QUARANTINED)
+    ).fetchone()
+    return None if row is None else (row[0] or "quarantined")
 
 
 def _quarantine(
@@ -244,6 +267,14 @@ def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostRe
                     for rate in doc.pos_tax_by_rate
                 ],
             )
+        for extra in result.related:  # the tender journal: logged with its receipt, same step
+            conn.execute(
+                """
+                update sitoo_erp.posting_log set tender_journal_external_id = %s, tender_journal_erp_id = %s
+                 where external_id = %s
+                """,
+                (extra.external_id, extra.erp_id, doc.external_id),
+            )
         resolve_exceptions(conn, doc.orderid, f"posted as {doc.external_id}")
 
 
@@ -299,8 +330,8 @@ def post_ready(
     variance = 0
     keys_this_run: dict[str, int] = {}
 
-    for returns in (False, True):
-        for batch in _iter_ready(conn, returns, options.batch_size):
+    for phase in PHASES:
+        for batch in _iter_ready(conn, phase, options.batch_size):
             summary.ready += len(batch)
             jobs: list[tuple[LedgerDocument, str | None]] = []
             for receipt in batch:
@@ -308,8 +339,23 @@ def post_ready(
                 if doc is None:
                     continue
                 created_from = None
-                if doc.is_return and doc.created_from_orderid is not None:
+                if doc.created_from_orderid is not None:
                     created_from = _original_erp_id(conn, doc.created_from_orderid)
+                    blocked = None if created_from else _quarantined_original(conn, doc.created_from_orderid)
+                    if blocked is not None:
+                        summary.quarantined += 1
+                        _quarantine(
+                            conn,
+                            doc.orderid,
+                            doc.store_externalid,
+                            ExceptionKind.ORPHANED_RETURN,
+                            "refund_of_orderid",
+                            "return.original_quarantined",
+                            f"{doc.external_id} links to order {doc.created_from_orderid}, which is quarantined "
+                            f"({blocked}); it posts by itself once that order has posted",
+                            f"original={doc.created_from_orderid}",
+                        )
+                        continue
                     if created_from is None:
                         conn.execute(
                             "update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s",

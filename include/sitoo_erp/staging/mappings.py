@@ -20,7 +20,11 @@ TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("store_externalid", "location_id", "customer_id", "subsidiary_id", "timezone"),
         "store_externalid",
     ),
-    "tender_payment": ("map_tender_payment", ("tender", "payment_method_id", "is_gift_card"), "tender"),
+    "tender_payment": (
+        "map_tender_payment",
+        ("tender", "payment_method_id", "is_gift_card", "account_id", "via_journal"),
+        "tender",
+    ),
     "vat_tax_code": ("map_vat_tax_code", ("vat_rate", "tax_code_id", "tax_type_id"), "vat_rate"),
     "document_item": ("map_document_item", ("purpose", "item_id"), "purpose"),
     "sku_item": ("map_sku_item", ("sku", "item_id"), "sku"),
@@ -47,12 +51,15 @@ def load_mapping_csvs(
         if not path.exists():
             continue
         with path.open(newline="") as fh:
-            records = [(*(row[c] for c in columns), actor) for row in csv.DictReader(fh)]
+            reader = csv.DictReader(fh)
+            # A seed written before a column existed (e.g. tender account_id) leaves it to its default.
+            present = [c for c in columns if c in (reader.fieldnames or ())]
+            records = [(*(row[c] for c in present), actor) for row in reader]
         if not records:
             inserted[stem] = 0
             continue
-        cols = ", ".join((*columns, "updated_by"))
-        marks = ", ".join(["%s"] * (len(columns) + 1))
+        cols = ", ".join((*present, "updated_by"))
+        marks = ", ".join(["%s"] * (len(present) + 1))
         with conn.transaction(), conn.cursor() as cur:
             before = cur.execute(f"select count(*) from sitoo_erp.{table}").fetchone()[0]
             cur.executemany(
