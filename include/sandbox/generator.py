@@ -254,6 +254,9 @@ ORDER_KEYS = [
     "payments",
 ]
 
+# Sitoo's example has "" for absent strings and "0.00" for absent money.
+_ORDER_TEMPLATE: dict[str, Any] = {k: "0.00" if k.startswith("money") else "" for k in ORDER_KEYS}
+
 
 def r2(x: Decimal) -> Decimal:
     return x.quantize(Q2, ROUND_HALF_UP)
@@ -643,7 +646,7 @@ class SitooDataset:
             int(self.idx["paymentstateid"][p]),
             int(self.idx["ordertypeid"][p]),
         )
-        o: dict[str, Any] = dict.fromkeys(ORDER_KEYS, "")
+        o: dict[str, Any] = dict(_ORDER_TEMPLATE)
         o.update(
             orderid=int(self.idx["orderid"][p]),
             eshopid=1,
@@ -666,9 +669,6 @@ class SitooDataset:
             orderitems=[],
             payments=[],
         )
-        for k in ORDER_KEYS:
-            if k.startswith("money"):
-                o[k] = "0.00"
         if store is not None:
             staff = rng.randint(1, 6)
             o.update(
@@ -1569,32 +1569,40 @@ def generate_dataset(
         link[rp[ok]] = orderid[cand[chosen[ok]]]
         return rp[~ok]
 
+    def by_store(mask: np.ndarray) -> list[np.ndarray]:
+        """Positions where ``mask`` holds, per store (each ascending = arrival order)."""
+        pos = np.flatnonzero(mask)
+        pos = pos[np.argsort(store[pos], kind="stable")]
+        return np.split(pos, np.cumsum(np.bincount(store[pos], minlength=S))[:-1])
+
+    is_cross = (kind == RETURN) & (cross_u < cross_store_share)
+    sales_of = by_store(kind == SALE)
+    same_of = by_store(((kind == RETURN) | (kind == EXCH_REFUND)) & ~is_cross)
+    cross_of = by_store(is_cross)
     unlinked: list[np.ndarray] = []
     for s in range(S):
-        same_country = np.flatnonzero(country == country[s])
-        others = same_country[same_country != s]
-        is_ret = (kind == RETURN) & (store == s)
-        rp_cross = (
-            np.flatnonzero(is_ret & (cross_u < cross_store_share)) if len(others) else np.zeros(0, np.int64)
-        )
-        rp_same = np.flatnonzero(
-            (((kind == RETURN) | (kind == EXCH_REFUND)) & (store == s)) & ~np.isin(np.arange(M), rp_cross)
-        )
-        unlinked.append(pick(np.flatnonzero((kind == SALE) & (store == s)), rp_same))
-        if len(rp_cross):
-            cand = np.flatnonzero((kind == SALE) & np.isin(store, others))
-            unlinked.append(pick(cand, rp_cross))
-            cross[rp_cross] = link[rp_cross] > 0
-    for b in np.concatenate(unlinked).tolist() if unlinked else []:
+        unlinked.append(pick(sales_of[s], same_of[s]))
+    for c in set(country.tolist()):
+        stores_c = np.flatnonzero(country == c)
+        rp = np.sort(np.concatenate([cross_of[s] for s in stores_c]))
+        if len(stores_c) < 2:  # no other store to return to: a same-store return
+            for s in stores_c:
+                unlinked.append(pick(sales_of[s], cross_of[s]))
+            continue
+        unlinked.append(pick(np.sort(np.concatenate([sales_of[s] for s in stores_c])), rp))
+        linked = rp[link[rp] > 0]
+        cross[linked] = store[link[linked] - ORDERID_BASE] != store[linked]
+    for b in np.concatenate(unlinked).tolist():
         # No earlier sale: becomes (or its exchange pair becomes) a plain sale.
         if kind[b] == EXCH_REFUND:
             kind[partner[b] - ORDERID_BASE] = SALE
             partner[partner[b] - ORDERID_BASE] = 0
             partner[b] = 0
         kind[b] = SALE
+    returns_of = by_store(kind == RETURN)
+    reversals_of = by_store(kind == RETURN_REVERSAL)
     for s in range(S):
-        rr = np.flatnonzero((kind == RETURN_REVERSAL) & (store == s))
-        for b in pick(np.flatnonzero((kind == RETURN) & (store == s)), rr).tolist():
+        for b in pick(returns_of[s], reversals_of[s]).tolist():
             kind[b] = SALE
     sales = kind == SALE
     fl = np.where(sales, fl, 0).astype(np.int8)
