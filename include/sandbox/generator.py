@@ -941,7 +941,8 @@ class SitooDataset:
         """A web-shop order: no register, no store warehouse, a customer, a delivery fee, Klarna."""
         orderid = int(self.idx["orderid"][p])
         rng = self._rng(orderid)
-        store = self._store(p)
+        stores = self.catalogue.stores
+        store = self.stores_by_id.get(int(self.idx["store"][p])) or stores[orderid % len(stores)]
         web = replace(store, pricing=WEB_PRICING)
         o = self._header(p, rng, None)
         o["currencycode"] = store.currency
@@ -1539,10 +1540,11 @@ def generate_dataset(
     tw = np.array(list(tw_.values()), dtype=float)
     tender = tk[rs.choice(len(tk), M, p=tw / tw.sum())]
     link_u = rs.random(M)
-    # Receipt numbers: per store, in orderdate order.
-    by_store = np.lexsort((np.arange(M), orderdate, store))
+    # Receipt numbers: per store's till, in orderdate order (web orders count apart: no till).
+    till = np.where(web, S, store)
+    by_store = np.lexsort((np.arange(M), orderdate, till))
     receiptno = np.zeros(M, dtype=np.int32)
-    counts = np.bincount(store, minlength=S)
+    counts = np.bincount(till, minlength=S + 1)
     firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     receiptno[by_store] = (np.arange(M) - np.repeat(firsts, counts) + 1).astype(np.int32)
     # Arrival order -> orderids.
@@ -1611,7 +1613,7 @@ def generate_dataset(
     st = np.array([STATES[k] for k in range(len(KIND_NAMES))], dtype=np.int16)
     idx = {
         "orderid": orderid,
-        "store": (store + 1).astype(np.int16),
+        "store": np.where(np.isin(kind, WEB_KINDS), 0, store + 1).astype(np.int16),  # 0: the web shop
         "orderdate": orderdate.astype(np.int64),
         "dateadded": dateadded.astype(np.int64),
         "kind": kind.astype(np.int8),
