@@ -1221,13 +1221,16 @@ class SitooDataset:
         items: list[tuple[str, int]],
         orderdeliveryid: int | None = None,
         description: str | None = None,
+        counted: bool = False,
     ) -> None:
+        """Append one transaction; ``items`` are (sku, change), or (sku, count error) if ``counted``."""
         txs, times, levels = self._ledger_cache
         txid = len(txs) + 1
         costs = self._costs
         logs = []
-        for sku, delta in items:
+        for sku, q in items:
             before = self._level(wid, sku)
+            delta = q if not counted else max(0, before + q) - before
             levels[(wid, sku)] = after = before + delta
             cost = costs.get(sku, ZERO)
             logs.append(
