@@ -12,19 +12,49 @@ Id conventions (stable, so mapping seeds and tests can rely on them):
 - ERP location for store ``n``: ``id=str(1000+n)``; walk-in customer ``id=str(5000+n)``;
   subsidiary ``"1"``.
 - Product ``p`` (1-based): ``productid=p``, ``sku="SKU-{p:06d}"``; ERP item ``id=str(100000+p)``.
-- VAT rates 20 / 5 / 0 % -> ERP tax codes ``"41"`` / ``"42"`` / ``"43"`` of tax type ``"7"``.
+- VAT rates 20 / 5 / 0 % -> ERP tax codes ``"41"`` / ``"42"`` / ``"43"`` of tax type ``"7"``;
+  the Swedish rates of a Nordic store 25 / 12 / 6 % -> ``"44"`` / ``"45"`` / ``"46"``.
+
+Pricing (per store, ``Store.pricing``): how the store's till prices and derives VAT. Shelf prices are
+VAT-inclusive by default, as in UK and Nordic shops; each store follows one convention:
+
+- ``gross_receipt``: shelf prices include VAT; rows carry net/VAT derived per unit from the gross
+  unit price; the receipt's VAT per rate is derived from the receipt's gross at that rate
+  (3 x 0.99 at 20 %: gross 2.97, VAT 0.50, net 2.47, while the rows carry 0.82 + 0.17 per unit).
+- ``gross_line``: shelf prices include VAT; VAT is derived per row from the row's gross; the receipt
+  is the sum of its rows.
+- ``net_line``: net prices; VAT per row from the row's net; the receipt is the sum of its rows.
+- ``net_receipt``: net prices; VAT per rate from the receipt's net at that rate.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 DEFAULT_TIMEZONE = "Europe/London"
 VAT_RATES: tuple[int, ...] = (20, 5, 0)
 TAX_TYPE_ID = "7"
-TAX_CODE_BY_RATE: dict[int, str] = {20: "41", 5: "42", 0: "43"}
+TAX_CODE_BY_RATE: dict[int, str] = {20: "41", 5: "42", 0: "43", 25: "44", 12: "45", 6: "46"}
+# VAT rate per product class and country: UK standard / reduced / zero; Sweden 25 / 12 / 6 (books,
+# culture) / 0 (a zero-rated product is 6 % in Sweden when its id is even).
+RATES_BY_COUNTRY: dict[str, dict[str, int]] = {
+    "GB": {"standard": 20, "reduced": 5, "zero": 0, "culture": 0},
+    "SE": {"standard": 25, "reduced": 12, "zero": 0, "culture": 6},
+}
+CURRENCY_BY_COUNTRY = {"GB": "GBP", "SE": "SEK"}
+PRICING_CONVENTIONS: tuple[str, ...] = ("gross_receipt", "gross_line", "net_line", "net_receipt")
+# Default per store n: PRICING_CYCLE[(n - 1) % 6]: VAT-inclusive stores, one net-priced store in five.
+PRICING_CYCLE: tuple[str, ...] = (
+    "gross_receipt",
+    "gross_line",
+    "net_line",
+    "gross_receipt",
+    "gross_line",
+    "net_receipt",
+)
 SUBSIDIARY_ID = "1"
 # Document-level items in the ERP (see design invariant 5 and the posting rules).
 LOYALTY_DISCOUNT_ITEM_ID = "900"
@@ -74,6 +104,16 @@ class Store:
     registerid: str
     registerkey: str
     eshopid: int = 1
+    pricing: str = "gross_receipt"  # one of PRICING_CONVENTIONS
+    country: str = "GB"
+
+    @property
+    def currency(self) -> str:
+        return CURRENCY_BY_COUNTRY[self.country]
+
+    @property
+    def prices_include_vat(self) -> bool:
+        return self.pricing.startswith("gross")
 
     @property
     def erp_location_id(self) -> str:
@@ -95,6 +135,32 @@ class Product:
     group_type: int = 10  # 10 product, 20 service, 30 gift card
     in_erp: bool = True  # False: the ~0.5 % "unknown SKU" fault
     erp_inactive: bool = False
+    shelf_price: Decimal = Decimal("0.00")  # VAT-inclusive UK shelf price (x.99 / x.49 / x.00), 2 dp
+
+    @property
+    def vat_class(self) -> str:
+        if self.vat_rate == 20:
+            return "standard"
+        if self.vat_rate == 5:
+            return "reduced"
+        return "culture" if self.productid % 2 == 0 and self.group_type == 10 else "zero"
+
+    def rate_in(self, country: str) -> int:
+        """The product's VAT rate in ``country`` (gift cards are always 0 %)."""
+        return 0 if self.group_type == 30 else RATES_BY_COUNTRY[country][self.vat_class]
+
+    def price_in(self, store: Store) -> Decimal:
+        """Unit price on the store's shelf: VAT-inclusive or net per the store's pricing."""
+        if self.group_type == 30:
+            return self.net_price
+        if store.country == "SE":  # whole kronor or x.90, VAT-inclusive
+            sek = (self.shelf_price * 13).quantize(Decimal("1"))
+            gross = sek - Decimal("0.10") if self.productid % 3 == 0 else sek
+            rate = Decimal(self.rate_in("SE"))
+            return (
+                gross if store.prices_include_vat else (gross * 100 / (100 + rate)).quantize(Decimal("0.01"))
+            )
+        return self.shelf_price if store.prices_include_vat else self.net_price
 
     @property
     def erp_item_id(self) -> str:
@@ -170,7 +236,12 @@ class Catalogue:
             "items": items,
             "tax_types": [{"id": TAX_TYPE_ID, "name": "VAT"}],
             "tax_codes": [
-                {"id": code, "itemid": f"GB-VAT-{rate}", "rate": float(rate), "taxtype": TAX_TYPE_ID}
+                {
+                    "id": code,
+                    "itemid": f"{'GB' if rate in VAT_RATES else 'SE'}-VAT-{rate}",
+                    "rate": float(rate),
+                    "taxtype": TAX_TYPE_ID,
+                }
                 for rate, code in TAX_CODE_BY_RATE.items()
             ],
             "payment_methods": [
@@ -236,6 +307,17 @@ def mapping_seed_rows(catalogue: Catalogue) -> dict[str, list[dict]]:
     }
 
 
+def _shelf_price(productid: int, net: Decimal, rate: int) -> Decimal:
+    """A VAT-inclusive shelf price near net x (1 + rate): mostly x.99, some x.49 / x.00; every 50th
+    product costs 0.99 (the 3 x 0.99 penny case)."""
+    if productid % 50 == 7:
+        return Decimal("0.99")
+    pounds = (net * (100 + rate) / 100).to_integral_value(ROUND_FLOOR)
+    if productid % 7 == 0:
+        return max(pounds, Decimal(1)).quantize(Decimal("0.01"))
+    return pounds + (Decimal("0.49") if productid % 4 == 0 else Decimal("0.99"))
+
+
 def build_catalogue(
     seed: int = 42,
     stores: int = 5,
@@ -243,18 +325,30 @@ def build_catalogue(
     timezone: str = DEFAULT_TIMEZONE,
     unknown_sku_share: float = 0.005,
     inactive_sku_share: float = 0.002,
+    pricing: str | Sequence[str] | None = None,
+    nordic_stores: int = 0,
 ) -> Catalogue:
-    """Deterministic catalogue: same arguments, same stores and products, byte for byte."""
+    """Deterministic catalogue: same arguments, same stores and products, byte for byte.
+
+    ``pricing``: one convention for every store, or one per store (cycled); default
+    ``PRICING_CYCLE``. ``nordic_stores``: the last N stores are Swedish (SEK, 25/12/6/0 %,
+    Europe/Stockholm)."""
     rng = random.Random(f"catalogue:{seed}")
+    cycle = PRICING_CYCLE if pricing is None else (pricing,) if isinstance(pricing, str) else tuple(pricing)
+    for conv in cycle:
+        if conv not in PRICING_CONVENTIONS:
+            raise ValueError(f"pricing {conv!r}: expected one of {PRICING_CONVENTIONS}")
     store_list = [
         Store(
             storeid=n,
             externalid=f"ST{n:03d}",
             name=f"Store {n:03d}",
-            timezone=timezone,
+            timezone="Europe/Stockholm" if n > stores - nordic_stores else timezone,
             warehouseid=100 + n,
             registerid=f"{{5170{n:04X}-0000-4000-8000-{n:012X}}}",
             registerkey=f"SBX{n:05d}",
+            pricing=cycle[(n - 1) % len(cycle)],
+            country="SE" if n > stores - nordic_stores else "GB",
         )
         for n in range(1, stores + 1)
     ]
@@ -279,6 +373,7 @@ def build_catalogue(
                 cost=cost,
                 in_erp=p not in unknown,
                 erp_inactive=p in inactive,
+                shelf_price=_shelf_price(p, net, rate),
             )
         )
     gift_card = Product(

@@ -1,7 +1,8 @@
 """``make demo``: the main job end to end on embedded defaults, then what it did, in plain text.
 
 Starts embedded PostgreSQL, the Sitoo and NetSuite sandboxes and an SMTP sink on 127.0.0.1,
-seeds a week of trading for 5 stores, and runs the real DAG with ``dag.test()`` against them.
+seeds a week of trading for 5 stores (VAT-inclusive tills rounding per receipt and per line, and
+one net-priced till), and runs the real DAG with ``dag.test()`` against them.
 Everything it writes lives under ``var/`` (git-ignored); each run starts from a fresh database.
 """
 
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--receipts-per-store-day", type=int, default=40)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--pricing",
+        default=None,
+        help="till pricing per store, comma-separated and cycled (gross_receipt, gross_line, net_line, "
+        "net_receipt); default: VAT-inclusive stores plus one net-priced store",
+    )
     args = parser.parse_args(argv)
 
     configure(VAR / "airflow")
@@ -51,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         stores=args.stores,
         days=args.days,
         receipts_per_store_day=args.receipts_per_store_day,
+        pricing=tuple(args.pricing.split(",")) if args.pricing else None,
         pg_port=pick_port(54329),
     )
     began = time.monotonic()
@@ -65,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  Sitoo        {stack.sitoo.base_url}  ({len(ds)} orders over {config.days} days, {config.stores} stores)"
         )
+        pricing = ", ".join(f"{s.externalid} {s.pricing}" for s in ds.catalogue.stores)
+        print(f"  Till pricing {pricing}  (gross_* = VAT-inclusive shelf prices)")
         print(f"  NetSuite     {stack.netsuite.url}/services/rest")
         print(f"  SMTP sink    127.0.0.1:{stack.smtp.port}  (mail spooled to {VAR / 'mail'})")
         print("Migrating the Airflow metadata DB (SQLite)…")
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{recon_states}"
         )
 
-        report(stack.database_url)
+        report(stack.database_url, {s.externalid: s.pricing for s in ds.catalogue.stores})
         recon_summary(stack.database_url)
         print(
             f"\nAlert e-mails: {len(stack.smtp.messages)} delivered to the SMTP sink, spooled in {VAR / 'mail'}"
@@ -151,7 +161,7 @@ def recon_summary(database_url: str) -> None:
     print(f"Report: {run[2] or '(kept in sitoo_erp.reconciliation_run)'}")
 
 
-def report(database_url: str) -> None:
+def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
     from include.sitoo_erp.staging.db import connect_url
     from include.sitoo_erp.staging.orders import state_counts
 
@@ -182,6 +192,17 @@ def report(database_url: str) -> None:
         ).fetchall()
         _print_table(
             "Open exceptions", ("kind", "owner", "count", "example"), exceptions or [("(none)", "", 0, "")]
+        )
+        per_store = conn.execute(
+            "select store_externalid, count(*) filter (where state = 'posted'), "
+            "count(*) filter (where state = 'quarantined'), "
+            "count(*) filter (where state = 'quarantined' and (reason ilike '%tax%' or reason ilike '%vat%')) "
+            "from sitoo_erp.order_state group by 1 order by 1"
+        ).fetchall()
+        _print_table(
+            "Receipts per store and till pricing (gross_* = VAT-inclusive; tax quarantines should be 0)",
+            ("store", "pricing", "posted", "quarantined", "of which for tax"),
+            [(s, (pricing or {}).get(s, "?"), p, q, t) for s, p, q, t in per_store],
         )
         quarantined = conn.execute(
             "select orderid, store_externalid, receipt_id, reason from sitoo_erp.order_state "

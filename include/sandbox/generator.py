@@ -5,57 +5,55 @@ compact numpy index per order (orderid, store, orderdate, dateadded, kind, flags
 receipt number, state ids: ~50 bytes/order) and builds each order's JSON on demand from a
 ``random.Random`` seeded by ``(seed, orderid)``, so a server can page through millions of orders.
 
+It models what real tills vary, from Sitoo's documentation and published examples, not from what
+the posting code expects (``docs/`` of the public ``sitoo-client`` OpenAPI spec; see
+``/work/shared/reference/sitoo-api.md``):
+
+- **Pricing per store** (``catalogue.Store.pricing``): VAT-inclusive shelf prices by default, with
+  VAT derived per unit and per receipt from the gross (``gross_receipt``), per row from the row's
+  gross (``gross_line``), or net prices with VAT per row (``net_line``) or per receipt
+  (``net_receipt``). Rows always carry Sitoo's *net* unit prices (``moneynetpriceperunit``) and row
+  totals with net + VAT = the row's gross; under ``gross_receipt`` the receipt's VAT per rate is
+  round(gross_R x R / (100 + R)), so it may differ from the sum of the rows' VAT by pennies (3 x 0.99
+  at 20 %: rows 0.82 + 0.17 per unit = 2.46 + 0.51, receipt net 2.47 + VAT 0.50 = 2.97); under
+  ``gross_line`` ``moneyitemtotal_net`` need not equal ``moneynetpriceperunit x quantity``.
+  ``receipt_vat_by_rate`` gives the receipt's (net, VAT) per rate. A Nordic store (``nordic_stores``)
+  sells in SEK at 25 / 12 / 6 / 0 % and rounds cash to whole kronor; UK stores round cash to 0.05.
+- **Shapes as Sitoo publishes them**: an order has exactly the keys of Sitoo's single-order example
+  (empty strings where Sitoo has them, ``creditorderid`` null on a sale), rows and payments exactly
+  the keys of the list example, warehouse items without ``warehouseid`` (it is in the URL),
+  transactions and Z-reports with the keys of their examples (plus ``dateadded`` on
+  ``/pos-z-reports``). ``additionaldata`` keys are only those Sitoo documents. Money 2-dp strings,
+  quantities 3-dp strings, ROUND_HALF_UP. A row without a discount has ``moneydiscountedprice`` and
+  ``moneydiscount`` ``"0.00"`` and ``moneypriceorg`` ``"0.00"``, as in the examples.
+- **Discounts**: a campaign sits in the row price (``moneyoriginalprice`` - ``moneydiscountedprice``
+  = ``moneydiscount`` per unit, net) with ``voucherid`` / ``vouchercode`` / ``vouchername``. A
+  **loyalty bonus cheque** is also a row discount (Sitoo documents no amount key): the row carries
+  ``additionaldata["crm-bonuscheckid"]`` and no voucher code, the order ``crm-membernumber`` and
+  ``crm-customerid``; its value is sum((moneyoriginalprice - moneydiscountedprice) x qty) net plus
+  that VAT. The Z-report lists bonus cheques under vouchercode ``""``.
+- **Gift cards**: sold as a 0 % row (product group type 30, ``product-group-name`` "Gift cards",
+  ``giftcard-cardnumber``); redeemed as payment ``"Gift Card"`` with ``giftcard-cardnumber(-display)``.
+- **Tenders**: Card, Cash, Klarna, Gift Card + Card, Card + Cash, Foreign Currency (unmapped);
+  exchanges move value with payment ``"Exchange"`` (``virtual-payment: "true"``), the balance by Card.
+- **Receipt kinds**: sales, partial returns (some rows, some units), cross-store returns (returned at
+  another store of the same country), exchanges (a refund + a sale, the new item usually dearer),
+  returns of a return (a positive receipt whose ``creditorderid`` is a refund), open / parked /
+  booking / cancelled / abandoned POS orders, and web orders without a register (``registerid`` and
+  ``warehouseid`` null, delivery fee, Klarna; closed and paid, or open with a reserved payment).
+- Invariant of every paid order: ``sum(payments) == moneytotal_gross_all == moneyfinal_net +
+  moneyfinal_vat + moneytotal_gross_roundoff``.
+
 Order ids ascend in backend arrival order (``dateadded``): an offline receipt that reaches the
-backend hours late gets a higher orderid than receipts made after it (the orderid high-water mark
-is the only safe watermark). ``dateadded`` is not an order field in the API; the sandbox clock
-hides orders whose ``dateadded`` is in its future.
+backend hours late gets a higher orderid than receipts made after it. ``dateadded`` is not an
+order field in the API; the sandbox clock hides orders whose ``dateadded`` is in its future.
 
-Payload representation (what the posting code reads):
-
-- **Money** 2-dp strings, quantities 3-dp strings; all rounding is ROUND_HALF_UP (away from zero).
-- **Row prices** are net per unit. ``moneypriceorg`` / ``moneyoriginalprice`` = regular net price;
-  ``moneydiscountedprice`` = ``moneynetpriceperunit`` = price paid; ``moneydiscount`` = the
-  difference (``"0.00"`` without a campaign). Campaign rows carry ``vouchercode`` ``"CAMP10"``,
-  ``"CAMP20"`` or ``"CAMP30"`` and ``vouchername``. ``moneyitemtotal_net = unit * quantity``;
-  ``moneyitemtotal_vat = round(moneyitemtotal_net * vatvalue/100)`` per line.
-- **Receipt VAT rule**: for each ``vatvalue`` R: ``net_R = sum(row net at R) - loyalty net at R`` and
-  ``vat_R = round(net_R * R/100)``; ``moneyfinal_net = sum(net_R)``, ``moneyfinal_vat = sum(vat_R)``
-  (``receipt_vat_by_rate`` implements it). **Penny-rounding baskets** are those where the per-line
-  rounded ``sum(moneyitemtotal_vat)`` at some rate differs from ``vat_R`` by >= 0.01; every other
-  basket is drawn so the two agree exactly.
-- **Loyalty bonus cheque** (receipt level, never on a row; rows keep the pre-loyalty price): order
-  ``additionaldata``: ``crm-bonuscheckid`` (``"BC…"``), ``crm-membernumber``,
-  ``loyalty-moneydiscount`` (gross, positive) and per rate R present
-  ``loyalty-moneydiscount-net-R`` / ``loyalty-moneydiscount-vat-R`` (positive; net + vat summed over
-  rates = ``loyalty-moneydiscount``). Identity: ``sum(row vat at R) - loyalty vat R = vat_R``.
-  Never combined with a penny-rounding basket.
-- **Gift card sold**: row ``sku="GIFTCARD"``, ``productid=999999``, ``vatvalue=0``, row
-  ``additionaldata["giftcard-cardnumber"]``, ``"product-group-type": "30"``. **Redeemed**: payment
-  ``name="Gift Card"`` with ``giftcard-cardnumber`` / ``giftcard-cardnumber-display``.
-- **Cash round-off**: an all-cash sale is rounded to the nearest **0.05**:
-  ``moneytotal_gross_roundoff`` = rounded - (net + vat), never zero for the generated cash sales
-  (a cash refund is rounded too, and may be 0.00). Split tenders (Card + Cash) are not rounded.
-- **Returns**: own order, ``creditorderid`` = sale, ``additionaldata["pos-originalsales-orderid"]``,
-  rows with negative ``quantity`` / totals (unit prices positive) and
-  ``additionaldata["pos-originalsales-orderitemid"]``; payments negative with
-  ``pos-originalsales-payment-index``. Refunds are at row value (loyalty is not clawed back).
-- **Exchanges**: a refund order (like a return, plus ``pos-refundsales-orderid``) and a sale
-  (``pos-refund-orderid`` / ``pos-refund-receiptid``); the value moved between them is a payment
-  ``name="Exchange"`` with ``additionaldata["virtual-payment"]="true"`` (negative on the refund,
-  positive on the sale); any balance is paid / refunded by Card.
-- **Unmapped tender**: payment ``name="Foreign Currency"`` (``catalogue.UNMAPPED_TENDER``).
-- Invariant for every order: ``sum(payments.moneyamount) == moneytotal_gross_all ==
-  moneyfinal_net + moneyfinal_vat + moneytotal_gross_roundoff``.
-
-Kinds and states: sale/return/exchange ``(10, 20, 10)``; open ``(0, 10, 10)``; parked
-``(0, 0, 110)``; booking ``(0, 15, 100)``; cancelled ``(20, 30, 10)``; abandoned ``(-1, 0, 10)``
-as ``(orderstateid, paymentstateid, ordertypeid)``.
-
-Stock: every store warehouse starts with ``initial_on_hand(store, sku)`` of every product at
-``start`` - 1 day; transactions: Sales (30) / Refund (40) per finalised receipt (``orderdeliveryid
-= orderid * 10 + 1``, ``datecreated = dateadded``), plus per store-day a Move In (10) at 07:00,
-sometimes a Move Out (20) at 18:00 and a StockTaking (50) at 20:30 local. Transactions, stock
-levels and Z-reports are materialised on first use (O(orders); fine up to ~100k orders).
+Stock: every store warehouse starts with ``initial_on_hand(store, sku)``; transactions: Sales (30) /
+Refund (40) per finalised POS receipt (``orderdeliveryid = orderid * 10 + 1``, ``datecreated =
+dateadded``), plus per store-day a Move In (10) at 07:00 that replenishes every SKU the next 24 hours
+will sell beyond its level, sometimes a Move Out (20) at 18:00 and a StockTaking (50) at 20:30 local,
+both bounded so that stock never goes below zero (only a planted case can). Transactions, levels
+and Z-reports are materialised on first use (O(orders); fine up to ~100k orders).
 """
 
 from __future__ import annotations
@@ -64,9 +62,10 @@ import bisect
 import copy
 import random
 import zlib
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,6 +74,7 @@ import numpy as np
 from include.sandbox.catalogue import (
     DEFAULT_TIMEZONE,
     GIFT_CARD_SKU,
+    PRICING_CONVENTIONS,
     UNMAPPED_TENDER,
     Catalogue,
     Product,
@@ -87,9 +87,23 @@ CURRENCY = "GBP"
 Q2 = Decimal("0.01")
 Q5 = Decimal("0.05")
 ZERO = Decimal("0.00")
+CASH_ROUNDING = {"GB": Decimal("0.05"), "SE": Decimal("1.00")}
 
 # Order kinds (index column ``kind``).
-SALE, RETURN, EXCH_REFUND, EXCH_SALE, OPEN, PARKED, BOOKING, CANCELLED, ABANDONED = range(9)
+(
+    SALE,
+    RETURN,
+    EXCH_REFUND,
+    EXCH_SALE,
+    OPEN,
+    PARKED,
+    BOOKING,
+    CANCELLED,
+    ABANDONED,
+    RETURN_REVERSAL,
+    WEB,
+    WEB_OPEN,
+) = range(12)
 KIND_NAMES = (
     "sale",
     "return",
@@ -100,8 +114,12 @@ KIND_NAMES = (
     "booking",
     "cancelled",
     "abandoned",
+    "return_reversal",
+    "web",
+    "web_open",
 )
 KIND_BY_NAME = {n: i for i, n in enumerate(KIND_NAMES)}
+WEB_KINDS = (WEB, WEB_OPEN)
 # (orderstateid, paymentstateid, ordertypeid)
 STATES: dict[int, tuple[int, int, int]] = {
     SALE: (10, 20, 10),
@@ -113,10 +131,13 @@ STATES: dict[int, tuple[int, int, int]] = {
     BOOKING: (0, 15, 100),
     CANCELLED: (20, 30, 10),
     ABANDONED: (-1, 0, 10),
+    RETURN_REVERSAL: (10, 20, 10),
+    WEB: (10, 20, 10),
+    WEB_OPEN: (0, 15, 10),
 }
-# Primary draw (EXCH_SALE is added for each EXCH_REFUND).
+# Primary draw (EXCH_SALE is added for each EXCH_REFUND). ``generate_dataset(kind_weights=...)``.
 KIND_WEIGHTS = {
-    SALE: 0.87,
+    SALE: 0.84,
     RETURN: 0.04,
     EXCH_REFUND: 0.01,
     OPEN: 0.01,
@@ -124,11 +145,21 @@ KIND_WEIGHTS = {
     BOOKING: 0.01,
     CANCELLED: 0.02,
     ABANDONED: 0.02,
+    RETURN_REVERSAL: 0.005,
+    WEB: 0.015,
+    WEB_OPEN: 0.01,
 }
 
-# Basket flags (sales only).
-F_UNKNOWN_SKU, F_PENNY, F_LOYALTY, F_CAMPAIGN, F_GIFTCARD_SOLD = 1, 2, 4, 8, 16
-FLAG_RATES = {F_UNKNOWN_SKU: 0.005, F_PENNY: 0.05, F_LOYALTY: 0.05, F_CAMPAIGN: 0.15, F_GIFTCARD_SOLD: 0.02}
+# Basket flags (sales; F_CROSS_STORE on returns).
+F_UNKNOWN_SKU, F_PENNY, F_LOYALTY, F_CAMPAIGN, F_GIFTCARD_SOLD, F_CROSS_STORE = 1, 2, 4, 8, 16, 32
+FLAG_RATES = {
+    F_UNKNOWN_SKU: 0.005,
+    F_PENNY: 0.05,
+    F_LOYALTY: 0.05,
+    F_CAMPAIGN: 0.15,
+    F_GIFTCARD_SOLD: 0.02,
+}
+CROSS_STORE_SHARE = 0.15  # of returns, when another store of the same country exists
 # Tender plans (sales only; everything else pays by Card).
 T_CARD, T_CASH, T_SPLIT, T_GIFTCARD, T_KLARNA, T_FOREIGN = range(6)
 TENDER_WEIGHTS = {
@@ -156,9 +187,75 @@ INDEX_COLUMNS = (
     "paymentstateid",
     "ordertypeid",
 )
-RATE = {20: Decimal("0.20"), 5: Decimal("0.05"), 0: Decimal("0")}
-VATID_BY_RATE = {20: 2, 5: 3, 0: 4}
+VATID_BY_RATE = {20: 2, 5: 3, 0: 4, 25: 6, 12: 7, 6: 8}
 GIFT_CARD_VATID = 5
+VOUCHER_IDS = {10: 11, 20: 12, 30: 13}
+WEB_PRICING = "gross_line"  # the web shop shows VAT-inclusive prices and taxes each row
+
+# Key sets of Sitoo's published examples (sitoo-client src/paths/sites/_siteid_/orders/_orderid_.yaml,
+# orders.yaml, warehouseitems.yaml, warehousetransactions.yaml, zreports.yaml), in their order.
+ORDER_KEYS = [
+    "orderid",
+    "eshopid",
+    "externalid",
+    "creditorderid",
+    "checkouttypeid",
+    "deliverytypeid",
+    "email",
+    "namefirst",
+    "namelast",
+    "personalid",
+    "company",
+    "phone",
+    "invoice_address",
+    "invoice_address2",
+    "invoice_zip",
+    "invoice_city",
+    "invoice_state",
+    "invoice_countryid",
+    "delivery_address",
+    "delivery_address2",
+    "delivery_zip",
+    "delivery_city",
+    "delivery_state",
+    "delivery_countryid",
+    "comment",
+    "commentinternal",
+    "customerref",
+    "checkoutref",
+    "moneytotal_net",
+    "moneytotal_vat",
+    "moneycheckout_net",
+    "moneycheckout_vat",
+    "moneytotal_gross_checkout",
+    "moneydelivery_net",
+    "moneydelivery_vat",
+    "moneytotal_gross_delivery",
+    "moneyfinal_net",
+    "moneyfinal_vat",
+    "moneyfinal_salestax",
+    "moneytotal_gross_roundoff",
+    "moneytotal_gross_all",
+    "checkouttypename",
+    "checkoutmethodid",
+    "checkoutmethodsubid",
+    "deliverytypename",
+    "orderdate",
+    "orderstateid",
+    "paymentstateid",
+    "ordertypeid",
+    "userid_staff",
+    "registerid",
+    "warehouseid",
+    "datereserved",
+    "currencycode",
+    "additionaldata",
+    "orderitems",
+    "payments",
+]
+
+# Sitoo's example has "" for absent strings and "0.00" for absent money.
+_ORDER_TEMPLATE: dict[str, Any] = {k: "0.00" if k.startswith("money") else "" for k in ORDER_KEYS}
 
 
 def r2(x: Decimal) -> Decimal:
@@ -180,58 +277,127 @@ def rate_of(vatvalue: Any) -> Decimal:
     return Decimal(str(vatvalue)) / 100
 
 
-def receipt_vat_by_rate(order: dict) -> dict[int | float, tuple[Decimal, Decimal]]:
-    """The receipt's (net, vat) per VAT rate under the module's receipt VAT rule."""
-    nets: dict[Any, Decimal] = {}
+def vat_from_gross(gross: Decimal, vatvalue: Any) -> Decimal:
+    """VAT contained in a VAT-inclusive amount, rounded half up (away from zero)."""
+    r = Decimal(str(vatvalue))
+    return r2(gross * r / (100 + r))
+
+
+def vat_from_net(net: Decimal, vatvalue: Any) -> Decimal:
+    return r2(net * rate_of(vatvalue))
+
+
+def row_totals_by_rate(order: dict) -> dict[Any, tuple[Decimal, Decimal]]:
+    """Sum of the rows' (moneyitemtotal_net, moneyitemtotal_vat) per VAT rate."""
+    out: dict[Any, tuple[Decimal, Decimal]] = {}
     for row in order.get("orderitems") or []:
-        v = row["vatvalue"]
-        nets[v] = nets.get(v, ZERO) + Decimal(row["moneyitemtotal_net"])
-    ad = order.get("additionaldata") or {}
-    out = {}
-    for v, n in nets.items():
-        n -= Decimal(ad.get(f"loyalty-moneydiscount-net-{v}", "0"))
-        out[v] = (n, r2(n * rate_of(v)))
+        n, v = out.get(row["vatvalue"], (ZERO, ZERO))
+        out[row["vatvalue"]] = (
+            n + Decimal(row["moneyitemtotal_net"]),
+            v + Decimal(row["moneyitemtotal_vat"]),
+        )
     return out
+
+
+def by_rate_under(
+    rows: dict[Any, tuple[Decimal, Decimal]], pricing: str
+) -> dict[Any, tuple[Decimal, Decimal]]:
+    """The receipt's (net, VAT) per rate as a till of ``pricing`` computes it from its rows."""
+    if pricing in ("net_line", "gross_line"):
+        return dict(rows)
+    if pricing == "net_receipt":
+        return {r: (n, vat_from_net(n, r)) for r, (n, _v) in rows.items()}
+    if pricing == "gross_receipt":
+        out = {}
+        for r, (n, v) in rows.items():
+            vat = vat_from_gross(n + v, r)
+            out[r] = (n + v - vat, vat)
+        return out
+    raise ValueError(f"pricing {pricing!r}: expected one of {PRICING_CONVENTIONS}")
+
+
+def receipt_vat_by_rate(order: dict, pricing: str | None = None) -> dict[Any, tuple[Decimal, Decimal]]:
+    """The receipt's (net, VAT) per rate. Without ``pricing`` it is inferred from the payload: the
+    first convention (rows as they are, VAT from each rate's gross, VAT from each rate's net) whose
+    totals equal the order's item totals (use ``SitooDataset.vat_by_rate`` for the store's own)."""
+    rows = row_totals_by_rate(order)
+    if pricing is not None:
+        return by_rate_under(rows, pricing)
+    net = Decimal(order.get("moneytotal_net", order.get("moneyfinal_net", "0")))
+    vat = Decimal(order.get("moneytotal_vat", order.get("moneyfinal_vat", "0")))
+    for conv in ("net_line", "gross_receipt", "net_receipt"):
+        cand = by_rate_under(rows, conv)
+        if (
+            sum((n for n, _ in cand.values()), ZERO) == net
+            and sum((v for _, v in cand.values()), ZERO) == vat
+        ):
+            return cand
+    return by_rate_under(rows, "net_line")
 
 
 def row_vat_by_rate(order: dict) -> dict[Any, Decimal]:
-    out: dict[Any, Decimal] = {}
-    for row in order.get("orderitems") or []:
-        out[row["vatvalue"]] = out.get(row["vatvalue"], ZERO) + Decimal(row["moneyitemtotal_vat"])
-    return out
+    return {r: v for r, (_n, v) in row_totals_by_rate(order).items()}
+
+
+def is_pos(order: dict) -> bool:
+    """A till's order: web orders have no register."""
+    return order.get("registerid") is not None
 
 
 def is_finalised(order: dict) -> bool:
-    return order["orderstateid"] == 10 and order["paymentstateid"] == 20 and order["ordertypeid"] == 10
+    """A finalised POS receipt (what the pipeline posts): closed, paid, order type, from a register."""
+    return (
+        order["orderstateid"] == 10
+        and order["paymentstateid"] == 20
+        and order["ordertypeid"] == 10
+        and is_pos(order)
+    )
 
 
 @dataclass
 class _Line:
     product: Product
     qty: int
-    unit: Decimal
-    regular: Decimal
-    voucher: tuple[str, str] | None = None
+    rate: int
+    price: Decimal  # unit price paid, in the store's price basis (VAT-inclusive or net)
+    regular: Decimal  # unit price before a campaign or bonus cheque, same basis
+    voucher: tuple[int, str, str] | None = None  # (voucherid, vouchercode, vouchername)
+    bonus: str | None = None  # crm-bonuscheckid
     gc_number: str | None = None
     orig_itemid: int | None = None
 
-    @property
-    def net(self) -> Decimal:
-        return r2(self.unit * self.qty)
 
-    @property
-    def vat(self) -> Decimal:
-        return r2(self.net * RATE[self.product.vat_rate])
+def _unit_net(price: Decimal, rate: int, pricing: str) -> Decimal:
+    return price - vat_from_gross(price, rate) if pricing.startswith("gross") else price
 
 
-def _mismatch(lines: list[_Line]) -> bool:
-    by: dict[int, list[_Line]] = {}
+def _line_money(ln: _Line, pricing: str) -> tuple[Decimal, Decimal]:
+    """(row net, row VAT) as the till of ``pricing`` stores them."""
+    if pricing.startswith("net"):
+        net = r2(ln.price * ln.qty)
+        return net, vat_from_net(net, ln.rate)
+    if pricing == "gross_line":
+        gross = ln.price * ln.qty
+        vat = vat_from_gross(gross, ln.rate)
+        return gross - vat, vat
+    unit_vat = vat_from_gross(ln.price, ln.rate)
+    return (ln.price - unit_vat) * ln.qty, unit_vat * ln.qty
+
+
+def _lines_by_rate(lines: list[_Line], pricing: str) -> dict[int, tuple[Decimal, Decimal]]:
+    out: dict[int, tuple[Decimal, Decimal]] = {}
     for ln in lines:
-        by.setdefault(ln.product.vat_rate, []).append(ln)
-    return any(
-        sum((ln.vat for ln in g), ZERO) != r2(sum((ln.net for ln in g), ZERO) * RATE[r])
-        for r, g in by.items()
-    )
+        n, v = _line_money(ln, pricing)
+        a, b = out.get(ln.rate, (ZERO, ZERO))
+        out[ln.rate] = (a + n, b + v)
+    return out
+
+
+def _mismatch(lines: list[_Line], pricing: str) -> bool:
+    """Does the receipt's VAT differ from the sum of its rows' VAT at some rate?"""
+    rows = _lines_by_rate(lines, pricing)
+    rec = by_rate_under(rows, pricing)
+    return any(rows[r][1] != rec[r][1] for r in rows)
 
 
 @dataclass
@@ -253,11 +419,11 @@ class SitooDataset:
         self.stores_by_id: dict[int, Store] = {s.storeid: s for s in self.catalogue.stores}
         self.store_by_warehouse = {s.warehouseid: s.storeid for s in self.catalogue.stores}
         self.store_by_registerkey = {s.registerkey: s.storeid for s in self.catalogue.stores}
+        self.store_by_registerid = {s.registerid: s.storeid for s in self.catalogue.stores}
         known = [p for p in self.catalogue.sellable if p.in_erp and not p.erp_inactive]
         self._pool = known
-        self._pool20 = [p for p in known if p.vat_rate == 20]
+        self._penny = [p for p in known if p.shelf_price == Decimal("0.99") and p.vat_rate == 20]
         self._unknown = [p for p in self.catalogue.sellable if not p.in_erp] or known[:1]
-        self._zero_odd = [p for p in known if p.vat_rate == 0 and (p.net_price * 100) % 5 != 0] or known[:1]
         self._tz = ZoneInfo(self.timezone)
         self._costs = {p.sku: p.cost for p in self.catalogue.products}
         self._cache_version = -1
@@ -409,104 +575,134 @@ class SitooDataset:
             o["orderlogitems"] = [
                 {
                     "datelog": int(self.idx["dateadded"][p]),
-                    "orderid": int(orderid),
                     "orderlogtypeid": 0,
-                    "strvalue": "",
-                    "fvalue": 0,
+                    "strvalue": None,
+                    "fvalue": None,
                 }
             ]
         return o
+
+    def store_of(self, order: dict) -> Store | None:
+        """The store whose till rang the order up (None for a web order)."""
+        sid = self.store_by_registerid.get(order.get("registerid"))
+        return self.stores_by_id[sid] if sid is not None else None
+
+    def vat_by_rate(self, order: dict) -> dict[Any, tuple[Decimal, Decimal]]:
+        """The receipt's (net, VAT) per rate under its store's pricing convention."""
+        store = self.store_of(order)
+        return receipt_vat_by_rate(order, store.pricing if store else WEB_PRICING)
 
     def _rng(self, orderid: int) -> random.Random:
         return random.Random(self.seed * 1_000_003 + int(orderid))
 
     def _build(self, p: int) -> dict:
         kind = int(self.idx["kind"][p])
-        if kind in (RETURN, EXCH_REFUND):
+        if kind in (RETURN, EXCH_REFUND, RETURN_REVERSAL):
             return self._build_refund(p)
         if kind == EXCH_SALE:
             return self._build_exchange_pair(int(self.pos(int(self.idx["partner"][p]))))[1]
+        if kind in WEB_KINDS:
+            return self._build_web(p)
         return self._build_sale(p)
 
-    def _sale_lines(self, p: int, rng: random.Random) -> list[_Line]:
+    def _store(self, p: int) -> Store:
+        return self.stores_by_id[int(self.idx["store"][p])]
+
+    def _line(self, prod: Product, store: Store, qty: int) -> _Line:
+        price = prod.price_in(store)
+        return _Line(prod, qty, prod.rate_in(store.country), price, price)
+
+    def _sale_lines(self, p: int, rng: random.Random, store: Store) -> list[_Line]:
         flags = int(self.idx["flags"][p])
-        orderid = int(self.idx["orderid"][p])
         lines: list[_Line] = []
         for _attempt in range(60):
             n = rng.choices((1, 2, 3, 4, 5, 6), weights=(30, 25, 18, 12, 8, 7))[0]
-            pool = self._pool
-            if flags & F_PENNY:
-                n, pool = max(n, 2), self._pool20
-            prods = rng.sample(pool, min(n, len(pool)))
+            prods = rng.sample(self._pool, min(n, len(self._pool)))
             if flags & F_UNKNOWN_SKU:
                 prods[rng.randrange(len(prods))] = rng.choice(self._unknown)
             lines = []
+            if flags & F_PENNY and self._penny:
+                lines.append(self._line(rng.choice(self._penny), store, 3))  # 3 x 0.99
             for prod in prods:
-                qty = rng.choices((1, 2, 3), weights=(80, 15, 5))[0]
-                unit, voucher = prod.net_price, None
+                ln = self._line(prod, store, rng.choices((1, 2, 3), weights=(80, 15, 5))[0])
                 if flags & F_CAMPAIGN and (not lines or rng.random() < 0.5):
                     pct = rng.choice((10, 20, 30))
-                    unit = r2(prod.net_price * (100 - pct) / 100)
-                    voucher = (f"CAMP{pct}", f"Campaign {pct}% off")
-                lines.append(_Line(prod, qty, unit, prod.net_price, voucher))
-            if bool(flags & F_PENNY) == _mismatch(lines):
+                    ln.price = r2(ln.regular * (100 - pct) / 100)
+                    ln.voucher = (VOUCHER_IDS[pct], f"CAMP{pct}", f"Campaign {pct}% off")
+                lines.append(ln)
+            # A penny basket must show the till's receipt rounding where the till rounds per receipt.
+            if (
+                not (flags & F_PENNY)
+                or not store.pricing.endswith("receipt")
+                or _mismatch(lines, store.pricing)
+            ):
                 break
-        else:
-            if flags & F_PENNY:  # pragma: no cover - 60 draws of >=2 lines at 20 % always mismatch
-                raise RuntimeError(f"could not draw a penny-rounding basket for order {orderid}")
-            while _mismatch(lines) and len(lines) > 1:
-                lines.pop()
         return lines
 
-    def _meta(self, p: int, rng: random.Random) -> dict[str, Any]:
-        store = self.stores_by_id[int(self.idx["store"][p])]
-        orderid = int(self.idx["orderid"][p])
+    def _header(self, p: int, rng: random.Random, store: Store | None) -> dict[str, Any]:
+        """Every key of Sitoo's single-order example, in its order, with a POS receipt's values."""
         st = (
             int(self.idx["orderstateid"][p]),
             int(self.idx["paymentstateid"][p]),
             int(self.idx["ordertypeid"][p]),
         )
-        staff = rng.randint(1, 6)
-        return {
-            "orderid": orderid,
-            "eshopid": store.eshopid,
-            "externalid": None,
-            "creditorderid": None,
-            "registerid": store.registerid,
-            "warehouseid": store.warehouseid,
-            "userid_staff": f"{store.externalid}-STAFF{staff}",
-            "orderdate": int(self.idx["orderdate"][p]),
-            "datereserved": None,
-            "currencycode": CURRENCY,
-            "orderstateid": st[0],
-            "paymentstateid": st[1],
-            "ordertypeid": st[2],
-            "deliverytypename": "POS",
-            "email": None,
-            "namefirst": None,
-            "namelast": None,
-            "company": None,
-            "additionaldata": {
+        o: dict[str, Any] = dict(_ORDER_TEMPLATE)
+        o.update(
+            orderid=int(self.idx["orderid"][p]),
+            eshopid=1,
+            externalid=None,
+            creditorderid=None,
+            checkouttypeid=0,
+            deliverytypeid=0,
+            checkoutmethodid=0,
+            checkoutmethodsubid=0,
+            orderdate=int(self.idx["orderdate"][p]),
+            orderstateid=st[0],
+            paymentstateid=st[1],
+            ordertypeid=st[2],
+            userid_staff=None,
+            registerid=None,
+            warehouseid=None,
+            datereserved=None,
+            currencycode=store.currency if store else CURRENCY,
+            additionaldata={},
+            orderitems=[],
+            payments=[],
+        )
+        if store is not None:
+            staff = rng.randint(1, 6)
+            o.update(
+                userid_staff=f"{{5AFF{store.storeid:04X}-0000-4000-8000-{staff:012X}}}",
+                registerid=store.registerid,
+                warehouseid=store.warehouseid,
+            )
+            o["additionaldata"] = {
                 "pos-receiptid": self.receipt_id(store.storeid, int(self.idx["receiptno"][p])),
                 "pos-timezone": store.timezone,
                 "pos-staff-externalid": f"STAFF{staff}",
                 "store-externalid": store.externalid,
+                "store-externalgroupid": store.country,
                 "store-name": store.name,
-            },
-        }
+            }
+        return o
 
-    def _rows(self, lines: list[_Line]) -> list[dict]:
+    def _rows(self, lines: list[_Line], pricing: str) -> list[dict]:
         rows = []
         for i, ln in enumerate(lines):
             prod = ln.product
-            ad = {"product-group-name": "Gift cards" if prod.group_type == 30 else f"VAT {prod.vat_rate}%"}
-            if prod.group_type == 30:
-                ad["product-group-type"] = "30"
+            ad = {"product-group-name": "Gift cards" if prod.group_type == 30 else f"VAT {ln.rate}%"}
             if ln.gc_number:
                 ad["giftcard-cardnumber"] = ln.gc_number
+            if ln.bonus:
+                ad["crm-bonuscheckid"] = ln.bonus
             if ln.orig_itemid is not None:
                 ad["pos-originalsales-orderitemid"] = str(ln.orig_itemid)
-                ad["reasoncode-return"] = "RC-RETURN"
+                if ln.qty < 0:
+                    ad["reasoncode-return"] = "RC-RETURN"
+            unit = _unit_net(ln.price, ln.rate, pricing)
+            orig = _unit_net(ln.regular, ln.rate, pricing)
+            net, vat = _line_money(ln, pricing)
+            discounted = ln.price != ln.regular
             rows.append(
                 {
                     "orderitemid": i,
@@ -515,98 +711,75 @@ class SitooDataset:
                     "productname": prod.title,
                     "sku": prod.sku,
                     "productattributes": "",
-                    "unitlabel": "pcs",
+                    "externalinput": "",
+                    "externalinputtitle": "",
+                    "unitlabel": "",
                     "quantity": ln.qty,
                     "decimalunitquantity": None,
-                    "decimalquantitytotal": dec3(ln.qty),
-                    "moneynetpriceperunit": money(ln.unit),
-                    "moneynetpriceperquantity": money(ln.unit),
-                    "moneypriceorg": money(ln.regular),
-                    "moneyoriginalprice": money(ln.regular),
-                    "moneydiscountedprice": money(ln.unit),
-                    "moneydiscount": money(ln.regular - ln.unit),
-                    "moneyitemtotal_net": money(ln.net),
-                    "moneyitemtotal_vat": money(ln.vat),
-                    "vatvalue": prod.vat_rate,
-                    "vouchercode": ln.voucher[0] if ln.voucher else None,
-                    "vouchername": ln.voucher[1] if ln.voucher else None,
+                    "moneynetpriceperunit": money(unit),
+                    "moneypriceorg": "0.00",
+                    "vatvalue": ln.rate,
+                    "deliveryinfo": "",
+                    "moneyitemtotal_net": money(net),
+                    "moneyitemtotal_vat": money(vat),
+                    "voucherid": ln.voucher[0] if ln.voucher else 0,
+                    "vouchercode": ln.voucher[1] if ln.voucher else "",
+                    "vouchername": ln.voucher[2] if ln.voucher else "",
+                    "moneyoriginalprice": money(orig),
+                    "moneydiscountedprice": money(unit) if discounted else "0.00",
+                    "moneydiscount": money(orig - unit) if discounted else "0.00",
                     "salestaxes": [],
                     "additionaldata": ad,
+                    "decimalquantitytotal": dec3(ln.qty),
+                    "moneynetpriceperquantity": money(unit),
                 }
             )
         return rows
 
     @staticmethod
-    def _totals(o: dict, lines: list[_Line], loyalty: dict[int, tuple[Decimal, Decimal]] | None) -> Decimal:
-        """Set the money totals on ``o``; returns net + vat (before round-off)."""
-        nets: dict[int, Decimal] = {}
-        for ln in lines:
-            nets[ln.product.vat_rate] = nets.get(ln.product.vat_rate, ZERO) + ln.net
-        tot_net = tot_vat = ZERO
-        for r, n in nets.items():
-            if loyalty and r in loyalty:
-                n -= loyalty[r][0]
-            tot_net += n
-            tot_vat += r2(n * RATE[r])
-        for k, v in (
-            ("moneytotal_net", tot_net),
-            ("moneytotal_vat", tot_vat),
-            ("moneyfinal_net", tot_net),
-            ("moneyfinal_vat", tot_vat),
-        ):
-            o[k] = money(v)
-        for k in (
-            "moneycheckout_net",
-            "moneycheckout_vat",
-            "moneytotal_gross_checkout",
-            "moneydelivery_net",
-            "moneydelivery_vat",
-            "moneytotal_gross_delivery",
-            "moneyfinal_salestax",
-        ):
-            o[k] = "0.00"
-        return tot_net + tot_vat
+    def _totals(o: dict, lines: list[_Line], pricing: str) -> Decimal:
+        """Set the item and final money totals on ``o``; returns net + VAT (before round-off)."""
+        rec = by_rate_under(_lines_by_rate(lines, pricing), pricing)
+        net = sum((n for n, _ in rec.values()), ZERO)
+        vat = sum((v for _, v in rec.values()), ZERO)
+        o["moneytotal_net"], o["moneytotal_vat"] = money(net), money(vat)
+        o["moneyfinal_net"], o["moneyfinal_vat"] = money(net), money(vat)
+        return net + vat
 
     @staticmethod
-    def _loyalty(
-        rng: random.Random, lines: list[_Line]
-    ) -> tuple[dict[int, tuple[Decimal, Decimal]], Decimal]:
-        """Allocate a bonus cheque over the product rows' rates: {rate: (net, vat)}, gross total."""
-        gross_by: dict[int, Decimal] = {}
-        nets: dict[int, Decimal] = {}
-        for ln in lines:
-            if ln.product.group_type == 30:
-                continue
-            r = ln.product.vat_rate
-            nets[r] = nets.get(r, ZERO) + ln.net
-            gross_by[r] = gross_by.get(r, ZERO) + ln.net + ln.vat
-        total_gross = sum(gross_by.values(), ZERO)
-        cheque = min(Decimal(rng.choice((5, 10))), r2(total_gross / 2))
-        out: dict[int, tuple[Decimal, Decimal]] = {}
-        left = cheque
-        rates = sorted(gross_by)
-        for i, r in enumerate(rates):
-            g = left if i == len(rates) - 1 else r2(cheque * gross_by[r] / total_gross)
-            left -= g
-            ln_net = r2(g / (1 + RATE[r]))
-            rowvat = r2(nets[r] * RATE[r])  # == sum of row vat (no penny mismatch with loyalty)
-            ln_vat = rowvat - r2((nets[r] - ln_net) * RATE[r])
-            out[r] = (ln_net, ln_vat)
-        return out, sum((n + v for n, v in out.values()), ZERO)
+    def _bonus_cheque(rng: random.Random, lines: list[_Line], store: Store, cheque_id: str) -> None:
+        """Apply a bonus cheque (5 or 10; 50 or 100 SEK) to the dearest plain row, per unit, at most
+        half its price: Sitoo keeps it in the row's discount fields with ``crm-bonuscheckid``."""
+        plain = [ln for ln in lines if ln.voucher is None and ln.product.group_type == 10 and ln.qty > 0]
+        if not plain:
+            return
+        ln = max(plain, key=lambda x: (x.price * x.qty, -lines.index(x)))
+        value = Decimal(rng.choice((5, 10))) * (10 if store.country == "SE" else 1)
+        if not store.prices_include_vat:
+            value = value * 100 / (100 + ln.rate)
+        per_unit = min((value / ln.qty).quantize(Q2, ROUND_FLOOR), (ln.price / 2).quantize(Q2, ROUND_FLOOR))
+        if per_unit > 0:
+            ln.price -= per_unit
+            ln.bonus = cheque_id
+
+    def _cash_roundoff(self, store: Store, gross: Decimal) -> Decimal:
+        step = CASH_ROUNDING[store.country]
+        return (gross / step).quantize(Decimal(1), ROUND_HALF_UP) * step - gross
 
     def _card(self, rng: random.Random, amount: Decimal, extra: dict | None = None) -> dict:
         issuer = rng.choice(("Visa", "Mastercard", "Amex"))
-        ref = f"{rng.getrandbits(40):010x}"
+        ref = f"{rng.getrandbits(40):012d} {rng.getrandbits(30):012d}"
         return {
             "name": "Card",
             "moneyamount": money(amount),
-            "externalid": None,
+            "externalid": f"{rng.getrandbits(20):06d}",
             "reftype": "verifonelpp",
             "refid": ref,
             "cardissuer": issuer,
             "additionaldata": {
                 "payment-method": "card",
                 "verifone-lpp-reference-number": ref,
+                "verifone-card-masked-pan": f"************{rng.randint(0, 9999):04d}",
                 **(extra or {}),
             },
         }
@@ -616,49 +789,39 @@ class SitooDataset:
         return {
             "name": name,
             "moneyamount": money(amount),
-            "externalid": None,
-            "reftype": None,
-            "refid": None,
-            "cardissuer": None,
+            "externalid": "",
+            "reftype": "",
+            "refid": "",
+            "cardissuer": "",
             "additionaldata": {"payment-method": method, **(extra or {})},
         }
 
     def _build_sale(self, p: int, exchange_credit: Decimal | None = None) -> dict:
         orderid = int(self.idx["orderid"][p])
         rng = self._rng(orderid)
-        o = self._meta(p, rng)
+        store = self._store(p)
+        o = self._header(p, rng, store)
         flags = int(self.idx["flags"][p])
         tender = int(self.idx["tender"][p]) if exchange_credit is None else T_CARD
-        lines = self._sale_lines(p, rng)
+        lines = self._sale_lines(p, rng, store)
         if flags & F_GIFTCARD_SOLD:
             gc = self.catalogue.gift_card
-            value = Decimal(rng.choice((10, 25, 50)))
-            lines.append(_Line(gc, 1, value, value, gc_number=f"GC{self.seed % 1000:03d}{orderid:010d}"))
-        loyalty, lgross = self._loyalty(rng, lines) if flags & F_LOYALTY else (None, ZERO)
-        gross = self._totals(o, lines, loyalty)
-        roundoff = ZERO
-        if tender == T_CASH:
-            roundoff = (gross / Q5).quantize(Decimal(1), ROUND_HALF_UP) * Q5 - gross
-            if roundoff == 0:  # make every generated cash sale carry a round-off
-                lines.append(_Line(p0 := rng.choice(self._zero_odd), 1, p0.net_price, p0.net_price))
-                gross = self._totals(o, lines, loyalty)
-                roundoff = (gross / Q5).quantize(Decimal(1), ROUND_HALF_UP) * Q5 - gross
+            value = Decimal(rng.choice((10, 25, 50))) * (10 if store.country == "SE" else 1)
+            lines.append(_Line(gc, 1, 0, value, value, gc_number=f"GC{self.seed % 1000:03d}{orderid:010d}"))
+        if flags & F_LOYALTY:
+            self._bonus_cheque(rng, lines, store, f"BC{orderid:09d}")
+            o["additionaldata"]["crm-membernumber"] = f"M{rng.randint(1, 999_999):07d}"
+            o["additionaldata"]["crm-customerid"] = f"{rng.getrandbits(48):012x}"
+        gross = self._totals(o, lines, store.pricing)
+        roundoff = self._cash_roundoff(store, gross) if tender == T_CASH else ZERO
         total = gross + roundoff
         o["moneytotal_gross_roundoff"] = money(roundoff)
         o["moneytotal_gross_all"] = money(total)
-        o["orderitems"] = self._rows(lines)
-        if loyalty:
-            ad = o["additionaldata"]
-            ad["crm-bonuscheckid"] = f"BC{orderid:09d}"
-            ad["crm-membernumber"] = f"M{rng.randint(1, 999_999):07d}"
-            ad["loyalty-moneydiscount"] = money(lgross)
-            for r, (n, v) in sorted(loyalty.items()):
-                ad[f"loyalty-moneydiscount-net-{r}"] = money(n)
-                ad[f"loyalty-moneydiscount-vat-{r}"] = money(v)
+        o["orderitems"] = self._rows(lines, store.pricing)
         pays: list[dict] = []
         if exchange_credit is not None:
             v = min(exchange_credit, total)
-            pays.append(self._simple("Exchange", "virtual", v, {"virtual-payment": "true"}))
+            pays.append(self._simple("Exchange", "exchange", v, {"virtual-payment": "true"}))
             if total > v:
                 pays.append(self._card(rng, total - v))
         elif tender == T_CASH:
@@ -669,7 +832,7 @@ class SitooDataset:
             pays += [self._card(rng, total - cash), self._simple("Cash", "cash", cash)]
         elif tender == T_GIFTCARD:
             num = f"GC{rng.getrandbits(32):010d}"
-            g = min(total, Decimal(rng.choice((10, 25, 50))))
+            g = min(total, Decimal(rng.choice((10, 25, 50))) * (10 if store.country == "SE" else 1))
             pays.append(
                 self._simple(
                     "Gift Card",
@@ -685,57 +848,70 @@ class SitooDataset:
                 self._simple("Klarna", "klarna", total, {"klarna-klarnareference": f"K{orderid:012d}"})
             )
         elif tender == T_FOREIGN:
-            pays.append(self._simple(UNMAPPED_TENDER, "foreigncurrency", total, {"currency-code": "EUR"}))
+            pays.append(self._simple(UNMAPPED_TENDER, "foreigncurrency", total))
         else:
             pays.append(self._card(rng, total))
         o["payments"] = pays
-        o["reservedpayments"] = []
         o["checkouttypename"] = f"Sitoo POS - {pays[0]['name']}"
         return o
 
+    @staticmethod
+    def _paid_unit(row: dict, store: Store) -> Decimal:
+        """The unit price the customer paid on ``row``, in ``store``'s price basis."""
+        net_unit = Decimal(row["moneynetpriceperunit"])
+        if not store.prices_include_vat:
+            return net_unit
+        q = abs(int(row["quantity"]))
+        gross = abs(Decimal(row["moneyitemtotal_net"]) + Decimal(row["moneyitemtotal_vat"]))
+        unit = gross / q
+        return unit if unit == r2(unit) else r2(net_unit * (100 + Decimal(str(row["vatvalue"]))) / 100)
+
     def _build_refund(self, p: int, exchange_debit: Decimal | None = None) -> dict:
+        """A return (negative rows) of a sale, or the reversal (positive rows) of a return."""
         kind = int(self.idx["kind"][p])
         if kind == EXCH_REFUND and exchange_debit is None:
             return self._build_exchange_pair(p)[0]
         orderid = int(self.idx["orderid"][p])
         rng = self._rng(orderid)
-        o = self._meta(p, rng)
+        store = self._store(p)
+        o = self._header(p, rng, store)
         orig_id = int(self.idx["link"][p])
         orig = self.order(orig_id)
+        sign = 1 if kind == RETURN_REVERSAL else -1
         by_sku = self.catalogue.product_by_sku()
-        cands = [r for r in orig["orderitems"] if r["sku"] != GIFT_CARD_SKU and r["quantity"] > 0]
+        cands = [r for r in orig["orderitems"] if r["sku"] != GIFT_CARD_SKU and -sign * r["quantity"] > 0]
         k = 1 if kind == EXCH_REFUND else rng.choices((1, 2, 3), weights=(70, 20, 10))[0]
         chosen = sorted(rng.sample(cands, min(k, len(cands))), key=lambda r: r["orderitemid"])
-        lines = [
-            _Line(
-                by_sku[r["sku"]],
-                -rng.randint(1, r["quantity"]),
-                Decimal(r["moneynetpriceperunit"]),
-                Decimal(r["moneypriceorg"]),
-                (r["vouchercode"], r["vouchername"]) if r["vouchercode"] else None,
-                orig_itemid=r["orderitemid"],
+        lines = []
+        for r in chosen:
+            price = self._paid_unit(r, store)
+            lines.append(
+                _Line(
+                    by_sku[r["sku"]],
+                    sign * rng.randint(1, abs(r["quantity"])),  # partial returns: some units of some rows
+                    r["vatvalue"],
+                    price,
+                    price,
+                    orig_itemid=r["orderitemid"],
+                )
             )
-            for r in chosen
-        ]
-        while _mismatch(lines) and len(lines) > 1:
-            lines.pop()
-        gross = self._totals(o, lines, None)
+        gross = self._totals(o, lines, store.pricing)
         orig_tender = orig["payments"][0]["name"] if orig["payments"] else "Card"
         roundoff = ZERO
         if exchange_debit is None and orig_tender == "Cash":
-            roundoff = (gross / Q5).quantize(Decimal(1), ROUND_HALF_UP) * Q5 - gross
+            roundoff = self._cash_roundoff(store, gross)
         total = gross + roundoff
         o["creditorderid"] = orig_id
         o["moneytotal_gross_roundoff"] = money(roundoff)
         o["moneytotal_gross_all"] = money(total)
-        o["orderitems"] = self._rows(lines)
+        o["orderitems"] = self._rows(lines, store.pricing)
         ad = o["additionaldata"]
         ad["pos-originalsales-orderid"] = str(orig_id)
         ad["refundreasoncode-reasoncode"] = rng.choice(("RC-DAMAGED", "RC-CHANGEDMIND", "RC-WRONGSIZE"))
         link = {"pos-originalsales-payment-index": "0"}
         if exchange_debit is not None:
             v = min(exchange_debit, -total)
-            pays = [self._simple("Exchange", "virtual", -v, {"virtual-payment": "true"})]
+            pays = [self._simple("Exchange", "exchange", -v, {"virtual-payment": "true"})]
             if -total > v:
                 pays.append(self._card(rng, total + v, link))
         elif orig_tender in ("Cash", "Klarna"):
@@ -743,7 +919,6 @@ class SitooDataset:
         else:
             pays = [self._card(rng, total, link)]
         o["payments"] = pays
-        o["reservedpayments"] = []
         o["checkouttypename"] = f"Sitoo POS - {pays[0]['name']}"
         return o
 
@@ -762,6 +937,52 @@ class SitooDataset:
         sale["additionaldata"]["pos-refund-receiptid"] = refund["additionaldata"]["pos-receiptid"]
         return refund, sale
 
+    def _build_web(self, p: int) -> dict:
+        """A web-shop order: no register, no store warehouse, a customer, a delivery fee, Klarna."""
+        orderid = int(self.idx["orderid"][p])
+        rng = self._rng(orderid)
+        stores = self.catalogue.stores
+        store = self.stores_by_id.get(int(self.idx["store"][p])) or stores[orderid % len(stores)]
+        web = replace(store, pricing=WEB_PRICING)
+        o = self._header(p, rng, None)
+        o["currencycode"] = store.currency
+        lines = [
+            self._line(prod, web, rng.choices((1, 2), weights=(85, 15))[0])
+            for prod in rng.sample(self._pool, rng.randint(1, 3))
+        ]
+        items = self._totals(o, lines, WEB_PRICING)
+        fee = Decimal("3.95") * (10 if store.country == "SE" else 1)
+        fee_rate = 25 if store.country == "SE" else 20
+        fee_vat = vat_from_gross(fee, fee_rate)
+        o["moneydelivery_net"], o["moneydelivery_vat"] = money(fee - fee_vat), money(fee_vat)
+        o["moneytotal_gross_delivery"] = money(fee)
+        o["moneyfinal_net"] = money(Decimal(o["moneytotal_net"]) + fee - fee_vat)
+        o["moneyfinal_vat"] = money(Decimal(o["moneytotal_vat"]) + fee_vat)
+        o["moneytotal_gross_all"] = money(items + fee)
+        first, last = rng.choice(("Alex", "Sam", "Jo", "Kim")), rng.choice(("Smith", "Berg", "Jones"))
+        o.update(
+            email=f"{first.lower()}.{last.lower()}{orderid}@example.com",
+            namefirst=first,
+            namelast=last,
+            delivery_address=f"{rng.randint(1, 99)} Station Road",
+            delivery_zip="AB1 2CD" if store.country == "GB" else "111 22",
+            delivery_city="Leeds" if store.country == "GB" else "Stockholm",
+            delivery_countryid=store.country,
+            invoice_countryid=store.country,
+            checkouttypename="Klarna Checkout",
+            deliverytypename="Standard delivery",
+        )
+        o["orderitems"] = self._rows(lines, WEB_PRICING)
+        if o["paymentstateid"] == 20:
+            o["payments"] = [
+                self._simple(
+                    "Klarna", "klarna", items + fee, {"klarna-orderid": f"{rng.getrandbits(64):016x}"}
+                )
+            ]
+        else:  # reserved at checkout, captured on delivery
+            o["datereserved"] = o["orderdate"] + 7 * 86400
+        return o
+
     # ------------------------------------------------------------------ filtering helpers
     def visible_count(self, now: int) -> int:
         return int((self.idx["dateadded"] <= now).sum())
@@ -769,13 +990,15 @@ class SitooDataset:
     # ------------------------------------------------------------------ summary
     @property
     def expected(self) -> dict[str, int]:
-        """Scenario counts from the index (``sales_*`` counts are over finalised generated sales)."""
+        """Scenario counts from the index (``sales_*`` counts are over generated sales)."""
         kind, flags, tender = self.idx["kind"], self.idx["flags"], self.idx["tender"]
         sales = kind == SALE
+        web = np.isin(kind, WEB_KINDS)
         fin = (
             (self.idx["orderstateid"] == 10)
             & (self.idx["paymentstateid"] == 20)
             & (self.idx["ordertypeid"] == 10)
+            & ~web
         )
         out = {f"kind_{n}": int((kind == i).sum()) for i, n in enumerate(KIND_NAMES)}
         out.update(
@@ -784,12 +1007,13 @@ class SitooDataset:
             not_finalised=int((~fin).sum()),
             offline=int((self.idx["dateadded"] - self.idx["orderdate"] > 3600).sum()),
             exchanges=int((kind == EXCH_REFUND).sum()),
+            returns_cross_store=int(((kind == RETURN) & ((flags & F_CROSS_STORE) > 0)).sum()),
             sales_unknown_sku=int((sales & ((flags & F_UNKNOWN_SKU) > 0)).sum()),
             sales_penny_rounding=int((sales & ((flags & F_PENNY) > 0)).sum()),
             sales_loyalty=int((sales & ((flags & F_LOYALTY) > 0)).sum()),
             sales_campaign=int((sales & ((flags & F_CAMPAIGN) > 0)).sum()),
             sales_giftcard_sold=int((sales & ((flags & F_GIFTCARD_SOLD) > 0)).sum()),
-            sales_cash_roundoff=int((sales & (tender == T_CASH)).sum()),
+            sales_cash=int((sales & (tender == T_CASH)).sum()),
             sales_split_tender=int((sales & (tender == T_SPLIT)).sum()),
             sales_giftcard_redeemed=int((sales & (tender == T_GIFTCARD)).sum()),
             sales_klarna=int((sales & (tender == T_KLARNA)).sum()),
@@ -806,14 +1030,7 @@ class SitooDataset:
                 "usetype": 10,
                 "storeid": s.storeid,
                 "sellable": True,
-                "currencycode": CURRENCY,
                 "name": f"{s.name} stock",
-                "address": None,
-                "address2": None,
-                "zip": None,
-                "city": None,
-                "state": None,
-                "countryid": "GB",
                 "externalid": f"WH-{s.externalid}",
             }
             for s in self.catalogue.stores
@@ -827,21 +1044,24 @@ class SitooDataset:
                 "storetype": 10,
                 "name": s.name,
                 "externalid": s.externalid,
-                "externalgroupid": "UK",
-                "countryid": "GB",
-                "city": "London",
+                "externalgroupid": s.country,
+                "countryid": s.country,
+                "city": "London" if s.country == "GB" else "Stockholm",
                 "address": f"{s.storeid} High Street",
-                "zip": f"EC{s.storeid} 1AA",
+                "zip": f"EC{s.storeid} 1AA" if s.country == "GB" else "111 22",
+                "usetype_movein": 10,
+                "usetype_moveout": 20,
                 "tags": [],
             }
             for s in self.catalogue.stores
         ]
 
     def products(self) -> list[dict]:
+        """Products as the Default price list shows them (VAT-inclusive UK shelf prices)."""
         out = []
         modified = self.local_ts(self.start - timedelta(days=30), 12)
         for prod in [*self.catalogue.products, self.catalogue.gift_card]:
-            gross = r2(prod.net_price * (1 + RATE[prod.vat_rate]))
+            gross = prod.net_price if prod.group_type == 30 else prod.shelf_price
             out.append(
                 {
                     "productid": prod.productid,
@@ -872,64 +1092,111 @@ class SitooDataset:
         items = [
             (r["sku"], -r["quantity"]) for r in o["orderitems"] if r["sku"] != GIFT_CARD_SKU and r["quantity"]
         ]
-        ttype = 40 if Decimal(o["moneytotal_gross_all"]) < 0 or any(q > 0 for _, q in items) else 30
+        ttype = 40 if any(q > 0 for _, q in items) else 30
         return ttype, items
 
-    def _ledger(self) -> tuple[list[dict], list[int], dict[tuple[int, str], int]]:
-        """All warehouse transactions (ascending id and datecreated) with running levels."""
-        if self._ledger_cache is not None:
-            return self._ledger_cache
-        events: list[tuple[int, int, int, Any]] = []  # (datecreated, seq, warehouseid, spec)
-        fin = np.flatnonzero(
+    def _pos_finalised(self) -> np.ndarray:
+        return np.flatnonzero(
             (self.idx["orderstateid"] == 10)
             & (self.idx["paymentstateid"] == 20)
             & (self.idx["ordertypeid"] == 10)
+            & ~np.isin(self.idx["kind"], WEB_KINDS)
         )
-        for p in fin.tolist():
+
+    def _ledger(self) -> tuple[list[dict], list[int], dict[tuple[int, str], int]]:
+        """All warehouse transactions (ascending id and datecreated) with running levels.
+
+        Stock never goes below zero: the 07:00 Move In tops up every SKU the next 24 hours will sell
+        beyond its level, and a Move Out or a count never takes away what is sold before the next
+        Move In. Only orders finalised or added after this was built (planted cases) can overdraw."""
+        if self._ledger_cache is not None:
+            return self._ledger_cache
+        events: list[tuple[int, int, int, Any]] = []  # (datecreated, seq, warehouseid, spec)
+        outflow: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+        for p in self._pos_finalised().tolist():
             oid = ORDERID_BASE + p
-            wid = self.stores_by_id[int(self.idx["store"][p])].warehouseid
+            o = self.order(oid)
+            if o.get("warehouseid") is None:
+                continue
             ts = self._finalised_at.get(oid, int(self.idx["dateadded"][p]))
-            events.append((ts, oid, wid, ("order", oid)))
+            ttype, items = self._order_tx_items(o)
+            if not items:
+                continue
+            events.append((ts, oid, o["warehouseid"], ("order", o, ttype, items)))
+            for sku, q in items:
+                if q < 0:
+                    outflow[(o["warehouseid"], sku)].append((ts, -q))
+        times: dict[tuple[int, str], list[int]] = {}
+        cum: dict[tuple[int, str], list[int]] = {}
+        for key, evs in outflow.items():
+            evs.sort()
+            times[key] = [t for t, _ in evs]
+            acc, c = 0, []
+            for _, q in evs:
+                acc += q
+                c.append(acc)
+            cum[key] = c
+
+        def demand(key: tuple[int, str], t0: int, t1: int) -> int:
+            ts = times.get(key)
+            if not ts:
+                return 0
+            a, b = bisect.bisect_left(ts, t0), bisect.bisect_left(ts, t1)
+            c = cum[key]
+            return (c[b - 1] if b else 0) - (c[a - 1] if a else 0)
+
+        skus_by_wid: dict[int, list[str]] = defaultdict(list)
+        for wid, sku in times:
+            skus_by_wid[wid].append(sku)
+        far = 2**62
         for s in self.catalogue.stores:
+            move_ins = [self.local_ts_in(s, self.start + timedelta(days=d), 7) for d in range(self.days)]
             for d in range(self.days):
                 day = self.start + timedelta(days=d)
+                nxt = move_ins[d + 1] if d + 1 < self.days else far
                 rng = random.Random(f"stock:{self.seed}:{s.storeid}:{d}")
                 skus = [p.sku for p in rng.sample(self._pool, rng.randint(3, 6))]
                 events.append(
-                    (
-                        self.local_ts(day, 7),
-                        0,
-                        s.warehouseid,
-                        ("move", 10, [(k, rng.randint(6, 24)) for k in skus]),
-                    )
+                    (move_ins[d], 0, s.warehouseid, ("in", [(k, rng.randint(6, 24)) for k in skus], nxt))
                 )
                 if rng.random() < 0.4:
                     skus = [p.sku for p in rng.sample(self._pool, rng.randint(1, 3))]
-                    events.append(
-                        (
-                            self.local_ts(day, 18),
-                            0,
-                            s.warehouseid,
-                            ("move", 20, [(k, -rng.randint(1, 4)) for k in skus]),
-                        )
-                    )
+                    spec = ("out", [(k, -rng.randint(1, 4)) for k in skus], nxt)
+                    events.append((self.local_ts_in(s, day, 18), 0, s.warehouseid, spec))
                 if rng.random() < 0.3:
                     skus = [p.sku for p in rng.sample(self._pool, rng.randint(2, 4))]
-                    events.append(
-                        (
-                            self.local_ts(day, 20, 30),
-                            0,
-                            s.warehouseid,
-                            ("count", 50, [(k, rng.randint(-3, 1)) for k in skus]),
-                        )
-                    )
+                    spec = ("count", [(k, rng.randint(-3, 1)) for k in skus], nxt)
+                    events.append((self.local_ts_in(s, day, 20, 30), 0, s.warehouseid, spec))
         events.sort(key=lambda e: (e[0], e[1], e[2]))
         self._ledger_cache = ([], [], {})
         for ts, _seq, wid, spec in events:
             if spec[0] == "order":
-                self._append_order_tx(self.order(spec[1]), ts)
-            else:
-                self._append_tx(wid, ts, spec[1], spec[2], counted=spec[0] == "count")
+                _, o, ttype, items = spec
+                self._append_tx(wid, ts, ttype, items, orderdeliveryid=o["orderid"] * 10 + 1, description="")
+                continue
+            kind, planned, nxt = spec
+            moves: dict[str, int] = {}
+            if kind == "in":
+                moves = dict(planned)
+                for sku in skus_by_wid.get(wid, []):
+                    short = demand((wid, sku), ts, nxt) - self._level(wid, sku)
+                    if short > 0:
+                        moves[sku] = max(moves.get(sku, 0), short + 6)
+                self._append_tx(wid, ts, 10, sorted(moves.items()))
+            elif kind == "out":
+                for sku, q in planned:
+                    spare = self._level(wid, sku) - demand((wid, sku), ts, nxt)
+                    q = max(q, -spare)
+                    if q < 0:
+                        moves[sku] = q
+                if moves:
+                    self._append_tx(wid, ts, 20, list(moves.items()))
+            else:  # a count: the counted level, never below what is sold before the next Move In
+                for sku, err in planned:
+                    before = self._level(wid, sku)
+                    after = max(before + err, demand((wid, sku), ts, nxt), 0)
+                    moves[sku] = after - before
+                self._append_tx(wid, ts, 50, list(moves.items()))
         return self._ledger_cache
 
     def _level(self, wid: int, sku: str) -> int:
@@ -941,14 +1208,9 @@ class SitooDataset:
 
     def _append_order_tx(self, o: dict, ts: int) -> None:
         ttype, items = self._order_tx_items(o)
-        if items:
+        if items and o.get("warehouseid") is not None:
             self._append_tx(
-                o["warehouseid"],
-                ts,
-                ttype,
-                items,
-                orderdeliveryid=o["orderid"] * 10 + 1,
-                description=f"Order {o['orderid']}",
+                o["warehouseid"], ts, ttype, items, orderdeliveryid=o["orderid"] * 10 + 1, description=""
             )
 
     def _append_tx(
@@ -957,46 +1219,38 @@ class SitooDataset:
         ts: int,
         ttype: int,
         items: list[tuple[str, int]],
-        counted: bool = False,
         orderdeliveryid: int | None = None,
         description: str | None = None,
+        counted: bool = False,
     ) -> None:
+        """Append one transaction; ``items`` are (sku, change), or (sku, count error) if ``counted``."""
         txs, times, levels = self._ledger_cache
         txid = len(txs) + 1
         costs = self._costs
         logs = []
-        for i, (sku, q) in enumerate(items):
+        for sku, q in items:
             before = self._level(wid, sku)
-            delta = q if not counted else max(0, before + q) - before  # q = count error
+            delta = q if not counted else max(0, before + q) - before
             levels[(wid, sku)] = after = before + delta
             cost = costs.get(sku, ZERO)
             logs.append(
                 {
-                    "warehouseitemlogid": txid * 100 + i,
-                    "warehouseitemid": wid * 1_000_000 + int(sku[4:]),
-                    "warehousetransactionid": txid,
-                    "sku": sku,
                     "decimalquantity": dec3(delta),
                     "decimaltotal": dec3(after),
-                    "moneypricein": money(cost) if ttype == 10 else None,
+                    "moneypricein": money(cost) if ttype == 10 else "0.00",
                     "moneytotal": money(cost * after),
                     "moneyvalue": money(cost * delta),
+                    "sku": sku,
                 }
             )
-        names = {
-            10: "Move In",
-            20: "Move Out",
-            30: "Sales",
-            40: "Refund",
-            50: "Stocktaking has been completed!",
-        }
+        names = {10: "Move In", 20: "Move Out", 30: "", 40: "", 50: "Stocktaking has been completed!"}
         txs.append(
             {
                 "warehousetransactionid": txid,
                 "warehouseid": wid,
                 "datecreated": int(ts),
                 "transactiontype": ttype,
-                "description": description or names[ttype],
+                "description": names[ttype] if description is None else description,
                 "orderdeliveryid": orderdeliveryid,
                 "shipmentid": None,
                 "externalid": None if orderdeliveryid else f"SBX-TX-{txid}",
@@ -1012,7 +1266,7 @@ class SitooDataset:
         return [t for t in txs if now is None or t["datecreated"] <= now]
 
     def warehouse_items(self, warehouseid: int, now: int | None = None) -> list[dict]:
-        """Stock per SKU at ``now``: initial on-hand plus every transaction up to ``now``."""
+        """Stock per SKU at ``now`` in the shape of Sitoo's example (no ``warehouseid``: it is in the URL)."""
         store = self.store_by_warehouse[warehouseid]
         base_ts = self.local_ts(self.start - timedelta(days=1), 12)
         levels: dict[str, Decimal] = {}
@@ -1032,50 +1286,46 @@ class SitooDataset:
             out.append(
                 {
                     "warehouseitemid": warehouseid * 1_000_000 + prod.productid,
-                    "warehouseid": warehouseid,
                     "sku": prod.sku,
-                    "decimaltotal": dec3(lvl),
-                    "decimalreserved": "0.000",
-                    "decimalavailable": dec3(lvl),
-                    "moneytotal": money(prod.cost * lvl),
+                    "binlocation": "",
                     "decimalthreshold": "5.000",
-                    "binlocation": None,
+                    "decimaltotal": dec3(lvl),
+                    "moneytotal": money(prod.cost * lvl),
                     "datelastmodified": modified.get(prod.sku, base_ts),
                     "datelaststocktaking": counted.get(prod.sku),
+                    "decimalreserved": "0.000",
+                    "decimalavailable": dec3(lvl),
                 }
             )
         return out
 
     # ------------------------------------------------------------------ Z-reports
+    def z_business_day(self, z: dict) -> date:
+        """The business day a Z-report closes: its close time in the store's timezone."""
+        store = self.stores_by_id[self.store_by_registerid[z["registerid"]]]
+        return datetime.fromtimestamp(z["datecreated"], ZoneInfo(store.timezone)).date()
+
     def z_reports(self) -> list[dict]:
         """One Z-report per register per business day (ascending dateadded; cached per version)."""
         if self._z_cache is not None and self._z_cache[0] == self.version:
             return self._z_cache[1]
-        fin = np.flatnonzero(
-            (self.idx["orderstateid"] == 10)
-            & (self.idx["paymentstateid"] == 20)
-            & (self.idx["ordertypeid"] == 10)
-        )
-        by_day: dict[tuple[int, int], list[int]] = {}
-        day0 = self.day_bounds(self.start)[0]
-        bounds = [self.day_bounds(self.start + timedelta(days=d)) for d in range(self.days)]
-        starts = [b[0] for b in bounds]
-        for p in fin.tolist():
-            od = int(self.idx["orderdate"][p])
-            if od < day0:
-                continue
-            d = bisect.bisect_right(starts, od) - 1
-            if d >= self.days or od >= bounds[d][1]:
-                continue
-            by_day.setdefault((int(self.idx["store"][p]), d), []).append(ORDERID_BASE + p)
+        fin = self._pos_finalised()
         reports = []
-        counters: dict[int, int] = {}
-        for d in range(self.days):
-            day = self.start + timedelta(days=d)
-            for s in self.catalogue.stores:
-                orders = [self.order(oid) for oid in by_day.get((s.storeid, d), [])]
-                counters[s.storeid] = counters.get(s.storeid, 0) + 1
-                reports.append(self._z_report(s, day, counters[s.storeid], orders))
+        for s in self.catalogue.stores:
+            tz = ZoneInfo(s.timezone)
+            starts = [
+                int(datetime.combine(self.start + timedelta(days=d), time(0), tz).timestamp())
+                for d in range(self.days + 1)
+            ]
+            mine = fin[self.idx["store"][fin] == s.storeid]
+            by_day: dict[int, list[int]] = {}
+            for p in mine.tolist():
+                d = bisect.bisect_right(starts, int(self.idx["orderdate"][p])) - 1
+                if 0 <= d < self.days:
+                    by_day.setdefault(d, []).append(ORDERID_BASE + p)
+            for d in range(self.days):
+                orders = [self.order(oid) for oid in by_day.get(d, [])]
+                reports.append(self._z_report(s, self.start + timedelta(days=d), d + 1, orders))
         reports.sort(key=lambda z: (z["dateadded"], z["registerid"]))
         self._z_cache = (self.version, reports)
         return reports
@@ -1094,7 +1344,7 @@ class SitooDataset:
             a["n"] += 1
             a["items"] += sum(abs(r["quantity"]) for r in o["orderitems"])
             roundoff += Decimal(o["moneytotal_gross_roundoff"])
-            for v, (n, vat) in receipt_vat_by_rate(o).items():
+            for v, (n, vat) in receipt_vat_by_rate(o, s.pricing).items():
                 g = a["vat"].setdefault(v, [ZERO, ZERO])
                 g[0] += sign * n
                 g[1] += sign * vat
@@ -1105,12 +1355,11 @@ class SitooDataset:
             for r in o["orderitems"]:
                 if r["sku"] == GIFT_CARD_SKU and r["quantity"] > 0:
                     giftcards += r["quantity"]
-                if r["vouchercode"]:
+                if Decimal(r["moneydiscount"]):
                     net = sign * Decimal(r["moneydiscount"]) * abs(r["quantity"])
-                    vat = r2(net * rate_of(r["vatvalue"]))
                     dd = a["disc"].setdefault(r["vouchercode"], [ZERO, ZERO])
                     dd[0] += net
-                    dd[1] += vat
+                    dd[1] += vat_from_net(net, r["vatvalue"])
 
         def vatgroups(a: dict) -> list[dict]:
             return [
@@ -1120,20 +1369,12 @@ class SitooDataset:
                     "moneytotalnet": money(n),
                     "moneytotalvat": money(t),
                 }
-                for v, (n, t) in sorted(a["vat"].items(), reverse=True)
+                for v, (n, t) in sorted(a["vat"].items())
             ]
 
         def payments(a: dict) -> list[dict]:
             return [
-                {
-                    "name": k,
-                    "moneytotal": money(v),
-                    "moneycaptured": money(v),
-                    "moneyinadvance": "0.00",
-                    "moneyreserved": "0.00",
-                    "subpayments": [],
-                }
-                for k, v in sorted(a["pay"].items())
+                {"name": k, "moneytotal": money(v), "subpayments": []} for k, v in sorted(a["pay"].items())
             ]
 
         def discounts(a: dict) -> list[dict]:
@@ -1148,12 +1389,12 @@ class SitooDataset:
             ]
 
         subtotal = sales["gross"] - refunds["gross"]
-        opened, closed = self.local_ts(day, 8, 30), self.local_ts(day, 21, 30)
+        opened, closed = self.local_ts_in(s, day, 8, 30), self.local_ts_in(s, day, 21, 30)
         cash = sales["pay"].get("Cash", ZERO) - refunds["pay"].get("Cash", ZERO)
         return {
             "zreportid": number,
             "registerid": s.registerid,
-            "manufacturerid": "SBX",
+            "manufacturerid": f"SITOO{s.registerid.strip('{}').replace('-', '')}",
             "registerkey": s.registerkey,
             "registernumber": 1,
             "datecreated": closed,
@@ -1162,16 +1403,15 @@ class SitooDataset:
             "eshopid": s.eshopid,
             "store_id": s.externalid,
             "store_name": s.name,
-            "company": "Sandbox Retail Ltd",
-            "companyid": "GB000000000",
-            "address": None,
-            "address2": None,
-            "address3": None,
-            "currencycode": CURRENCY,
+            "company": "Sandbox Retail Ltd" if s.country == "GB" else "Sandbox Retail AB",
+            "companyid": "GB000000000" if s.country == "GB" else "556677-8899",
+            "address": f"{s.storeid} High Street",
+            "address2": "",
+            "address3": "",
+            "currencycode": s.currency,
             "staff": "Manager",
-            "staffuserid": f"{s.externalid}-STAFF1",
-            "comment": None,
-            "businessday": day.isoformat(),
+            "staffuserid": f"{{5AFF{s.storeid:04X}-0000-4000-8000-{1:012X}}}",
+            "comment": "",
             "moneysalestotal": money(sales["gross"]),
             "moneysalestotalnet": money(sales["net"]),
             "numsales": sales["n"],
@@ -1184,45 +1424,43 @@ class SitooDataset:
             "numrefunditems": refunds["items"],
             "vatgroupsrefund": vatgroups(refunds),
             "productgroupsrefund": [],
+            "moneyroundoff": money(roundoff),
+            "salestaxessales": [],
+            "salestaxesrefund": [],
             "moneysummarysales": money(sales["gross"]),
             "moneysummaryrefund": money(refunds["gross"]),
             "moneysummarysubtotal": money(subtotal),
             "moneysummarysalestax": "0.00",
             "moneysummaryroundoff": money(roundoff),
             "moneysummarytotal": money(subtotal + roundoff),
-            "moneyroundoff": money(roundoff),
-            "moneysalestaxinadvance": "0.00",
-            "salestaxessales": [],
-            "salestaxesrefund": [],
             "paymentssales": payments(sales),
             "paymentsrefund": payments(refunds),
             "discountssales": discounts(sales),
-            "discountssalesnotdelivered": [],
             "discountsrefund": discounts(refunds),
-            "moneydiscount": money(sum((n + t for n, t in sales["disc"].values()), ZERO)),
             "moneycash_in": "200.00",
             "moneycash_salesrefunds": money(cash),
             "moneycash_petty": "0.00",
-            "moneycash_bank": "0.00",
+            "moneycash_bank": money(-cash),
             "moneycash_expected": money(Decimal(200) + cash),
             "moneycash_counted": money(Decimal(200) + cash),
             "moneycash_diff": "0.00",
             "moneycash_bankfinal": money(cash),
             "moneycash_out": "200.00",
-            "numsalestypeproduct": sales["items"],
+            "moneydiscount": money(sum((n + t for n, t in sales["disc"].values()), ZERO)),
+            "numsalestypeproduct": sales["items"] - giftcards,
             "numsalestypeservice": 0,
             "numsalestypegiftcard": giftcards,
             "numreceipts": len(orders),
             "numopendrawer": 0,
             "numpractice": 0,
             "moneypractice": "0.00",
-            "moneysalesnotdeliveredtotal": "0.00",
-            "moneysalesnotdeliveredtotalnet": "0.00",
-            "numsalesnotdelivered": 0,
-            "numsalesnotdelivereditems": 0,
-            "vatgroupssalesnotdelivered": [],
-            "productgroupssalesnotdelivered": [],
+            "moneygrandtotalsales": money(sales["gross"]),
+            "moneygrandtotalrefund": money(refunds["gross"]),
+            "moneygrandtotalnet": money(subtotal),
         }
+
+    def local_ts_in(self, s: Store, day: date, hour: int, minute: int = 0) -> int:
+        return int(datetime.combine(day, time(hour, minute), ZoneInfo(s.timezone)).timestamp())
 
 
 def _epoch_grid(cat: Catalogue, start: date, days: int) -> np.ndarray:
@@ -1244,9 +1482,31 @@ def generate_dataset(
     timezone: str = DEFAULT_TIMEZONE,
     skus: int = 400,
     catalogue: Catalogue | None = None,
+    pricing: str | tuple[str, ...] | None = None,
+    nordic_stores: int = 0,
+    kind_weights: dict[int, float] | None = None,
+    flag_rates: dict[int, float] | None = None,
+    tender_weights: dict[int, float] | None = None,
+    cross_store_share: float = CROSS_STORE_SHARE,
 ) -> SitooDataset:
-    """Build the compact index (vectorised; ~1 s per million orders) for a deterministic dataset."""
-    cat = catalogue or build_catalogue(seed=seed, stores=stores, skus=skus, timezone=timezone)
+    """Build the compact index (vectorised; ~1 s per million orders) for a deterministic dataset.
+
+    ``pricing`` (one convention or one per store, cycled) overrides the catalogue's store pricing;
+    ``kind_weights`` / ``flag_rates`` / ``tender_weights`` override the scenario frequencies."""
+    cat = catalogue or build_catalogue(
+        seed=seed, stores=stores, skus=skus, timezone=timezone, nordic_stores=nordic_stores
+    )
+    if pricing is not None:
+        cycle = (pricing,) if isinstance(pricing, str) else tuple(pricing)
+        for conv in cycle:
+            if conv not in PRICING_CONVENTIONS:
+                raise ValueError(f"pricing {conv!r}: expected one of {PRICING_CONVENTIONS}")
+        cat = replace(
+            cat, stores=[replace(st, pricing=cycle[i % len(cycle)]) for i, st in enumerate(cat.stores)]
+        )
+    kw = KIND_WEIGHTS if kind_weights is None else kind_weights
+    fr = FLAG_RATES if flag_rates is None else flag_rates
+    tw_ = TENDER_WEIGHTS if tender_weights is None else tender_weights
     S, D, n = len(cat.stores), days, receipts_per_store_day
     rs = np.random.default_rng(seed)
     N = S * D * n
@@ -1258,8 +1518,8 @@ def generate_dataset(
         else np.zeros(0, dtype=np.int64)
     )
     orderdate = _epoch_grid(cat, start, D)[store, day] + offs
-    kinds = np.array(list(KIND_WEIGHTS), dtype=np.int8)
-    w = np.array(list(KIND_WEIGHTS.values()))
+    kinds = np.array(list(kw), dtype=np.int8)
+    w = np.array(list(kw.values()), dtype=float)
     kind = kinds[rs.choice(len(kinds), N, p=w / w.sum())]
     delay = np.where(rs.random(N) < OFFLINE_SHARE, rs.integers(3600, 8 * 3600, N), rs.integers(2, 30, N))
     # Exchanges: each EXCH_REFUND gets an EXCH_SALE 1-4 minutes later on the same till.
@@ -1271,20 +1531,23 @@ def generate_dataset(
     orderdate = np.concatenate([orderdate, orderdate[ex] + rs.integers(60, 240, len(ex))])
     kind = np.concatenate([kind, np.full(len(ex), EXCH_SALE, dtype=np.int8)])
     delay = np.concatenate([delay, delay[ex]])
+    web = np.isin(kind, WEB_KINDS)
+    delay = np.where(web, rs.integers(1, 5, len(kind)), delay)  # web orders are never offline
     dateadded = orderdate + delay
     M = len(kind)
     fl = np.zeros(M, dtype=np.int8)
-    for bit, share in FLAG_RATES.items():
+    for bit, share in fr.items():
         fl |= np.where(rs.random(M) < share, bit, 0).astype(np.int8)
-    fl = np.where((fl & F_PENNY) > 0, fl & ~F_LOYALTY, fl).astype(np.int8)
-    tk = np.array(list(TENDER_WEIGHTS), dtype=np.int8)
-    tw = np.array(list(TENDER_WEIGHTS.values()))
+    cross_u = rs.random(M)
+    tk = np.array(list(tw_), dtype=np.int8)
+    tw = np.array(list(tw_.values()), dtype=float)
     tender = tk[rs.choice(len(tk), M, p=tw / tw.sum())]
     link_u = rs.random(M)
-    # Receipt numbers: per store, in orderdate order.
-    by_store = np.lexsort((np.arange(M), orderdate, store))
+    # Receipt numbers: per store's till, in orderdate order (web orders count apart: no till).
+    till = np.where(web, S, store)
+    by_store = np.lexsort((np.arange(M), orderdate, till))
     receiptno = np.zeros(M, dtype=np.int32)
-    counts = np.bincount(store, minlength=S)
+    counts = np.bincount(till, minlength=S + 1)
     firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     receiptno[by_store] = (np.arange(M) - np.repeat(firsts, counts) + 1).astype(np.int32)
     # Arrival order -> orderids.
@@ -1292,35 +1555,68 @@ def generate_dataset(
     inv = np.empty(M, dtype=np.int64)
     inv[order] = np.arange(M)
     orderid = ORDERID_BASE + np.arange(M, dtype=np.int64)
-    store, orderdate, dateadded, kind, fl, tender, receiptno, link_u = (
-        a[order] for a in (store, orderdate, dateadded, kind, fl, tender, receiptno, link_u)
+    store, orderdate, dateadded, kind, fl, tender, receiptno, link_u, cross_u = (
+        a[order] for a in (store, orderdate, dateadded, kind, fl, tender, receiptno, link_u, cross_u)
     )
     partner_pre = partner_pre[order]
     partner = np.where(partner_pre >= 0, ORDERID_BASE + inv[np.maximum(partner_pre, 0)], 0)
-    # Returns / exchange refunds link to an earlier finalised sale of the same store that had already
-    # reached the backend when the return was made.
+    # Returns / exchange refunds link to an earlier finalised sale that had already reached the
+    # backend when the return was made: of the same store, or (a share of returns) of another store
+    # of the same country. Returns of a return link to an earlier return of the same store.
+    country = np.array([st.country for st in cat.stores])
     link = np.zeros(M, dtype=np.int64)
-    for s in range(S):
-        sp = np.flatnonzero((kind == SALE) & (store == s))
-        rp = np.flatnonzero(((kind == RETURN) | (kind == EXCH_REFUND)) & (store == s))
-        k = np.searchsorted(dateadded[sp], orderdate[rp], side="left")
+    cross = np.zeros(M, dtype=bool)
+
+    def pick(cand: np.ndarray, rp: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(dateadded[cand], orderdate[rp], side="left")
         ok = k > 0
-        pick = np.minimum((link_u[rp] * k).astype(np.int64), np.maximum(k - 1, 0))
-        link[rp[ok]] = orderid[sp[pick[ok]]]
-        bad = rp[~ok]
-        for b in bad.tolist():  # no earlier sale: becomes (or its exchange pair becomes) a plain sale
-            if kind[b] == EXCH_REFUND:
-                kind[partner[b] - ORDERID_BASE] = SALE
-                partner[partner[b] - ORDERID_BASE] = 0
-                partner[b] = 0
+        chosen = np.minimum((link_u[rp] * k).astype(np.int64), np.maximum(k - 1, 0))
+        link[rp[ok]] = orderid[cand[chosen[ok]]]
+        return rp[~ok]
+
+    def by_store(mask: np.ndarray) -> list[np.ndarray]:
+        """Positions where ``mask`` holds, per store (each ascending = arrival order)."""
+        pos = np.flatnonzero(mask)
+        pos = pos[np.argsort(store[pos], kind="stable")]
+        return np.split(pos, np.cumsum(np.bincount(store[pos], minlength=S))[:-1])
+
+    is_cross = (kind == RETURN) & (cross_u < cross_store_share)
+    sales_of = by_store(kind == SALE)
+    same_of = by_store(((kind == RETURN) | (kind == EXCH_REFUND)) & ~is_cross)
+    cross_of = by_store(is_cross)
+    unlinked: list[np.ndarray] = []
+    for s in range(S):
+        unlinked.append(pick(sales_of[s], same_of[s]))
+    for c in set(country.tolist()):
+        stores_c = np.flatnonzero(country == c)
+        rp = np.sort(np.concatenate([cross_of[s] for s in stores_c]))
+        if len(stores_c) < 2:  # no other store to return to: a same-store return
+            for s in stores_c:
+                unlinked.append(pick(sales_of[s], cross_of[s]))
+            continue
+        unlinked.append(pick(np.sort(np.concatenate([sales_of[s] for s in stores_c])), rp))
+        linked = rp[link[rp] > 0]
+        cross[linked] = store[link[linked] - ORDERID_BASE] != store[linked]
+    for b in np.concatenate(unlinked).tolist():
+        # No earlier sale: becomes (or its exchange pair becomes) a plain sale.
+        if kind[b] == EXCH_REFUND:
+            kind[partner[b] - ORDERID_BASE] = SALE
+            partner[partner[b] - ORDERID_BASE] = 0
+            partner[b] = 0
+        kind[b] = SALE
+    returns_of = by_store(kind == RETURN)
+    reversals_of = by_store(kind == RETURN_REVERSAL)
+    for s in range(S):
+        for b in pick(returns_of[s], reversals_of[s]).tolist():
             kind[b] = SALE
     sales = kind == SALE
     fl = np.where(sales, fl, 0).astype(np.int8)
+    fl = np.where(cross & (kind == RETURN), F_CROSS_STORE, fl).astype(np.int8)
     tender = np.where(sales, tender, T_CARD).astype(np.int8)
     st = np.array([STATES[k] for k in range(len(KIND_NAMES))], dtype=np.int16)
     idx = {
         "orderid": orderid,
-        "store": (store + 1).astype(np.int16),
+        "store": np.where(np.isin(kind, WEB_KINDS), 0, store + 1).astype(np.int16),  # 0: the web shop
         "orderdate": orderdate.astype(np.int64),
         "dateadded": dateadded.astype(np.int64),
         "kind": kind.astype(np.int8),

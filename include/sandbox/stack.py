@@ -47,6 +47,10 @@ class StackConfig:
     start: date = date(2026, 11, 16)
     timezone: str = "Europe/London"
     skus: int = 400
+    # Till pricing per store (one convention, or one per store, cycled); None: the catalogue's
+    # default cycle, VAT-inclusive stores with one net-priced store in five (see catalogue.py).
+    pricing: str | tuple[str, ...] | None = None
+    nordic_stores: int = 0  # the last N stores are Swedish (SEK, 25/12/6/0 % VAT)
     database: str = "sitoo_erp"
     pg_port: int = 0
     sitoo_faults: SitooFaults = field(default_factory=SitooFaults)
@@ -87,7 +91,14 @@ class LocalStack:
             postgres.drop_database(cfg.database)
         self.database_url = postgres.ensure_database(cfg.database)
 
-        catalogue = build_catalogue(seed=cfg.seed, stores=cfg.stores, skus=cfg.skus, timezone=cfg.timezone)
+        catalogue = build_catalogue(
+            seed=cfg.seed,
+            stores=cfg.stores,
+            skus=cfg.skus,
+            timezone=cfg.timezone,
+            pricing=cfg.pricing,
+            nordic_stores=cfg.nordic_stores,
+        )
         self.dataset = generate_dataset(
             seed=cfg.seed,
             days=cfg.days,

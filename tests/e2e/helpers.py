@@ -146,9 +146,9 @@ def plant_unknown_sku(stack) -> int:
     """A sale of a SKU the ERP item master does not have."""
     payload = clean_sale(stack)
     row = payload["orderitems"][0]
-    unknown = next(
-        p for p in stack.dataset.catalogue.products if not p.in_erp and p.vat_rate == int(row["vatvalue"])
-    )
+    missing = [p for p in stack.dataset.catalogue.products if not p.in_erp]
+    # Any SKU the ERP lacks will do; one of the row's VAT rate if the catalogue has it.
+    unknown = next((p for p in missing if p.vat_rate == int(row["vatvalue"])), missing[0])
     row["sku"], row["productid"] = unknown.sku, unknown.productid
     return plant(stack, payload, "UNKNOWN-SKU-1", 40)
 

@@ -157,7 +157,11 @@ def planted(postgres, dagbag, recon_dag, tmp_path_factory):
         planted["offline"] = sitoo.add_order(store=2, orderdate=late_at, dateadded=late_at + 30 * 60)
         sitoo.set_clock(max(sitoo.now, late_at + 3600))
         # A Z-report that disagrees with its receipts (the till's sales total is 10.00 too high).
-        z = next(z for z in ds.z_reports() if z["store_id"] == "ST001" and z["businessday"] == "2026-11-15")
+        z = next(
+            z
+            for z in ds.z_reports()
+            if z["store_id"] == "ST001" and ds.z_business_day(z).isoformat() == "2026-11-15"
+        )
         z["moneysalestotal"] = str(Decimal(z["moneysalestotal"]) + 10)
         planted["zreport"] = z["registerid"]
 
