@@ -82,6 +82,7 @@ class SitooSandbox:
         self.counters: Counter[str] = Counter()
         self._server: ServerThread | None = None
         self._app = None
+        self._z_cache: tuple[int | None, list[dict]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -152,6 +153,17 @@ class SitooSandbox:
             at, orderid, changes = self._scheduled.pop(0)
             self.dataset.update_order(orderid, at=at, **changes)
             self.counters["scheduled_changes_applied"] += 1
+
+    # ------------------------------------------------------------------ Z-reports
+    def z_reports(self) -> list[dict]:
+        """The Z-reports Sitoo would hold: each store's own business days (cached per dataset version)."""
+        from include.sandbox.sitoo.zreports import z_reports_by_store_timezone
+
+        with self.lock:
+            version = getattr(self.dataset, "version", None)
+            if self._z_cache is None or self._z_cache[0] != version:
+                self._z_cache = (version, z_reports_by_store_timezone(self.dataset))
+            return self._z_cache[1]
 
     # ------------------------------------------------------------------ faults
     def set_faults(self, **changes: Any) -> SitooFaults:
