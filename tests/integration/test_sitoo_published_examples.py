@@ -169,3 +169,28 @@ def test_published_mode_serves_the_examples_byte_for_byte(published):
         f"{base}/sites/1/cashregisters/{{3CCB9848-155A-49E1-7CA8-5F7F78FC3067}}/zreports.json", timeout=5
     )
     assert legacy.json()["items"] == fixture("zreports_list.json")["items"]
+
+
+def test_published_open_web_order_is_excluded_not_pos_never_held_or_stalled(staging_conn):
+    """Sitoo's open API/web order (no register, no payment) is not a POS sale: excluded with that
+    reason from its first run, so it is neither held nor, days later, reported as stalled."""
+    from datetime import timedelta
+
+    from include.sitoo_erp.posting import states as S
+    from include.sitoo_erp.posting.classify import classify
+    from include.sitoo_erp.staging.orders import stage_orders
+
+    web = fixture("order_single.json")
+    paid_web = {**fixture("order_single.json"), "orderid": 11515, "orderstateid": 10, "paymentstateid": 15}
+    pos_open = {**fixture("orders_account_list.json")["items"][0], "orderid": 11516, "orderstateid": 0}
+    stage_orders(staging_conn, [web, paid_web, pos_open])
+    summary = classify(staging_conn, stall_after=timedelta(hours=1))  # the 2019 web order is years old
+    rows = staging_conn.execute("select orderid, state, reason from sitoo_erp.order_state").fetchall()
+    states = {o: (s, r) for o, s, r in rows}
+    assert states[11514] == (S.EXCLUDED, S.EXCLUDED_NOT_POS)
+    assert states[11515] == (S.EXCLUDED, S.EXCLUDED_NOT_POS)
+    assert states[11516] == (S.HELD, S.NOT_FINALISED_OPEN)  # an open sale on a till is still held
+    stalled = staging_conn.execute(
+        "select orderid from sitoo_erp.exception where kind = 'stalled' and status = 'open'"
+    ).fetchall()
+    assert stalled == [(11516,)] and summary["stalled"] == 1
