@@ -345,6 +345,7 @@ def main() -> None:
     configure(Path(tempfile.mkdtemp(prefix="bench-recon-airflow-")))
     from include.sandbox.postgres import EmbeddedPostgres
     from include.sandbox.server import free_port
+    from include.sandbox.sitoo.zreports import z_reports_by_store_timezone
     from include.sandbox.stack import LocalStack, StackConfig
     from include.sitoo_erp.erp import get_erp_adapter
     from include.sitoo_erp.posting.classify import classify
@@ -398,7 +399,9 @@ def main() -> None:
             with connect_url(stack.database_url) as conn:
                 t = time.perf_counter()
                 stage_orders(conn, ds.iter_orders(), batch_size=5000)
-                z = upsert_z_reports(conn, (parse(ZReport, z, "z-report") for z in ds.z_reports()))
+                z = upsert_z_reports(
+                    conn, (parse(ZReport, z, "z-report") for z in z_reports_by_store_timezone(ds))
+                )
                 cls = classify(conn)
                 erp = get_erp_adapter("netsuite_default")
                 items = refresh_item_cache(conn, erp)  # the hourly run's item lookup (SuiteQL, over HTTP)
