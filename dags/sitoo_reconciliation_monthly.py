@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 from dateutil.relativedelta import relativedelta
 
@@ -15,6 +14,8 @@ from include.sitoo_erp.operators.reconciliation import (
 )
 from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
+from include.sitoo_erp.operators.window import CheckWindowOperator
+from include.sitoo_erp.schedule import configured_start_date
 
 RUN_DAY_OF_MONTH = 3  # days after month end the close is reconciled (late uploads and the hourly sync settle)
 TIMEZONE = "Europe/London"
@@ -38,6 +39,7 @@ empty = all). Only that range and those stores are reconciled. Leave the dates e
 
 | task | what it does |
 |---|---|
+| `check_window` | fails a run dated before the DAG's start date (env `SITOO_ERP_START_DATE`), which Airflow would otherwise "succeed" with no task run |
 | `migrate_staging` | staging schema to the latest migration |
 | `sweep_sitoo` | every Sitoo order of the period again (late/offline receipts too) + the tills' Z-reports |
 | `reconcile` | per store x business day x tax code: Sitoo receipts vs ERP documents (SuiteQL, aggregated in the ERP) vs Z-reports vs the posting log; every difference classified |
@@ -63,7 +65,7 @@ with DAG(
     schedule=CronTriggerTimetable(
         f"0 6 {RUN_DAY_OF_MONTH} * *", timezone=TIMEZONE, interval=relativedelta(months=1)
     ),
-    start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
+    start_date=None,  # go-live is check_window's: env SITOO_ERP_START_DATE (include/sitoo_erp/schedule.py)
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
@@ -91,8 +93,9 @@ with DAG(
     tags=["sitoo", "erp", "reconciliation", "finance"],
     doc_md=DOC_MD,
 ) as dag:
+    check = CheckWindowOperator(task_id="check_window", go_live=configured_start_date(TIMEZONE))
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
     sweep = SitooPeriodSweepOperator(task_id="sweep_sitoo", pool="sitoo_api", timezone=TIMEZONE)
     compare = ReconcileOperator(task_id="reconcile", pool="erp_api", timezone=TIMEZONE)
     gate = ReconciliationGateOperator(task_id="gate", reconcile_task_id="reconcile")
-    migrate >> sweep >> compare >> gate
+    check >> migrate >> sweep >> compare >> gate

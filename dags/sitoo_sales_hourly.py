@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from include.sitoo_erp.operators.operations import ExceptionRateWatchOperator
@@ -17,6 +16,8 @@ from include.sitoo_erp.operators.posting import (
 from include.sitoo_erp.operators.quality import QualityGateOperator
 from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator, SitooOrdersToStagingOperator
+from include.sitoo_erp.operators.window import CheckWindowOperator
+from include.sitoo_erp.schedule import configured_start_date
 
 DOC_MD = """
 ### Sitoo sales → ERP ledger, hourly
@@ -33,6 +34,7 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 
 | task | what it does | on failure |
 |---|---|---|
+| `check_window` | fails a run dated before the DAG's start date (env `SITOO_ERP_START_DATE`), which Airflow would otherwise "succeed" with no task run | not retried: set the date earlier and redeploy |
 | `migrate_staging` | staging schema `sitoo_erp` to the latest migration | retried |
 | `extract_to_staging` | Sitoo orders by `orderdate` in the window + every order above the orderid high-water mark (offline tills upload late) + every *held* order again; raw JSON and typed rows into staging | retried (429/5xx/timeouts are retried inside first) |
 | `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held too long → *stalled* exception | retried |
@@ -40,7 +42,7 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 | `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing for new reasons = systemic: fails, posts nothing** (the known quarantine backlog does not count) | not retried (same data, same answer) |
 | `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
 | `summarise` | invariant 1: seen = posted + held + quarantined + excluded, else fails | — |
-| `watch_exception_rates` | new exceptions in the last hour per store and per kind vs their own 7-day hourly average; a jump (at least 5 and over 3 times the average) e-mails once per 6 h | runs even if the gate failed |
+| `watch_exception_rates` | new exceptions in the last hour per store and per kind vs their own 7-day hourly average; a jump (at least 5 and over 3 times the average) e-mails once per 6 h | runs even if the gate failed (not in a run refused by `check_window`) |
 
 **Quarantined receipts are retried every run**: fix the cause (add the SKU to the ERP or a row to
 `sitoo_erp.map_sku_item`, a store/tender/VAT mapping) and the next run posts them and closes their
@@ -55,7 +57,7 @@ with DAG(
     dag_id="sitoo_sales_hourly",
     description="Finalised Sitoo sales and returns into the ERP, exactly once, behind the GX gate",
     schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    start_date=None,  # go-live is check_window's: env SITOO_ERP_START_DATE (include/sitoo_erp/schedule.py)
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=55),
@@ -69,6 +71,7 @@ with DAG(
     tags=["sitoo", "erp", "sales"],
     doc_md=DOC_MD,
 ) as dag:
+    check = CheckWindowOperator(task_id="check_window", go_live=configured_start_date("UTC"))
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
     extract = SitooOrdersToStagingOperator(task_id="extract_to_staging", pool="sitoo_api")
     classify = ClassifyOrdersOperator(task_id="classify")
@@ -77,6 +80,9 @@ with DAG(
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
     summarise = StateLedgerSummaryOperator(task_id="summarise")
     # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.
-    watch = ExceptionRateWatchOperator(task_id="watch_exception_rates", trigger_rule="all_done")
-    migrate >> extract >> classify >> items >> gate >> post >> summarise
-    gate >> watch
+    # Whatever the gate decided, but not in a run refused before go-live (check_window failed).
+    watch = ExceptionRateWatchOperator(
+        task_id="watch_exception_rates", trigger_rule="all_done_min_one_success"
+    )
+    check >> migrate >> extract >> classify >> items >> gate >> post >> summarise
+    [check, gate] >> watch

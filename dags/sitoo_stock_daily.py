@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
@@ -16,6 +15,8 @@ from include.sitoo_erp.operators.stock import (
     StockGateOperator,
     StockSnapshotOperator,
 )
+from include.sitoo_erp.operators.window import CheckWindowOperator
+from include.sitoo_erp.schedule import configured_start_date
 
 # Deployment settings (environment, not Variables: read at parse time without any I/O).
 STORE_TIMEZONE = os.environ.get("SITOO_ERP_STORE_TIMEZONE", "Europe/London")
@@ -44,6 +45,7 @@ same document, never a second one. One run at a time (`max_active_runs=1`). Stoc
 
 | task | what it does | on failure |
 |---|---|---|
+| `check_window` | fails a run dated before the DAG's start date (env `SITOO_ERP_START_DATE`), which Airflow would otherwise "succeed" with no task run | not retried: set the date earlier and redeploy |
 | `migrate_staging` | staging schema to the latest migration | retried |
 | `extract_movements` | Sitoo warehouse transactions of store warehouses from the day's start: types other than sales (30) and refunds (40) staged per line in `stock_movement` | retried |
 | `post_adjustments` | per store and day, the signed sum per SKU as `adjustQtyBy`; account from `map_document_item` purpose `stock_adjustment_account`; unknown SKUs / unmapped stores quarantined with the exact key (`stock:ST001:20261116:sku:SKU-1`), the rest post; earlier days with quarantined lines are retried; pool `erp_api` | retried; what posted stays posted |
@@ -58,7 +60,7 @@ with DAG(
     dag_id="sitoo_stock_daily",
     description="Store stock movements into ERP adjustments; Sitoo vs ERP drift per location and SKU",
     schedule=CronTriggerTimetable(RUN_AT, timezone=STORE_TIMEZONE, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 11, 1, tz=STORE_TIMEZONE),
+    start_date=None,  # go-live is check_window's: env SITOO_ERP_START_DATE (include/sitoo_erp/schedule.py)
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=3),
@@ -72,6 +74,7 @@ with DAG(
     tags=["sitoo", "erp", "stock"],
     doc_md=DOC_MD,
 ) as dag:
+    check = CheckWindowOperator(task_id="check_window", go_live=configured_start_date(STORE_TIMEZONE))
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
     movements = SitooStockMovementsOperator(
         task_id="extract_movements", store_timezone=STORE_TIMEZONE, pool="sitoo_api"
@@ -83,4 +86,4 @@ with DAG(
         task_id="snapshot_and_compare", store_timezone=STORE_TIMEZONE, pool="erp_api"
     )
     gate = StockGateOperator(task_id="stock_gate", store_timezone=STORE_TIMEZONE)
-    migrate >> movements >> adjust >> snapshot >> gate
+    check >> migrate >> movements >> adjust >> snapshot >> gate

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
+from include.sandbox.catalogue import build_catalogue
 from include.sandbox.generator import generate_dataset, is_finalised
 from include.sandbox.sitoo import SitooFaults, SitooSandbox
 
@@ -107,6 +110,7 @@ def test_single_order_other_endpoints_and_errors(sb, http):
     assert {p["sku"] for p in prods["items"]} == {"SKU-000001", "GIFTCARD"}
     items = get(http, sb, "sites/1/warehouses/101/warehouseitems.json", num=1000)
     assert items["totalcount"] == len(sb.dataset.catalogue.products)
+    assert not any("warehouseid" in i for i in items["items"])  # Sitoo names it in the URL only
     txs = get(
         http,
         sb,
@@ -217,6 +221,7 @@ def test_z_report_endpoint_matches_receipts(sb, http):
     ds = sb.dataset
     zs = get(http, sb, "pos-z-reports", registerid=ds.catalogue.stores[0].registerid)
     z = zs[0]
+    assert "businessday" not in z  # Sitoo's Z-report has no such field
     lo, hi = ds.day_bounds(ds.z_business_day(z))
     assert hi - lo in (23 * 3600, 24 * 3600, 25 * 3600)
     receipts = [ds.order(r["orderid"]) for r in ds if r["store"] == 1 and lo <= r["orderdate"] < hi]
@@ -224,6 +229,39 @@ def test_z_report_endpoint_matches_receipts(sb, http):
     assert z["numreceipts"] == len(receipts)
     assert Decimal(z["moneysummarytotal"]) == sum(Decimal(o["moneytotal_gross_all"]) for o in receipts)
     assert ds.start + timedelta(days=0) == ds.z_business_day(z)
+
+
+def _local_day(ts: int, tz: str) -> date:
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).date()
+
+
+def test_z_reports_follow_each_stores_own_timezone():
+    """A Stockholm till closes on Stockholm days: every receipt on its report is on that local day,
+    and the report opens and closes on that day's Stockholm clock (not London's)."""
+    catalogue = build_catalogue(seed=5, stores=2, skus=60, timezone="Europe/Stockholm")
+    ds = generate_dataset(seed=5, days=2, receipts_per_store_day=40, catalogue=catalogue)
+    assert ds.timezone == "Europe/London"  # the dataset's own clock differs from the stores'
+    with SitooSandbox(ds) as sandbox, requests.Session() as s:
+        s.auth = (sandbox.api_id, sandbox.password)
+        store = catalogue.stores[0]
+        zs = s.get(
+            f"{sandbox.base_url}/pos-z-reports", params={"store_id": store.externalid}, timeout=10
+        ).json()
+    assert [_local_day(z["dateopened"], "Europe/Stockholm") for z in zs] == [
+        ds.start,
+        ds.start + timedelta(days=1),
+    ]
+    stockholm = ZoneInfo("Europe/Stockholm")
+    assert datetime.fromtimestamp(zs[0]["dateopened"], stockholm).time() == dt_time(8, 30)
+    for z in zs:
+        day = _local_day(z["dateopened"], "Europe/Stockholm")
+        receipts = [
+            o
+            for o in (ds.order(r["orderid"]) for r in ds if r["store"] == store.storeid)
+            if is_finalised(o) and _local_day(o["orderdate"], "Europe/Stockholm") == day
+        ]
+        assert receipts and z["numreceipts"] == len(receipts)
+        assert Decimal(z["moneysummarytotal"]) == sum(Decimal(o["moneytotal_gross_all"]) for o in receipts)
 
 
 def test_paging_speed_smoke(sb, http):

@@ -1,6 +1,7 @@
 """Run the Sitoo sandbox in the foreground.
 
 python -m include.sandbox.sitoo --port 18080 --seed 42 --stores 5 --days 7
+python -m include.sandbox.sitoo --port 18080 --published   # Sitoo's own API examples, as published
 """
 
 from __future__ import annotations
@@ -42,8 +43,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latency-jitter-ms", type=float, default=0.0)
     ap.add_argument("--error-rate", type=float, default=0.0)
     ap.add_argument("--hang-rate", type=float, default=0.0)
+    ap.add_argument(
+        "--published", action="store_true", help="serve Sitoo's published API examples (tests/fixtures/sitoo)"
+    )
     args = ap.parse_args(argv)
     t0 = time.monotonic()
+    if args.published:
+        from include.sandbox.sitoo.published import PublishedSitooSandbox
+
+        sb = PublishedSitooSandbox(account_id=args.account_id, api_id=args.api_id, password=args.password)
+        print(f"published examples: {len(sb.examples)} orders; clock={sb.now}")
+        print(
+            f"base url: http://{LOOPBACK}:{args.port}/v2/accounts/{args.account_id}  (API id {args.api_id})"
+        )
+        uvicorn.run(sb.app, host=LOOPBACK, port=args.port, log_level="info", lifespan="off")
+        return
     ds = generate_dataset(
         seed=args.seed,
         stores=args.stores,

@@ -310,7 +310,11 @@ def create_app(sb: SitooSandbox) -> Any:
         _site(siteid)
         _warehouse(warehouseid)
         with sb.lock:
-            items = ds.warehouse_items(warehouseid, sb.now)
+            # As Sitoo: the warehouse is named by the URL, not repeated in each row.
+            items = [
+                {k: v for k, v in i.items() if k != "warehouseid"}
+                for i in ds.warehouse_items(warehouseid, sb.now)
+            ]
         skus = _multi(request, "sku")
         if skus is not None:
             items = [i for i in items if i["sku"] in set(skus)]
@@ -368,7 +372,7 @@ def create_app(sb: SitooSandbox) -> Any:
     @app.get(prefix + "/pos-z-reports")
     def z_reports(request: Request) -> Response:
         with sb.lock:
-            reports = [z for z in ds.z_reports() if z["dateadded"] <= sb.now]
+            reports = [z for z in sb.z_reports() if z["dateadded"] <= sb.now]
         dfrom, dto = _int(request, "dateaddedfrom"), _int(request, "dateaddedto")
         stores_, regs, eshops = (
             _multi(request, "store_id"),

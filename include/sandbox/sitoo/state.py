@@ -153,6 +153,12 @@ class SitooSandbox:
             self.dataset.update_order(orderid, at=at, **changes)
             self.counters["scheduled_changes_applied"] += 1
 
+    # ------------------------------------------------------------------ Z-reports
+    def z_reports(self) -> list[dict]:
+        """The Z-reports Sitoo would hold: each store's own business days (cached per dataset version)."""
+        with self.lock:
+            return self.dataset.z_reports()
+
     # ------------------------------------------------------------------ faults
     def set_faults(self, **changes: Any) -> SitooFaults:
         with self.lock:

@@ -15,6 +15,10 @@ import psycopg
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
+# A web or API order (no register) is never a POS sale, whatever its state: excluded at once, so an
+# open web order is not held and never reported as stalled. Parked POS orders (110) keep their till.
+NOT_POS = "coalesce(o.registerid, '') = ''"
+
 CLASSIFY_SQL = f"""
 with c as (
     select o.orderid,
@@ -22,19 +26,19 @@ with c as (
              when o.ordertypeid = 100 then '{S.EXCLUDED}'
              when o.orderstateid = 20 then '{S.EXCLUDED}'
              when o.orderstateid = -1 then '{S.EXCLUDED}'
+             when {NOT_POS} then '{S.EXCLUDED}'
              when o.orderstateid = 0 then '{S.HELD}'
              when o.paymentstateid <> 20 then '{S.HELD}'
-             when o.registerid is null then '{S.EXCLUDED}'
              else '{S.HELD}'
            end as state,
            case
              when o.ordertypeid = 100 then '{S.EXCLUDED_BOOKING}'
              when o.orderstateid = 20 then '{S.EXCLUDED_CANCELLED}'
              when o.orderstateid = -1 then '{S.EXCLUDED_ABANDONED}'
+             when {NOT_POS} then '{S.EXCLUDED_NOT_POS}'
              when o.orderstateid = 0 and o.ordertypeid = 110 then '{S.NOT_FINALISED_PARKED}'
              when o.orderstateid = 0 then '{S.NOT_FINALISED_OPEN}'
              when o.paymentstateid <> 20 then '{S.NOT_FINALISED_PAYMENT}'
-             when o.registerid is null then '{S.EXCLUDED_NOT_POS}'
              else '{S.READY}'
            end as reason
     from sitoo_erp.sitoo_order o

@@ -25,6 +25,7 @@ from include.sitoo_erp.http_retry import (
 )
 from include.sitoo_erp.sitoo.models import (
     Product,
+    SitooPayloadError,
     Store,
     Warehouse,
     WarehouseItem,
@@ -198,9 +199,20 @@ class SitooHook(HttpHook):
     def iter_warehouse_items(
         self, warehouseid: int, eshopid: int = 1, **filters: Any
     ) -> Iterator[WarehouseItem]:
+        """Stock rows of one warehouse. Sitoo puts ``warehouseid`` in the URL only, not in the rows:
+        the row gets it from the request (a row naming another warehouse is a payload error)."""
         endpoint = f"sites/{eshopid}/warehouses/{warehouseid}/warehouseitems.json"
         for item in self.iter_collection(endpoint, filters):
-            yield parse(WarehouseItem, item, f"warehouse item {warehouseid}/{item.get('sku', '?')}")
+            record = f"warehouse item {warehouseid}/{item.get('sku', '?')}"
+            body_wid = item.get("warehouseid")
+            if body_wid is not None and body_wid != warehouseid:
+                raise SitooPayloadError(
+                    record,
+                    "warehouseid",
+                    "warehouseid.matches_url",
+                    f"is {body_wid!r}, the URL asked for {warehouseid}",
+                )
+            yield parse(WarehouseItem, {**item, "warehouseid": warehouseid}, record)
 
     def iter_warehouse_transactions(self, eshopid: int = 1, **filters: Any) -> Iterator[WarehouseTransaction]:
         params = {"sort": "warehousetransactionid", **filters}
