@@ -102,6 +102,55 @@ def documents_sql(day: date, location_id: str) -> str:
     )
 
 
+def receipts_sql(day_from: date, day_to_excl: date, location_ids: Sequence[str] | None = None) -> str:
+    """Every document of the range, one row per document x tax code, for the per-receipt proof:
+    record type, tranDate, tax basis and tax per code, and the item lines as (count, sum of quantity,
+    sum of item id x quantity) — each item line carries exactly one tax detail line (override on), so
+    grouping the lines by their tax code loses nothing. Amounts and quantities as the ERP stores them
+    (a cash sale's item lines negative); paged, unique ORDER BY."""
+    return (
+        "SELECT t.id AS erp_id, t.externalid AS external_id, t.type AS trantype, "
+        "TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, td.taxcode AS tax_code_id, "
+        "COUNT(tl.quantity) AS lines, SUM(tl.quantity) AS qty, SUM(tl.item * tl.quantity) AS item_qty, "
+        "SUM(td.taxbasis) AS tax_basis, SUM(td.taxamount) AS tax_amount "
+        "FROM transaction t "
+        "JOIN transactionline tl ON tl.transaction = t.id AND tl.mainline = 'F' AND tl.taxline = 'F' "
+        "JOIN transactiontaxdetail td ON td.transaction = tl.transaction AND td.line = tl.id "
+        f"WHERE {_TYPES} AND {_range(day_from, day_to_excl)} AND {_OURS}{_locations(location_ids)} "
+        "GROUP BY t.id, t.externalid, t.type, t.trandate, td.taxcode ORDER BY t.id, td.taxcode"
+    )
+
+
+def fetch_receipt_rows(
+    query: Query, days: Sequence[date], location_ids: Sequence[str] | None = None
+) -> tuple[list[tuple], int]:
+    """The period's documents per tax code (one query per day: a day's rows stay far below the
+    100,000-row cap), as tuples for COPY: (erp_id, external_id, trantype, trandate, tax_code_id, lines,
+    qty, item_qty, tax_basis, tax_amount), quantities in document sign (a sale's lines positive)."""
+    out: list[tuple] = []
+    queries = 0
+    for day in sorted(days):
+        for row in query(receipts_sql(day, day + timedelta(days=1), location_ids)):
+            t = row.get("trantype", "")
+            flip = -1 if t == "CashSale" else 1
+            out.append(
+                (
+                    str(row["erp_id"]),
+                    str(row.get("external_id", "")),
+                    t,
+                    row["trandate"][:10],
+                    str(row.get("tax_code_id", "")),
+                    int(row.get("lines") or 0),
+                    flip * Decimal(str(row.get("qty") or 0)),
+                    flip * Decimal(str(row.get("item_qty") or 0)),
+                    dec(row.get("tax_basis")),
+                    dec(row.get("tax_amount")),
+                )
+            )
+        queries += 1
+    return out, queries
+
+
 @dataclass
 class ErpCell:
     location_id: str
