@@ -579,10 +579,13 @@ def test_suiteql_per_receipt_read_answers_per_document_and_tax_code(ns, client):
     code, item lines as count / quantity / item x quantity) as NetSuite stores it: a sale's lines negative."""
     from datetime import date
 
-    from include.sitoo_erp.reconciliation.erp import receipts_sql
+    from include.sitoo_erp.reconciliation.erp import receipt_buckets_sql, receipts_sql
 
     post_reference_documents(client)
-    body = q(client, receipts_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"])).json()
+    buckets = q(client, receipt_buckets_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"])).json()["items"]
+    assert [(b["bucket"], b["docs"]) for b in buckets] == [("10", "3")]  # ids 10001.. -> bucket 10
+    window = (10_000, 10_999)
+    body = q(client, receipts_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"], window)).json()
     rows = [{k: v for k, v in row.items() if k != "links"} for row in body["items"]]
     by = {(r["external_id"], r["tax_code_id"]): r for r in rows}
     assert sorted(by) == [
@@ -609,3 +612,9 @@ def test_suiteql_per_receipt_read_answers_per_document_and_tax_code(ns, client):
     )
     r13 = by[("SITOO-R-1-3", "41")]
     assert (r13["trantype"], r13["qty"], r13["item_qty"], r13["tax_amount"]) == ("CashRfnd", "1", str(a), "2")
+    assert (
+        q(client, receipts_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"], (11_000, 11_999))).json()[
+            "items"
+        ]
+        == []
+    )  # outside the id window

@@ -10,6 +10,7 @@ import pytest
 
 from include.sitoo_erp.posting.after_posting import _kind
 from include.sitoo_erp.reconciliation.compare import _receipt_line
+from include.sitoo_erp.reconciliation.erp import id_windows
 
 D = Decimal
 
@@ -98,3 +99,9 @@ def test_a_pending_correction_or_a_finance_exception_explains_it_an_erp_edit_nev
         "lines (item x quantity): ERP 2 lines, quantity 4; posted 2 lines, quantity 3.000"
         in erp_edit["detail"]
     )
+
+
+def test_id_windows_merge_buckets_up_to_the_window_and_never_split_one():
+    assert id_windows([]) == []
+    assert id_windows([(10, 300), (11, 300), (12, 300), (40, 5)]) == [(10_000, 11_999), (12_000, 40_999)]
+    assert id_windows([(7, 1000), (8, 1)]) == [(7_000, 7_999), (8_000, 8_999)]
