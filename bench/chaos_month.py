@@ -67,7 +67,8 @@ class ChaosPlan:
     kill_hour: int = 36  # hours after the start (a trading hour): its posting task dies half-way, is cleared
     # Changes after posting (invariant 10): before this hour's run, posted receipts of the first day are
     # edited, swapped and cancelled in Sitoo, and their hours re-run (a backfill) so the change is seen.
-    change_hour: int = 30
+    # None: no changes (the CI-sized test); ``python -m bench.chaos_month`` makes them at hour 30.
+    change_hour: int | None = None
     faults_seed: int = 5
     extra: dict = field(default_factory=dict)
 
@@ -587,6 +588,12 @@ def main() -> int:
     parser.add_argument("--restart-every", type=int, default=6, help="PostgreSQL restart every N hours")
     parser.add_argument("--kill-hour", type=int, default=36)
     parser.add_argument(
+        "--change-hour",
+        type=int,
+        default=30,
+        help="edit, swap and cancel posted receipts before this hour (-1: never)",
+    )
+    parser.add_argument(
         "--jitter-ms", type=float, default=400.0, help="NetSuite latency spikes: + U(0, this)"
     )
     args = parser.parse_args()
@@ -596,6 +603,7 @@ def main() -> int:
         receipts_per_store_day=args.receipts,
         restart_every_hours=args.restart_every,
         kill_hour=args.kill_hour,
+        change_hour=None if args.change_hour < 0 else args.change_hour,
         erp_jitter_ms=args.jitter_ms,
     )
 
