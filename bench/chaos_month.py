@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -64,6 +65,10 @@ class ChaosPlan:
     # Between runs.
     restart_every_hours: int = 6
     kill_hour: int = 36  # hours after the start (a trading hour): its posting task dies half-way, is cleared
+    # Changes after posting (invariant 10): before this hour's run, posted receipts of the first day are
+    # edited, swapped and cancelled in Sitoo, and their hours re-run (a backfill) so the change is seen.
+    # None: no changes (the CI-sized test); ``python -m bench.chaos_month`` makes them at hour 30.
+    change_hour: int | None = None
     faults_seed: int = 5
     extra: dict = field(default_factory=dict)
 
@@ -178,6 +183,9 @@ def run_chaos(stack, dagbag, plan: ChaosPlan, log: Callable[[str], None] = print
             facts["sitoo_storms"] = facts.get("sitoo_storms", 0) + 1
         elif h and plan.storm_every_hours and h % plan.storm_every_hours == plan.storm_every_hours // 2 + 1:
             stack.sitoo.set_faults(rate_limit_rps=plan.sitoo_rate_rps, rate_limit_burst=plan.sitoo_burst)
+        if h == plan.change_hour:
+            facts["after_posting"] = _change_after_posting(stack, sales, plan, log)
+            facts["hourly_runs"] += len(facts["after_posting"]["hours_rerun"])
         if h == plan.kill_hour:
             facts["kill"] = _kill_and_clear(stack, sales, start, plan, log)
             facts["hourly_runs"] += 2
@@ -261,6 +269,86 @@ def _kill_and_clear(stack, sales, start: datetime, plan: ChaosPlan, log) -> dict
     return out
 
 
+LEDGER_FIELDS = (
+    "orderitems",
+    "payments",
+    "moneyfinal_net",
+    "moneyfinal_vat",
+    "moneytotal_gross_roundoff",
+    "moneytotal_gross_all",
+)
+
+
+def _basket(order: dict, rows: list[dict]) -> dict:
+    """The ledger fields of ``order`` with another basket (totals and its single payment follow)."""
+    from decimal import Decimal
+
+    net = sum(Decimal(r["moneyitemtotal_net"]) for r in rows)
+    vat = sum(Decimal(r["moneyitemtotal_vat"]) for r in rows)
+    return {
+        "orderitems": rows,
+        "payments": [{**order["payments"][0], "moneyamount": f"{net + vat:.2f}"}],
+        "moneyfinal_net": f"{net:.2f}",
+        "moneyfinal_vat": f"{vat:.2f}",
+        "moneytotal_gross_roundoff": "0.00",
+        "moneytotal_gross_all": f"{net + vat:.2f}",
+    }
+
+
+def _change_after_posting(stack, sales, plan: ChaosPlan, log) -> dict:
+    """Posted receipts change in Sitoo: one edited (a row less), two of one register and day swap their
+    contents, one cancelled; the hours they were rung up in are run again (a backfill sees them)."""
+    from psycopg.rows import dict_row
+
+    from include.sitoo_erp.staging.db import connect_url
+
+    with connect_url(stack.database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """
+            select o.orderid, o.registerid, o.business_date, o.orderdate, o.money_gross,
+                   (select count(*) from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid) as n_rows,
+                   (select count(*) from sitoo_erp.sitoo_payment p where p.orderid = o.orderid) as n_pay
+              from sitoo_erp.sitoo_order o join sitoo_erp.posting_log pl using (orderid)
+             where pl.document_type = 'sale' and o.loyalty_discount = 0 and o.money_roundoff = 0
+               and not o.additionaldata ?| array['loyalty-moneydiscount', 'crm-bonuscheck-amount']
+               and o.refund_of_orderid is null and o.exchange_orderid is null
+               and not exists (select 1 from sitoo_erp.sitoo_order r where r.refund_of_orderid = o.orderid)
+             order by o.registerid, o.business_date, o.orderid
+            """
+        ).fetchall()
+    ds = stack.dataset
+    simple = [r for r in rows if r["n_pay"] == 1]
+    edit = next(r for r in simple if r["n_rows"] >= 2)
+    pair = next(
+        (a, b)
+        for a, b in pairwise(simple)
+        if (a["registerid"], a["business_date"]) == (b["registerid"], b["business_date"])
+        and a["money_gross"] != b["money_gross"]
+        and edit["orderid"] not in (a["orderid"], b["orderid"])
+    )
+    used = {edit["orderid"], pair[0]["orderid"], pair[1]["orderid"]}
+    cancel = next(r for r in simple if r["orderid"] not in used)
+    order = ds.order(edit["orderid"])
+    stack.sitoo.update_order(edit["orderid"], **_basket(order, order["orderitems"][:1]))
+    pa, pb = ds.order(pair[0]["orderid"]), ds.order(pair[1]["orderid"])
+    stack.sitoo.update_order(pair[0]["orderid"], **{k: pb[k] for k in LEDGER_FIELDS})
+    stack.sitoo.update_order(pair[1]["orderid"], **{k: pa[k] for k in LEDGER_FIELDS})
+    stack.sitoo.update_order(cancel["orderid"], orderstateid=20)
+    changed = [edit, *pair, cancel]
+    hours = sorted({r["orderdate"].replace(minute=0, second=0, microsecond=0) for r in changed})
+    for start in hours:
+        run = sales.test(logical_date=start + timedelta(hours=1))
+        log(f"  re-ran {start:%Y-%m-%d %H:%M} after changing posted receipts: {run.state}")
+    out = {
+        "edited": edit["orderid"],
+        "swapped": [pair[0]["orderid"], pair[1]["orderid"]],
+        "cancelled": cancel["orderid"],
+        "hours_rerun": [h.isoformat() for h in hours],
+    }
+    log(f"  changed after posting: {out}")
+    return out
+
+
 def prove(stack, facts: dict) -> dict:
     """Read the real systems; returns ``{"checks": {name: ok}, "problems": [...], "figures": {...}}``."""
     from psycopg.rows import dict_row
@@ -279,6 +367,10 @@ def prove(stack, facts: dict) -> dict:
             r["orderid"]: (r["state"], r["reason"])
             for r in cur.execute("select orderid, state, reason from sitoo_erp.order_state")
         }
+        doc_type = {
+            r["external_id"]: r["document_type"]
+            for r in cur.execute("select external_id, document_type from sitoo_erp.posting_log")
+        }
         logged = {
             r["orderid"]: r["external_id"]
             for r in cur.execute(
@@ -291,6 +383,10 @@ def prove(stack, facts: dict) -> dict:
             "select count(*) as docs, coalesce(sum(attempts), 0) as attempts, "
             "count(*) filter (where attempts > 1) as retried from sitoo_erp.posting_log"
         ).fetchone()
+        revisions = {
+            (r["orderid"], r["change"]): r["status"]
+            for r in cur.execute("select orderid, change, status from sitoo_erp.posting_revision")
+        }
         open_exc: dict[int, list[str]] = {}
         for r in cur.execute(
             "select orderid, kind, message from sitoo_erp.exception where status = 'open' and orderid is not null"
@@ -361,6 +457,37 @@ def prove(stack, facts: dict) -> dict:
             fate["unaccounted"] += 1
             if fate["unaccounted"] <= 10:
                 problems.append(f"finalised order {oid} unaccounted: state={state} reason={reason}")
+    # 3b. Every document is right, receipt by receipt (invariant 10): each posted finalised receipt's ERP
+    # total equals what Sitoo says now (POS sign); a posted receipt no longer finalised in Sitoo keeps
+    # its document only under an open cancelled_after_posting exception.
+    from decimal import Decimal
+
+    totals = {
+        d["externalId"]: Decimal(str(d.get("total", 0))).quantize(Decimal("0.01")) for d in ns.documents()
+    }
+    wrong: list[str] = []
+    for oid, eid in logged.items():
+        if eid not in totals or oid > ds.max_orderid or ds.row(oid)["dateadded"] > now:
+            continue
+        order = ds.order(oid)
+        sign = 1 if doc_type.get(eid) == "sale" else -1
+        if not is_finalised(order):
+            if not any(m.startswith("cancelled_after_posting") for m in open_exc.get(oid, [])):
+                wrong.append(
+                    f"{eid}: cancelled in Sitoo, still in the ERP, no cancelled_after_posting exception"
+                )
+        elif sign * totals[eid] != Decimal(order["moneytotal_gross_all"]):
+            wrong.append(f"{eid}: ERP total {sign * totals[eid]}, Sitoo {order['moneytotal_gross_all']}")
+    if wrong:
+        problems.append(f"{len(wrong)} wrong ERP documents: {wrong[:10]}")
+    changed = facts.get("after_posting") or {}
+    corrected_ok = not changed or (
+        revisions.get((changed["edited"], "content")) == "corrected"
+        and all(revisions.get((o, "content")) == "corrected" for o in changed["swapped"])
+        and revisions.get((changed["cancelled"], "cancelled")) == "raised"
+    )
+    if not corrected_ok:
+        problems.append(f"changes after posting not handled: {changed}, revisions {revisions}")
     # 4. Reconciliation: zero unexplained difference.
     if recon is None:
         problems.append("no reconciliation run")
@@ -388,6 +515,8 @@ def prove(stack, facts: dict) -> dict:
         "erp_documents": {k: v for k, v in ns_counters["documents"].items() if v},
         "erp_external_ids": len(per_key),
         "duplicates": len(duplicates),
+        "wrong_documents": len(wrong),
+        "changed_after_posting": changed,
         "posting_log": dict(attempts),
         "hook_attempts_beyond_first": attempts["attempts"] - attempts["docs"],
         "airflow_task_retries": facts.get("airflow_task_retries"),
@@ -423,6 +552,8 @@ def prove(stack, facts: dict) -> dict:
     }
     checks = {
         "zero_duplicate_erp_documents": not duplicates and sales_docs == set(logged.values()),
+        "zero_wrong_erp_documents": not wrong,
+        "changes_after_posting_corrected_or_raised": corrected_ok,
         "invariant_1": inv1,
         "every_finalised_receipt_accounted_for": fate["unaccounted"] == 0,
         "reconciliation_zero_unexplained": bool(recon) and recon["status"] == "passed" and not unexplained,
@@ -457,6 +588,12 @@ def main() -> int:
     parser.add_argument("--restart-every", type=int, default=6, help="PostgreSQL restart every N hours")
     parser.add_argument("--kill-hour", type=int, default=36)
     parser.add_argument(
+        "--change-hour",
+        type=int,
+        default=30,
+        help="edit, swap and cancel posted receipts before this hour (-1: never)",
+    )
+    parser.add_argument(
         "--jitter-ms", type=float, default=400.0, help="NetSuite latency spikes: + U(0, this)"
     )
     args = parser.parse_args()
@@ -466,6 +603,7 @@ def main() -> int:
         receipts_per_store_day=args.receipts,
         restart_every_hours=args.restart_every,
         kill_hour=args.kill_hour,
+        change_hour=None if args.change_hour < 0 else args.change_hour,
         erp_jitter_ms=args.jitter_ms,
     )
 

@@ -137,6 +137,7 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
         _build,
         _iter_ready,
         _quarantine,
+        line_fingerprint,
         load_mappings,
     )
     from include.sitoo_erp.staging.exceptions import ExceptionKind
@@ -150,7 +151,8 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
     for returns in (False, True):
         # _iter_ready pages by orderid over *ready* receipts: the page's rows must leave 'ready' before
         # the next page, which the bulk write below does.
-        for batch in _iter_ready(conn, returns, batch_size):
+        hashes: dict[int, str] = {}
+        for batch in _iter_ready(conn, returns, batch_size, hashes):
             log, variance = [], []
             for receipt in batch:
                 doc = _build(conn, receipt, mappings, doc_options, summary)
@@ -198,6 +200,8 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
                         doc.gross_total,
                         doc.total_variance,
                         1,
+                        hashes.get(doc.orderid),
+                        *line_fingerprint(doc),
                         f"posted as {doc.kind} {doc.external_id} (ERP id {tid})",
                     )
                 )
@@ -218,15 +222,18 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
                 )
                 with cur.copy(
                     "copy _bench_log (external_id, orderid, document_type, erp_id, tran_date, store_externalid, "
-                    "net_amount, tax_amount, gross_amount, tax_variance, attempts, why) from stdin"
+                    "net_amount, tax_amount, gross_amount, tax_variance, attempts, content_hash, line_count, "
+                    "line_qty, line_item_qty, why) from stdin"
                 ) as cp:
                     for row in log:
                         cp.write_row(row)
                 cur.execute(
                     "insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date, "
-                    "store_externalid, net_amount, tax_amount, gross_amount, tax_variance, attempts) "
+                    "store_externalid, net_amount, tax_amount, gross_amount, tax_variance, attempts, content_hash, "
+                    "line_count, line_qty, line_item_qty) "
                     "select external_id, orderid, document_type, erp_id, tran_date, store_externalid, net_amount, "
-                    "tax_amount, gross_amount, tax_variance, attempts from _bench_log"
+                    "tax_amount, gross_amount, tax_variance, attempts, content_hash, line_count, line_qty, "
+                    "line_item_qty from _bench_log"
                 )
                 cur.execute(
                     "update sitoo_erp.order_state s set state = %s, reason = b.why, held_since = null, "

@@ -572,3 +572,49 @@ def test_suiteql_paging_and_rejections(ns, client):
     assert q(client, "SELECT id FROM item", limit=1001).status_code == 400
     assert_error(q(client, "SELECT a.id FROM item a, item b, item c"), 400, "INVALID_PARAMETER", "100000")
     assert q(client, "SELECT id FROM item").json()["totalResults"] == 62  # table untouched
+
+
+def test_suiteql_per_receipt_read_answers_per_document_and_tax_code(ns, client):
+    """The reconciliation's per-receipt read (one row per document x tax code: type, date, tax per
+    code, item lines as count / quantity / item x quantity) as NetSuite stores it: a sale's lines negative."""
+    from datetime import date
+
+    from include.sitoo_erp.reconciliation.erp import receipt_buckets_sql, receipts_sql
+
+    post_reference_documents(client)
+    buckets = q(client, receipt_buckets_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"])).json()["items"]
+    assert [(b["bucket"], b["docs"]) for b in buckets] == [("10", "3")]  # ids 10001.. -> bucket 10
+    window = (10_000, 10_999)
+    body = q(client, receipts_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"], window)).json()
+    rows = [{k: v for k, v in row.items() if k != "links"} for row in body["items"]]
+    by = {(r["external_id"], r["tax_code_id"]): r for r in rows}
+    assert sorted(by) == [
+        ("SITOO-R-1-3", "41"),
+        ("SITOO-S-1-1", "41"),
+        ("SITOO-S-1-1", "42"),
+        ("SITOO-S-1-2", "41"),
+    ]  # not the other location, not April, not someone else's externalId
+    a, b = int(ITEM_A), int(ITEM_B)
+    s11 = by[("SITOO-S-1-1", "41")]
+    assert (s11["trantype"], s11["trandate"], s11["lines"], s11["qty"]) == (
+        "CashSale",
+        "2025-03-14",
+        "1",
+        "-2",
+    )
+    assert (s11["item_qty"], s11["tax_basis"], s11["tax_amount"]) == (str(-2 * a), "20", "4")
+    s12 = by[("SITOO-S-1-1", "42")]
+    assert (s12["qty"], s12["item_qty"], s12["tax_basis"], s12["tax_amount"]) == (
+        "-1",
+        str(-b),
+        "7.5",
+        "0.38",
+    )
+    r13 = by[("SITOO-R-1-3", "41")]
+    assert (r13["trantype"], r13["qty"], r13["item_qty"], r13["tax_amount"]) == ("CashRfnd", "1", str(a), "2")
+    assert (
+        q(client, receipts_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"], (11_000, 11_999))).json()[
+            "items"
+        ]
+        == []
+    )  # outside the id window

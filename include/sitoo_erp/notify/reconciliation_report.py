@@ -33,6 +33,7 @@ CLASS_NAMES = {
     "tax_variance": "Tax variance",
     "zreport_mismatch": "Z-report mismatch",
     "unexplained_residual": "Unexplained residual",
+    "receipt_mismatch": "Receipt differs from its ERP document",
 }
 CSV_COLUMNS = [
     "line_id",

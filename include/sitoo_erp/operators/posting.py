@@ -15,20 +15,45 @@ class ClassifyOrdersOperator(BaseOperator):
     """Finalised POS orders -> ready; open/parked/pending -> held; the rest excluded; stalls reported."""
 
     ui_color = "#e6f4ea"
+    template_fields = ("closed_through",)
 
     def __init__(
-        self, *, postgres_conn_id: str = DEFAULT_CONN_ID, stall_after_hours: float = 4.0, **kwargs: Any
+        self,
+        *,
+        postgres_conn_id: str = DEFAULT_CONN_ID,
+        stall_after_hours: float = 4.0,
+        closed_through: str | None = "{{ var.value.get('sitoo_erp_closed_through', '') }}",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
         self.stall_after_hours = stall_after_hours
+        # ISO date: ERP periods up to and including it are closed; a posted receipt of such a day that
+        # changes in Sitoo is raised for finance instead of corrected in place.
+        self.closed_through = closed_through
 
     def execute(self, context: Context) -> dict:
+        from datetime import date
+
         from include.sitoo_erp.posting.classify import classify
         from include.sitoo_erp.staging.db import connect_airflow
 
+        closed = (self.closed_through or "").strip()
+        try:
+            closed_through = date.fromisoformat(closed) if closed else None
+        except ValueError as err:
+            raise AirflowFailException(
+                f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
+                f"got {closed!r}"
+            ) from err
+        run = context.get("run_id") if hasattr(context, "get") else None
         with connect_airflow(self.postgres_conn_id) as conn:
-            result = classify(conn, stall_after=timedelta(hours=self.stall_after_hours))
+            result = classify(
+                conn,
+                stall_after=timedelta(hours=self.stall_after_hours),
+                closed_through=closed_through,
+                run_id=run,
+            )
         self.log.info("classified: %s", result)
         return result
 

@@ -8,11 +8,12 @@ receipts whose exception a person ignored stay excluded.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import psycopg
 
 from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.posting.after_posting import review_posted
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
 # A web or API order (no register) is never a POS sale, whatever its state: excluded at once, so an
@@ -59,15 +60,30 @@ returning c.state, c.reason
 """
 
 
-def classify(conn: psycopg.Connection, stall_after: timedelta = timedelta(hours=4)) -> dict:
-    """Reclassify every unposted order; raise and resolve *stalled* exceptions. Returns counts."""
+def classify(
+    conn: psycopg.Connection,
+    stall_after: timedelta = timedelta(hours=4),
+    closed_through: date | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Reclassify every unposted order; raise and resolve *stalled* exceptions. Returns counts.
+
+    First, posted receipts that changed in Sitoo since posting are corrected or raised
+    (``after_posting.review_posted``): a correction goes back to *held* here and through the gate.
+    """
     with conn.transaction():
+        after_posting = review_posted(conn, closed_through, run_id)
         rows = conn.execute(CLASSIFY_SQL).fetchall()
         by_reason: dict[str, int] = {}
         for _, reason in rows:
             by_reason[reason] = by_reason.get(reason, 0) + 1
         stalled = report_stalled(conn, stall_after)
-    return {"reclassified": len(rows), "by_reason": by_reason, "stalled": stalled}
+    return {
+        "reclassified": len(rows),
+        "by_reason": by_reason,
+        "stalled": stalled,
+        "after_posting": after_posting.as_dict(),
+    }
 
 
 def report_stalled(conn: psycopg.Connection, stall_after: timedelta) -> int:

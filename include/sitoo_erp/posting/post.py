@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import psycopg
@@ -34,6 +35,7 @@ from psycopg.rows import dict_row
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
 from include.sitoo_erp.http_retry import ApiError, TransientApiError
 from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.posting.after_posting import mark_corrected
 from include.sitoo_erp.posting.documents import (
     DocumentError,
     DocumentOptions,
@@ -103,15 +105,22 @@ PHASES: dict[str, str] = {
 }
 
 
-def _iter_ready(conn: psycopg.Connection, phase: str, batch_size: int) -> Iterator[list[ReceiptInput]]:
-    """Ready receipts of one phase, in orderid order, with rows, payments and the original."""
+def _iter_ready(
+    conn: psycopg.Connection, phase: str, batch_size: int, hashes: dict[int, str] | None = None
+) -> Iterator[list[ReceiptInput]]:
+    """Ready receipts of one phase, in orderid order, with rows, payments and the original.
+
+    ``hashes`` receives each receipt's content hash as read with its header: what the ERP is given.
+    """
     last = 0
     where = PHASES[phase]
     while True:
         with conn.cursor(row_factory=dict_row) as cur:
             headers = cur.execute(
                 f"""
-                select o.* from sitoo_erp.ready_receipt o
+                select o.*, (select so.content_hash from sitoo_erp.sitoo_order so
+                               where so.orderid = o.orderid) as content_hash
+                  from sitoo_erp.ready_receipt o
                  where o.orderid > %s and {where}
                  order by o.orderid limit %s
                 """,
@@ -120,6 +129,8 @@ def _iter_ready(conn: psycopg.Connection, phase: str, batch_size: int) -> Iterat
             if not headers:
                 return
             ids = [h["orderid"] for h in headers]
+            if hashes is not None:
+                hashes.update((h["orderid"], h["content_hash"]) for h in headers)
             rows = cur.execute(
                 "select * from sitoo_erp.sitoo_order_row where orderid = any(%s) order by orderid, orderitemid",
                 (ids,),
@@ -212,19 +223,40 @@ def _quarantine(
         )
 
 
-def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostResult) -> None:
-    """The posting log and the state change, in the same step as the ERP's success."""
+def line_fingerprint(doc: LedgerDocument) -> tuple[int, Decimal, Decimal | None]:
+    """The document's lines as (count, sum of quantities, sum of item id x quantity), document sign:
+    the reconciliation computes the same from the ERP's lines (reconciliation.erp.receipts_sql)."""
+    qty = sum((ln.quantity for ln in doc.lines), Decimal(0))
+    try:
+        item_qty: Decimal | None = sum((int(ln.item_id) * ln.quantity for ln in doc.lines), Decimal(0))
+    except ValueError:
+        item_qty = None
+    return len(doc.lines), qty, item_qty
+
+
+def _record_posted(
+    conn: psycopg.Connection, doc: LedgerDocument, result: PostResult, content_hash: str | None = None
+) -> None:
+    """The posting log and the state change, in the same step as the ERP's success.
+
+    ``content_hash`` is the staged receipt's hash the document was built from: a later change in
+    Sitoo shows as a different hash (``after_posting.review_posted``).
+    """
+    lines, qty, item_qty = line_fingerprint(doc)
     with conn.transaction():
         conn.execute(
             """
             insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date,
-                store_externalid, net_amount, tax_amount, gross_amount, tax_variance, attempts)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                store_externalid, net_amount, tax_amount, gross_amount, tax_variance, attempts, content_hash,
+                line_count, line_qty, line_item_qty)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             on conflict (external_id) do update
                set erp_id = excluded.erp_id, attempts = posting_log.attempts + excluded.attempts,
                    net_amount = excluded.net_amount, tax_amount = excluded.tax_amount,
                    gross_amount = excluded.gross_amount, tax_variance = excluded.tax_variance,
-                   posted_at = now()
+                   tran_date = excluded.tran_date, content_hash = excluded.content_hash,
+                   line_count = excluded.line_count, line_qty = excluded.line_qty,
+                   line_item_qty = excluded.line_item_qty, posted_at = now()
             """,
             (
                 doc.external_id,
@@ -238,6 +270,10 @@ def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostRe
                 doc.gross_total,
                 doc.total_variance,
                 result.attempts,
+                content_hash,
+                lines,
+                qty,
+                item_qty,
             ),
         )
         conn.execute(
@@ -274,6 +310,11 @@ def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostRe
                  where external_id = %s
                 """,
                 (extra.external_id, extra.erp_id, doc.external_id),
+            )
+        if mark_corrected(conn, doc.orderid, result.erp_id):
+            conn.execute(
+                "delete from sitoo_erp.receipt_tax_variance where orderid = %s and not (vat_rate = any(%s))",
+                (doc.orderid, list(doc.pos_tax_by_rate)),
             )
         resolve_exceptions(conn, doc.orderid, f"posted as {doc.external_id}")
 
@@ -329,9 +370,10 @@ def post_ready(
     transient: list[str] = []
     variance = 0
     keys_this_run: dict[str, int] = {}
+    hashes: dict[int, str] = {}
 
     for phase in PHASES:
-        for batch in _iter_ready(conn, phase, options.batch_size):
+        for batch in _iter_ready(conn, phase, options.batch_size, hashes):
             summary.ready += len(batch)
             jobs: list[tuple[LedgerDocument, str | None]] = []
             for receipt in batch:
@@ -411,7 +453,7 @@ def post_ready(
                             summary.transient_failures += 1
                             transient.append(f"{doc.external_id}: {err}")
                             continue
-                        _record_posted(conn, doc, result)
+                        _record_posted(conn, doc, result, hashes.get(doc.orderid))
                         summary.posted += 1
                         summary.attempts += result.attempts
                         summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1

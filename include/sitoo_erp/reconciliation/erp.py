@@ -102,6 +102,99 @@ def documents_sql(day: date, location_id: str) -> str:
     )
 
 
+ID_BUCKET = 1000  # internal ids per bucket of the id histogram
+WINDOW_DOCS = 700  # documents per per-receipt query: ~1.3 rows each, so most answer in one page
+
+
+def receipt_buckets_sql(day_from: date, day_to_excl: date, location_ids: Sequence[str] | None = None) -> str:
+    """How the range's documents spread over internal ids (documents per 1,000 ids): the per-receipt
+    read is then cut into id windows of ~700 documents, each one page, so no query is paged deep (every
+    further page of a SuiteQL query re-runs it, in NetSuite as in the sandbox)."""
+    return (
+        f"SELECT FLOOR(t.id / {ID_BUCKET}) AS bucket, COUNT(DISTINCT t.id) AS docs "
+        "FROM transaction t JOIN transactionline tl ON tl.transaction = t.id AND tl.mainline = 'T' "
+        f"WHERE {_TYPES} AND {_range(day_from, day_to_excl)} AND {_OURS}{_locations(location_ids)} "
+        f"GROUP BY FLOOR(t.id / {ID_BUCKET}) ORDER BY 1"
+    )
+
+
+def receipts_sql(
+    day_from: date,
+    day_to_excl: date,
+    location_ids: Sequence[str] | None = None,
+    id_range: tuple[int, int] | None = None,
+) -> str:
+    """Every document of the range (within an internal id window), one row per document x tax code,
+    for the per-receipt proof: record type, tranDate, tax basis and tax per code, and the item lines
+    as (count, sum of quantity, sum of item id x quantity) — each item line carries exactly one tax
+    detail line (override on), so grouping the lines by their tax code loses nothing. Amounts and
+    quantities as the ERP stores them (a cash sale's item lines negative); unique ORDER BY."""
+    ids = f" AND t.id BETWEEN {int(id_range[0])} AND {int(id_range[1])}" if id_range else ""
+    return (
+        "SELECT t.id AS erp_id, t.externalid AS external_id, t.type AS trantype, "
+        "TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, td.taxcode AS tax_code_id, "
+        "COUNT(tl.quantity) AS lines, SUM(tl.quantity) AS qty, SUM(tl.item * tl.quantity) AS item_qty, "
+        "SUM(td.taxbasis) AS tax_basis, SUM(td.taxamount) AS tax_amount "
+        "FROM transaction t "
+        "JOIN transactionline tl ON tl.transaction = t.id AND tl.mainline = 'F' AND tl.taxline = 'F' "
+        "JOIN transactiontaxdetail td ON td.transaction = tl.transaction AND td.line = tl.id "
+        f"WHERE {_TYPES} AND {_range(day_from, day_to_excl)} AND {_OURS}{_locations(location_ids)}{ids} "
+        "GROUP BY t.id, t.externalid, t.type, t.trandate, td.taxcode ORDER BY t.id, td.taxcode"
+    )
+
+
+def id_windows(buckets: Iterable[tuple[int, int]], per_window: int = WINDOW_DOCS) -> list[tuple[int, int]]:
+    """Consecutive id buckets ``(bucket, documents)`` merged into windows of at most ~``per_window``
+    documents (a bucket is never split: it holds at most 1,000)."""
+    out: list[tuple[int, int]] = []
+    lo = hi = None
+    n = 0
+    for bucket, docs in sorted(buckets):
+        if lo is not None and n + docs > per_window:
+            out.append((lo * ID_BUCKET, (hi + 1) * ID_BUCKET - 1))
+            lo, n = None, 0
+        if lo is None:
+            lo = bucket
+        hi, n = bucket, n + docs
+    if lo is not None:
+        out.append((lo * ID_BUCKET, (hi + 1) * ID_BUCKET - 1))
+    return out
+
+
+def fetch_receipt_rows(
+    query: Query, days: Sequence[date], location_ids: Sequence[str] | None = None
+) -> tuple[list[tuple], int]:
+    """The period's documents per tax code, as tuples for COPY: (erp_id, external_id, trantype,
+    trandate, tax_code_id, lines, qty, item_qty, tax_basis, tax_amount), quantities in document sign
+    (a sale's lines positive). One histogram query, then one query per id window."""
+    lo, hi = min(days), max(days) + timedelta(days=1)
+    buckets = [
+        (int(dec(r["bucket"])), int(r.get("docs") or 0))
+        for r in query(receipt_buckets_sql(lo, hi, location_ids))
+    ]
+    windows = id_windows(buckets)
+    out: list[tuple] = []
+    for window in windows:
+        for row in query(receipts_sql(lo, hi, location_ids, window)):
+            t = row.get("trantype", "")
+            flip = -1 if t == "CashSale" else 1
+            out.append(
+                (
+                    str(row["erp_id"]),
+                    str(row.get("external_id", "")),
+                    t,
+                    row["trandate"][:10],
+                    str(row.get("tax_code_id", "")),
+                    int(row.get("lines") or 0),
+                    flip * Decimal(str(row.get("qty") or 0)),
+                    flip * Decimal(str(row.get("item_qty") or 0)),
+                    dec(row.get("tax_basis")),
+                    dec(row.get("tax_amount")),
+                )
+            )
+    return out, 1 + len(windows)
+
+
 @dataclass
 class ErpCell:
     location_id: str

@@ -210,6 +210,29 @@ PAYMENT_COLS = (
 )
 
 
+# The receipt's ledger-relevant content (what its ERP document is built from), hashed in PostgreSQL
+# from the typed rows of ``sitoo_order o``: header amounts, store, receipt id, business date, order
+# type, links, loyalty, every row and every payment. The order and payment *state* is not in it: a
+# state change (cancelled after posting) is detected on its own. A posted receipt whose hash differs
+# from the one in ``posting_log`` changed in Sitoo after posting (``posting.after_posting``).
+CONTENT_HASH_SQL = """
+encode(sha256(convert_to(jsonb_build_array(
+    o.store_externalid, o.receipt_id, o.business_date, o.ordertypeid, o.refund_of_orderid, o.creditorderid,
+    o.currencycode, o.money_net, o.money_vat, o.money_roundoff, o.money_gross, o.loyalty_discount,
+    (select jsonb_object_agg(a.key, a.value order by a.key) from jsonb_each(o.additionaldata) a
+      where a.key like 'loyalty-%%' or a.key like 'crm-bonuscheck%%'),
+    (select jsonb_agg(jsonb_build_array(r.orderitemid, r.sku, r.quantity, r.vat_rate, r.net_unit_price,
+                                        r.money_net, r.money_vat, r.vouchercode, r.giftcard_number,
+                                        r.original_orderitemid, r.additionaldata -> 'product-group-type')
+                      order by r.orderitemid)
+       from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid),
+    (select jsonb_agg(jsonb_build_array(p.payment_index, p.name, p.amount, p.payment_method, p.giftcard_number,
+                                        p.is_virtual) order by p.payment_index)
+       from sitoo_erp.sitoo_payment p where p.orderid = o.orderid)
+)::text, 'UTF8')), 'hex')
+"""
+
+
 def _store_timezones(conn: psycopg.Connection) -> dict[str, str]:
     return dict(
         conn.execute("select store_externalid, timezone from sitoo_erp.map_store_location").fetchall()
@@ -334,6 +357,10 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
         for order in orders:
             for row in _payment_rows(order):
                 copy.write_row(tuple(_copy_text(v) for v in row))
+    cur.execute(
+        f"update sitoo_erp.sitoo_order o set content_hash = ({CONTENT_HASH_SQL}) where o.orderid = any(%s)",
+        (ids,),
+    )
     # New orders enter the ledger as held until classification decides; known ones keep their state.
     cur.execute(
         """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from include.sitoo_erp.quality.rules import Rule, Suite
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 BATCH_TABLE = "sitoo_erp.reconciliation_line"
 KIND = "reconciliation_difference"
 
@@ -59,5 +59,10 @@ SUITE = Suite(
             "zreports_agree", ("zreport_mismatch",), "every register-day's Z-report agrees with its receipts"
         ),
         _rule("no_residual", ("unexplained_residual",), "no store-day difference left after classification"),
+        _rule(
+            "receipts_match",
+            ("receipt_mismatch",),
+            "every posted receipt equals its ERP document (kind, total, tax per rate, date, lines) and Sitoo",
+        ),
     ),
 )
