@@ -12,6 +12,7 @@ from include.sitoo_erp.operators.posting import (
     ClassifyOrdersOperator,
     ErpPostingOperator,
     RefreshErpItemsOperator,
+    ResolvePostingIntentsOperator,
     StateLedgerSummaryOperator,
 )
 from include.sitoo_erp.operators.quality import QualityGateOperator
@@ -35,7 +36,8 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 |---|---|---|
 | `migrate_staging` | staging schema `sitoo_erp` to the latest migration | retried |
 | `extract_to_staging` | Sitoo orders by `orderdate` in the window + every order above the orderid high-water mark (offline tills upload late) + every *held* order again; raw JSON and typed rows into staging | retried (429/5xx/timeouts are retried inside first) |
-| `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held too long → *stalled* exception | retried |
+| `resolve_posting_intents` | documents whose ERP answer was lost (a posting intent left behind) are looked up in the ERP by externalId: found → recorded as posted (cancelled/changed in Sitoo meanwhile → exception for finance); not found → cleared | retried |
+| `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held longer than 4 h in business time (this run's data interval end) → *stalled* exception | retried |
 | `refresh_erp_items` | looks the batch's SKUs up in the ERP item master (SuiteQL, cached) | retried |
 | `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing for new reasons = systemic: fails, posts nothing** (the known quarantine backlog does not count) | not retried (same data, same answer) |
 | `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
@@ -71,6 +73,7 @@ with DAG(
 ) as dag:
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
     extract = SitooOrdersToStagingOperator(task_id="extract_to_staging", pool="sitoo_api")
+    intents = ResolvePostingIntentsOperator(task_id="resolve_posting_intents", pool="erp_api")
     classify = ClassifyOrdersOperator(task_id="classify")
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
     gate = QualityGateOperator(task_id="quality_gate")
@@ -78,5 +81,5 @@ with DAG(
     summarise = StateLedgerSummaryOperator(task_id="summarise")
     # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.
     watch = ExceptionRateWatchOperator(task_id="watch_exception_rates", trigger_rule="all_done")
-    migrate >> extract >> classify >> items >> gate >> post >> summarise
+    migrate >> extract >> intents >> classify >> items >> gate >> post >> summarise
     gate >> watch
