@@ -174,12 +174,18 @@ class EmbeddedPostgres:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL processes {victims} survived SIGKILL")
             time.sleep(0.05)
+        # A killed postmaster may linger as a zombie until its parent reaps it; PostgreSQL would take
+        # that for a live server holding the lock file, so the (now stale) lock file goes too.
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
     def _postmaster_pid(self) -> int | None:
+        """The running postmaster of this data directory (never a stale pid reused by another process)."""
         try:
-            return int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             return None
+        return pid if str(self.data_dir).encode() in cmdline else None
 
     @staticmethod
     def _children(pid: int) -> list[int]:

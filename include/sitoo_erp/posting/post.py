@@ -391,6 +391,7 @@ def post_ready(
                             send_next()
                             continue
                         _record_posted(conn, doc, result)
+                        log.debug("recorded %s as posted (ERP id %s)", doc.external_id, result.erp_id)
                         summary.posted += 1
                         summary.attempts += result.attempts
                         summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1
