@@ -92,12 +92,12 @@ def test_lost_answers_are_settled_from_the_erp_and_changes_meanwhile_go_to_finan
             orderid: (kind, owner, message)
             for orderid, kind, owner, message in conn.execute(
                 "select orderid, kind, owner, message from sitoo_erp.exception where status = 'open' "
-                "and kind in ('posted_then_cancelled', 'changed_after_posting')"
+                "and kind in ('cancelled_after_posting', 'changed_after_posting')"
             )
         }
     assert set(raised) == {cancelled, edited}, raised
     for oid, kind, receipt in (
-        (cancelled, "posted_then_cancelled", "LOST-CANCELLED"),
+        (cancelled, "cancelled_after_posting", "LOST-CANCELLED"),
         (edited, "changed_after_posting", "LOST-EDITED"),
     ):
         got_kind, owner, message = raised[oid]

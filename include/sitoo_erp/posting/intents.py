@@ -10,7 +10,7 @@ which of their externalIds it holds (one batched query):
 
 - the ERP has the document → it is recorded as posted, from what the intent says was sent; if the
   receipt was cancelled or changed in Sitoo meanwhile, finance gets an exception naming the receipt,
-  the externalId and the ERP id (``posted_then_cancelled`` / ``changed_after_posting``) — the ERP's
+  the externalId and the ERP id (``cancelled_after_posting`` / ``changed_after_posting``) — the ERP's
   document is never left silently behind an *excluded: cancelled* ledger entry;
 - the ERP has nothing → the intent is cleared and the receipt goes the normal way.
 
@@ -34,7 +34,7 @@ from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception,
 
 log = logging.getLogger(__name__)
 
-POSTED_THEN_CANCELLED = str(ExceptionKind.POSTED_THEN_CANCELLED)
+CANCELLED_AFTER_POSTING = str(ExceptionKind.CANCELLED_AFTER_POSTING)
 CHANGED_AFTER_POSTING = str(ExceptionKind.CHANGED_AFTER_POSTING)
 
 
@@ -187,7 +187,7 @@ def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: s
 
 def resolve_intents(conn: psycopg.Connection, erp: ExternalIdReader) -> dict[str, int]:
     """Settle every intent whose answer was lost by reading the ERP by externalId. Returns counts."""
-    summary = {"open": 0, "recorded": 0, "cleared": 0, POSTED_THEN_CANCELLED: 0, CHANGED_AFTER_POSTING: 0}
+    summary = {"open": 0, "recorded": 0, "cleared": 0, CANCELLED_AFTER_POSTING: 0, CHANGED_AFTER_POSTING: 0}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(OPEN_INTENTS_SQL).fetchall()
     if not rows:
@@ -212,7 +212,7 @@ def resolve_intents(conn: psycopg.Connection, erp: ExternalIdReader) -> dict[str
             )
             gone = _no_longer_finalised(row)
             if gone is not None:
-                kind, field_, rule = POSTED_THEN_CANCELLED, "orderstateid", "posted.then_cancelled"
+                kind, field_, rule = CANCELLED_AFTER_POSTING, "orderstateid", "posted.then_cancelled"
                 message = f"{what}, and it is now '{gone}' in Sitoo: reverse or void the ERP document"
             elif now_hashes.get(row["orderid"], row["content_hash"]) != row["content_hash"]:
                 kind, field_, rule = CHANGED_AFTER_POSTING, "content_hash", "posted.unchanged"

@@ -24,8 +24,8 @@ class ExceptionKind(StrEnum):
     STALLED = "stalled"
     STOCK_DRIFT = "stock_drift"
     DUPLICATE_RECEIPT = "duplicate_receipt"
-    POSTED_THEN_CANCELLED = "posted_then_cancelled"
     CHANGED_AFTER_POSTING = "changed_after_posting"
+    CANCELLED_AFTER_POSTING = "cancelled_after_posting"
 
 
 # Who owns a kind by default (issue: configurable per kind; overridable later by a mapping table).
@@ -41,8 +41,8 @@ DEFAULT_OWNER: dict[ExceptionKind, str] = {
     ExceptionKind.STALLED: "retail_ops",
     ExceptionKind.STOCK_DRIFT: "retail_ops",
     ExceptionKind.DUPLICATE_RECEIPT: "retail_ops",
-    ExceptionKind.POSTED_THEN_CANCELLED: "finance",
     ExceptionKind.CHANGED_AFTER_POSTING: "finance",
+    ExceptionKind.CANCELLED_AFTER_POSTING: "finance",
 }
 
 

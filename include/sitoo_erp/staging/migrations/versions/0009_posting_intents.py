@@ -33,13 +33,13 @@ create table sitoo_erp.posting_intent (
 );
 create index posting_intent_orderid_idx on sitoo_erp.posting_intent (orderid);
 insert into sitoo_erp.exception_owner (kind, owner) values
-    ('posted_then_cancelled', 'finance'), ('changed_after_posting', 'finance')
+    ('cancelled_after_posting', 'finance'), ('changed_after_posting', 'finance')
 on conflict (kind) do nothing;
 """
 
 DOWNGRADE = """
 drop table if exists sitoo_erp.posting_intent;
-delete from sitoo_erp.exception_owner where kind in ('posted_then_cancelled', 'changed_after_posting');
+delete from sitoo_erp.exception_owner where kind in ('cancelled_after_posting', 'changed_after_posting');
 """
 
 
