@@ -67,7 +67,7 @@ with DAG(
     },
 ) as dag:
     apply_fix = ApplyOpsFixOperator(task_id="apply_fix")
-    classify = ClassifyOrdersOperator(task_id="classify")
+    classify = ClassifyOrdersOperator(task_id="classify", business_now=None)  # on demand: the Sitoo clock
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
     gate = QualityGateOperator(task_id="quality_gate")
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api")

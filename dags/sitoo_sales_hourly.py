@@ -11,6 +11,7 @@ from include.sitoo_erp.operators.posting import (
     ClassifyOrdersOperator,
     ErpPostingOperator,
     RefreshErpItemsOperator,
+    ResolvePostingIntentsOperator,
     StateLedgerSummaryOperator,
 )
 from include.sitoo_erp.operators.quality import QualityGateOperator
@@ -37,7 +38,8 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 | `check_window` | fails a run dated before the DAG's start date (env `SITOO_ERP_START_DATE`), which Airflow would otherwise "succeed" with no task run | not retried: set the date earlier and redeploy |
 | `migrate_staging` | staging schema `sitoo_erp` to the latest migration | retried |
 | `extract_to_staging` | Sitoo orders by `orderdate` in the window + every order above the orderid high-water mark (offline tills upload late) + every *held* order again; raw JSON and typed rows into staging | retried (429/5xx/timeouts are retried inside first) |
-| `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held too long → *stalled* exception | retried |
+| `resolve_posting_intents` | documents whose ERP answer was lost (a posting intent left behind) are looked up in the ERP by externalId: found → recorded as posted (cancelled/changed in Sitoo meanwhile → exception for finance); not found → cleared | retried |
+| `classify` | Closed + payment Successful POS orders → *ready*; open/parked/pending → *held*; cancelled, abandoned, bookings → *excluded*; held longer than 4 h in business time (this run's data interval end) → *stalled* exception | retried |
 | `refresh_erp_items` | looks the batch's SKUs up in the ERP item master (SuiteQL, cached) | retried |
 | `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing for new reasons = systemic: fails, posts nothing** (the known quarantine backlog does not count) | not retried (same data, same answer) |
 | `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
@@ -74,6 +76,7 @@ with DAG(
     check = CheckWindowOperator(task_id="check_window", go_live=configured_start_date("UTC"))
     migrate = MigrateStagingSchemaOperator(task_id="migrate_staging")
     extract = SitooOrdersToStagingOperator(task_id="extract_to_staging", pool="sitoo_api")
+    intents = ResolvePostingIntentsOperator(task_id="resolve_posting_intents", pool="erp_api")
     classify = ClassifyOrdersOperator(task_id="classify")
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
     gate = QualityGateOperator(task_id="quality_gate")
@@ -84,5 +87,5 @@ with DAG(
     watch = ExceptionRateWatchOperator(
         task_id="watch_exception_rates", trigger_rule="all_done_min_one_success"
     )
-    check >> migrate >> extract >> classify >> items >> gate >> post >> summarise
+    check >> migrate >> extract >> intents >> classify >> items >> gate >> post >> summarise
     [check, gate] >> watch

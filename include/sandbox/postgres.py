@@ -5,13 +5,20 @@ launcher listens on a Unix socket only; Airflow connections, GX and psql all pre
 address, so we drive the same binaries ourselves and listen on 127.0.0.1 only. As root
 (containers, CI) the server runs as the unprivileged ``pgserver`` user, as pgserver does.
 
+Durable by default: ``fsync``, ``synchronous_commit`` and ``full_page_writes`` stay on, so a
+commit the client saw acknowledged survives a crash (SIGKILL, power loss) — a ledger's staging
+database must never lose the posting log's acknowledged writes. ``durable=False`` trades that for
+speed in throwaway benchmarks only.
+
 Any other PostgreSQL works too: point the ``sitoo_erp_db`` connection at it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -46,6 +53,7 @@ class EmbeddedPostgres:
 
     data_dir: Path
     port: int = 54329
+    durable: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -118,10 +126,12 @@ class EmbeddedPostgres:
         if self.is_running():
             return self
         self._prepare()
-        options = (
-            f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
+        safety = (
+            "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+            if self.durable
+            else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
+        options = f"-h 127.0.0.1 -p {self.port} -k '' {safety} -c max_connections=200 -c shared_buffers=256MB"
         self._run(
             [
                 _bin("pg_ctl"),
@@ -149,6 +159,46 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop"])
 
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend at once, as a power cut would: no shutdown
+        checkpoint, no flush of anything not yet committed to the WAL. ``start()`` then recovers."""
+        pid = self._postmaster_pid()
+        if pid is None:
+            return
+        victims = [pid, *self._children(pid)]
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(_alive(v) for v in victims):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL processes {victims} survived SIGKILL")
+            time.sleep(0.05)
+        # A killed postmaster may linger as a zombie until its parent reaps it; PostgreSQL would take
+        # that for a live server holding the lock file, so the (now stale) lock file goes too.
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+
+    def _postmaster_pid(self) -> int | None:
+        """The running postmaster of this data directory (never a stale pid reused by another process)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            return None
+        return pid if str(self.data_dir).encode() in cmdline else None
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+        return out
+
     def restart(self) -> None:
         """Stop and start again: proves state survives a database restart between runs."""
         self.stop()
@@ -165,3 +215,12 @@ class EmbeddedPostgres:
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -297,8 +297,8 @@ def test_unlogged_documents_are_resolved_to_their_receipt_or_named_extra():
     conn = FakeConn(
         [_log("SITOO-S-ST1-A1", 1, 11, "sale", "10.00", "2.50")],
         receipts=[
-            (1, "A1", "A1", "posted", "SITOO-S-ST1-A1"),  # the receipt behind key "1" (its orderid)
-            (3, "A/3", "A-3", "held", None),  # a receipt the log never saw
+            (1, "A1", "A1", "posted", "SITOO-S-ST1-A1", "posted", False),  # the receipt behind key "1"
+            (3, "A/3", "A-3", "held", None, "ready to post", False),  # a receipt the log never saw
         ],
     )
     docs = [
@@ -320,6 +320,26 @@ def test_unlogged_documents_are_resolved_to_their_receipt_or_named_extra():
     }
     lookup = next(p for sql, p in conn.calls if "from sitoo_erp.sitoo_order o" in sql)
     assert lookup == ("ST1", ["1", "A-3", "GHOST"], ["1", "A-3", "GHOST"])
+
+
+def test_an_unlogged_document_names_the_remedy_that_applies_to_its_receipt():
+    """Only a receipt the hourly run will post again gets "re-PUTs the same key"; a lost answer with
+    an open intent is recorded from the ERP; an excluded receipt's document is finance's to reverse."""
+    conn = FakeConn(
+        [],
+        receipts=[
+            (1, "A1", "A1", "held", None, "ready to post", False),
+            (2, "A2", "A2", "held", None, "ready to post", True),
+            (3, "A3", "A3", "excluded", None, "cancelled in Sitoo", False),
+        ],
+    )
+    docs = [_doc(11, "SITOO-S-ST1-A1", "1.00", "0.25"), _doc(12, "SITOO-S-ST1-A2", "1.00", "0.25"),
+            _doc(13, "SITOO-S-ST1-A3", "1.00", "0.25")]  # fmt: skip
+    detail = {ln["orderid"]: ln["detail"] for ln in _classify_documents(conn, "ST1", DAY, docs)}
+    assert detail[1].endswith("the next hourly run re-PUTs the same key")
+    assert "posting intent is open" in detail[2] and "re-PUTs" not in detail[2]
+    assert "cancelled in Sitoo" in detail[3] and "finance must reverse" in detail[3]
+    assert "re-PUTs" not in detail[3]
 
 
 def test_doc_line_is_negative_erp_amount_and_every_class_has_an_owner():

@@ -83,6 +83,11 @@ class ErpAdapter(Protocol):
         """The document as the ERP holds it, or None if there is none."""
         ...
 
+    def find_external_ids(self, external_ids: Iterable[str]) -> dict[tuple[DocumentKind, str], str]:
+        """Which of these externalIds the ERP holds: ``{(kind, external_id): erp_id}``, batched
+        (settles posting intents whose answer was lost, without a call per receipt)."""
+        ...
+
     def lookup_items(self, skus: Iterable[str]) -> dict[str, ErpItem]:
         """ERP items by SKU; SKUs the ERP does not know are absent from the result."""
         ...

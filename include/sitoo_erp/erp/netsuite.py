@@ -46,6 +46,13 @@ RECORD_TYPES: dict[DocumentKind, str] = {
     DocumentKind.STOCK_ADJUSTMENT: "inventoryAdjustment",
     DocumentKind.TENDER_JOURNAL: "journalEntry",
 }
+# SuiteQL ``transaction.type`` of each record type (what the ERP says when asked by externalId).
+TRANSACTION_TYPES: dict[str, DocumentKind] = {
+    "CashSale": DocumentKind.SALE,
+    "CashRfnd": DocumentKind.REFUND,
+    "CustCred": DocumentKind.CREDIT_MEMO,
+    "InvAdjst": DocumentKind.STOCK_ADJUSTMENT,
+}
 EXTRA_KEY = "netsuite"
 SUITEQL_PAGE = 1000
 SKU_LOOKUP_CHUNK = 1000
@@ -315,6 +322,23 @@ class NetSuiteHook(HttpHook):
             ok_404=True,
         )
         return None if response is None else response.json()
+
+    def find_external_ids(self, external_ids: Iterable[str]) -> dict[tuple[DocumentKind, str], str]:
+        """SuiteQL ``transaction`` by externalId, 1,000 keys a query: ``{(kind, external_id): erp_id}``."""
+        found: dict[tuple[DocumentKind, str], str] = {}
+        unique = sorted({e for e in external_ids if e})
+        for start in range(0, len(unique), SKU_LOOKUP_CHUNK):
+            chunk = unique[start : start + SKU_LOOKUP_CHUNK]
+            sql = (
+                "SELECT t.id, t.externalid, t.type FROM transaction t WHERE t.externalid IN ("
+                + ", ".join(_sql_literal(e) for e in chunk)
+                + ") ORDER BY t.id"
+            )
+            for row in self.query(sql):
+                kind = TRANSACTION_TYPES.get(str(row.get("type", "")))
+                if kind is not None:
+                    found[(kind, str(row["externalid"]))] = str(row["id"])
+        return found
 
     def query(self, sql: str) -> Iterator[dict[str, Any]]:
         """SuiteQL, all pages (``limit`` 1000, ``offset`` until ``hasMore`` is false)."""

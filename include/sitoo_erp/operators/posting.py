@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -11,11 +12,49 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
-class ClassifyOrdersOperator(BaseOperator):
-    """Finalised POS orders -> ready; open/parked/pending -> held; the rest excluded; stalls reported."""
+class ResolvePostingIntentsOperator(BaseOperator):
+    """Settle the posting intents a lost ERP answer left behind, by reading the ERP by externalId.
 
+    Runs before ``classify``: a receipt the ERP already holds is recorded as posted (and raised for
+    finance if it was cancelled or changed in Sitoo meanwhile) before it could be excluded.
+    """
+
+    ui_color = "#fce8e6"
+
+    def __init__(
+        self,
+        *,
+        erp_conn_id: str = "netsuite_default",
+        erp_adapter: str = "netsuite",
+        postgres_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.erp_conn_id = erp_conn_id
+        self.erp_adapter = erp_adapter
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Context) -> dict:
+        from include.sitoo_erp.erp import get_erp_adapter
+        from include.sitoo_erp.posting.intents import resolve_intents
+        from include.sitoo_erp.staging.db import connect_airflow
+
+        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        with connect_airflow(self.postgres_conn_id) as conn:
+            result = resolve_intents(conn, erp)
+        self.log.info("posting intents: %s", result)
+        return result
+
+
+class ClassifyOrdersOperator(BaseOperator):
+    """Finalised POS orders -> ready; open/parked/pending -> held; the rest excluded; stalls reported.
+
+    Stall ages are in business time: ``business_now`` defaults to the run's data interval end, so a
+    backfill or a replayed period is judged by its own clock, not the database's.
+    """
+
+    template_fields: Sequence[str] = ("business_now", "closed_through")
     ui_color = "#e6f4ea"
-    template_fields = ("closed_through",)
 
     def __init__(
         self,
@@ -23,6 +62,7 @@ class ClassifyOrdersOperator(BaseOperator):
         postgres_conn_id: str = DEFAULT_CONN_ID,
         stall_after_hours: float = 4.0,
         closed_through: str | None = "{{ var.value.get('sitoo_erp_closed_through', '') }}",
+        business_now: str | datetime | None = "{{ data_interval_end }}",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -31,10 +71,12 @@ class ClassifyOrdersOperator(BaseOperator):
         # ISO date: ERP periods up to and including it are closed; a posted receipt of such a day that
         # changes in Sitoo is raised for finance instead of corrected in place.
         self.closed_through = closed_through
+        self.business_now = business_now
 
     def execute(self, context: Context) -> dict:
         from datetime import date
 
+        from include.sitoo_erp.operators.staging import as_datetime
         from include.sitoo_erp.posting.classify import classify
         from include.sitoo_erp.staging.db import connect_airflow
 
@@ -46,6 +88,9 @@ class ClassifyOrdersOperator(BaseOperator):
                 f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
                 f"got {closed!r}"
             ) from err
+        # No data interval (a manual run of an unscheduled DAG): the Sitoo clock (newest order date).
+        value = self.business_now if self.business_now not in (None, "", "None") else None
+        business_now = as_datetime(value, "business_now") if value is not None else None
         run = context.get("run_id") if hasattr(context, "get") else None
         with connect_airflow(self.postgres_conn_id) as conn:
             result = classify(
@@ -53,6 +98,7 @@ class ClassifyOrdersOperator(BaseOperator):
                 stall_after=timedelta(hours=self.stall_after_hours),
                 closed_through=closed_through,
                 run_id=run,
+                business_now=business_now,
             )
         self.log.info("classified: %s", result)
         return result

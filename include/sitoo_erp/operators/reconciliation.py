@@ -100,6 +100,7 @@ class ReconcileOperator(BaseOperator):
                     dag_id=ti.dag_id,
                     run_id=ti.run_id,
                     stall_after=timedelta(hours=self.stall_after_hours),
+                    now=context.get("data_interval_end"),  # business time, not the database's clock
                     days_per_query=self.days_per_query,
                 )
         finally:

@@ -4,11 +4,16 @@ Every staged order that is not posted is (re)classified on every run, so a parke
 closes later, or a quarantined receipt whose cause has been fixed, moves on by itself. Posted
 orders are never touched; malformed payloads stay quarantined until Sitoo sends a good one, and
 receipts whose exception a person ignored stay excluded.
+
+One clock: ages are measured in *business time* — the run's data interval end (the operator passes
+it), else the Sitoo clock (the newest order date staged) — never the database's wall clock, so a
+backfill or a replayed period sees an order stalled only when it has been open longer than the
+threshold in the period's own time, and ``held_since`` is a business time too.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
@@ -22,7 +27,7 @@ NOT_POS = "coalesce(o.registerid, '') = ''"
 
 CLASSIFY_SQL = f"""
 with c as (
-    select o.orderid,
+    select o.orderid, o.orderdate,
            case
              when o.ordertypeid = 100 then '{S.EXCLUDED}'
              when o.orderstateid = 20 then '{S.EXCLUDED}'
@@ -52,7 +57,8 @@ update sitoo_erp.order_state s
    set state = c.state,
        reason = c.reason,
        state_changed_at = case when s.state is distinct from c.state then now() else s.state_changed_at end,
-       held_since = case when c.state = '{S.HELD}' then coalesce(s.held_since, now()) else null end,
+       held_since = case when c.state = '{S.HELD}'
+                         then coalesce(s.held_since, greatest(c.orderdate, %(business_now)s)) else null end,
        updated_at = now()
   from c
  where s.orderid = c.orderid
@@ -60,37 +66,53 @@ returning c.state, c.reason
 """
 
 
+def business_clock(conn: psycopg.Connection, business_now: datetime | None = None) -> datetime:
+    """``business_now`` if given (the run's data interval end), else the Sitoo clock: the newest
+    order date staged (the database's ``now()`` only when nothing is staged yet)."""
+    if business_now is not None:
+        return business_now
+    return conn.execute("select coalesce(max(orderdate), now()) from sitoo_erp.sitoo_order").fetchone()[0]
+
+
 def classify(
     conn: psycopg.Connection,
     stall_after: timedelta = timedelta(hours=4),
     closed_through: date | None = None,
     run_id: str | None = None,
+    business_now: datetime | None = None,
 ) -> dict:
     """Reclassify every unposted order; raise and resolve *stalled* exceptions. Returns counts.
 
     First, posted receipts that changed in Sitoo since posting are corrected or raised
     (``after_posting.review_posted``): a correction goes back to *held* here and through the gate.
+    Stall ages are in business time (``business_clock``).
     """
     with conn.transaction():
         after_posting = review_posted(conn, closed_through, run_id)
-        rows = conn.execute(CLASSIFY_SQL).fetchall()
+        now = business_clock(conn, business_now)
+        rows = conn.execute(CLASSIFY_SQL, {"business_now": now}).fetchall()
         by_reason: dict[str, int] = {}
         for _, reason in rows:
             by_reason[reason] = by_reason.get(reason, 0) + 1
-        stalled = report_stalled(conn, stall_after)
+        stalled = report_stalled(conn, stall_after, now)
     return {
         "reclassified": len(rows),
         "by_reason": by_reason,
         "stalled": stalled,
         "after_posting": after_posting.as_dict(),
+        "business_now": now.isoformat(),
     }
 
 
-def report_stalled(conn: psycopg.Connection, stall_after: timedelta) -> int:
+def report_stalled(
+    conn: psycopg.Connection, stall_after: timedelta, business_now: datetime | None = None
+) -> int:
     """Held orders that are not finalised long after they were rung up: open one exception each.
 
-    Those that are no longer held (closed, cancelled, posted) get their stalled exception resolved.
+    Age = business clock - ``orderdate`` (see :func:`business_clock`). Those that are no longer
+    held (closed, cancelled, posted) get their stalled exception resolved.
     """
+    now = business_clock(conn, business_now)
     conn.execute(
         f"""
         update sitoo_erp.exception e set status = 'resolved', resolved_at = now(),
@@ -104,10 +126,10 @@ def report_stalled(conn: psycopg.Connection, stall_after: timedelta) -> int:
         f"""
         select s.orderid, s.store_externalid, s.receipt_id, s.reason, s.orderdate
           from sitoo_erp.order_state s
-         where s.state = '{S.HELD}' and s.reason like 'not finalised%%' and s.orderdate < now() - %s
+         where s.state = '{S.HELD}' and s.reason like 'not finalised%%' and s.orderdate < %s
          order by s.orderid
         """,
-        (stall_after,),
+        (now - stall_after,),
     ).fetchall()
     for orderid, store, receipt, reason, orderdate in stalled:
         raise_exception(

@@ -9,11 +9,15 @@
   by the gate.
 - A split-tender receipt is two ERP documents (cash sale/refund + tender journal); both
   externalIds and ERP ids go into its posting log row in the same step.
+- Intent before the call: a batch's documents are written to ``posting_intent`` and committed
+  before any of them is sent (``intents.py``); a run first settles the intents a lost answer left
+  behind by reading the ERP by externalId, so a task that dies between the ERP's answer and our
+  write is settled from the ERP, even if the receipt was cancelled or changed meanwhile.
 - Worker threads make only the ERP call (``PUT …/eid:{externalId}``: an upsert, so a retry or a
   re-run can never create a second document). The main thread records each success at once:
-  posting log, state ``posted``, per-rate tax variance and resolved exceptions, in one
-  transaction. If the task dies between the ERP's answer and that write, the next run re-PUTs
-  the same key and the ERP updates the same document.
+  posting log, state ``posted``, per-rate tax variance, resolved exceptions and the intent cleared,
+  in one transaction, and only then hands the next document to a worker: when the database is
+  gone, no more than the calls already in flight reach the ERP.
 - A document the ERP refuses (validation, closed period) is quarantined with the ERP's own words.
   Transient failures left after the hook's retries are counted and re-raised at the end, so
   Airflow retries the task; what already posted is not posted again.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,6 +49,7 @@ from include.sitoo_erp.posting.documents import (
     ReceiptInput,
     build_document,
 )
+from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,8 @@ class DocumentPoster(Protocol):
     def post_document(
         self, document: LedgerDocument, created_from_erp_id: str | None = None
     ) -> PostResult: ...
+
+    def find_external_ids(self, external_ids: Iterable[str]) -> dict[tuple[DocumentKind, str], str]: ...
 
 
 @dataclass
@@ -76,6 +83,7 @@ class PostingSummary:
     attempts: int = 0
     tax_variance_total: str = "0.00"
     sample_failures: list[str] = field(default_factory=list)
+    intents: dict[str, int] = field(default_factory=dict)  # lost answers settled from the ERP
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -317,6 +325,7 @@ def _record_posted(
                 (doc.orderid, list(doc.pos_tax_by_rate)),
             )
         resolve_exceptions(conn, doc.orderid, f"posted as {doc.external_id}")
+        clear_intent(conn, doc.external_id)
 
 
 def _build(
@@ -371,6 +380,7 @@ def post_ready(
     variance = 0
     keys_this_run: dict[str, int] = {}
     hashes: dict[int, str] = {}
+    summary.intents = resolve_intents(conn, erp)
 
     for phase in PHASES:
         for batch in _iter_ready(conn, phase, options.batch_size, hashes):
@@ -424,10 +434,20 @@ def post_ready(
                     continue
                 keys_this_run[doc.external_id] = doc.orderid
                 jobs.append((doc, created_from))
+            write_intents(conn, [doc for doc, _ in jobs])  # committed before the first call
+            queue = iter(jobs)
             with ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="erp-post") as pool:
-                pending: dict[Future, LedgerDocument] = {
-                    pool.submit(erp.post_document, doc, created_from): doc for doc, created_from in jobs
-                }
+                pending: dict[Future, LedgerDocument] = {}
+
+                def send_next(pool=pool, queue=queue, pending=pending) -> None:
+                    # One more call only after the last answer is safely recorded: if the database
+                    # fails, the error stops the loop and only the calls in flight are left.
+                    for doc, created_from in queue:
+                        pending[pool.submit(erp.post_document, doc, created_from)] = doc
+                        return
+
+                for _ in range(options.max_workers):
+                    send_next()
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -446,18 +466,25 @@ def post_ready(
                                 f"{doc.external_id}: {err.detail or err}",
                                 err.code or "rejected",
                             )
+                            clear_intent(conn, doc.external_id)
+                            send_next()
                             continue
                         except ApiError as err:
                             if not err.transient:
                                 raise
+                            # Outcome unknown (e.g. a timeout after the ERP committed): the intent
+                            # stays, and the next run settles it by reading the ERP.
                             summary.transient_failures += 1
                             transient.append(f"{doc.external_id}: {err}")
+                            send_next()
                             continue
                         _record_posted(conn, doc, result, hashes.get(doc.orderid))
+                        log.debug("recorded %s as posted (ERP id %s)", doc.external_id, result.erp_id)
                         summary.posted += 1
                         summary.attempts += result.attempts
                         summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1
                         variance += doc.total_variance
+                        send_next()
     summary.tax_variance_total = f"{variance:.2f}"
     summary.sample_failures = transient[:5]
     if transient:

@@ -312,7 +312,12 @@ def reconcile(
             "select value from sitoo_erp.extract_watermark where stream = 'sitoo_orders'"
         ).fetchone()
         p["watermark"] = watermark[0] if watermark else 0
-        p["stall_before"] = (now or conn.execute("select now()").fetchone()[0]) - stall_after
+        # Business time (the run's data interval end, else the newest order date staged), the clock
+        # classify's held_since is kept in: a replayed or backfilled period stalls by its own time.
+        p["stall_before"] = (
+            now
+            or conn.execute("select coalesce(max(orderdate), now()) from sitoo_erp.sitoo_order").fetchone()[0]
+        ) - stall_after
         t = time.perf_counter()
         missing = conn.execute(
             f"""
@@ -322,7 +327,7 @@ def reconcile(
                    case
                      when s.state = 'quarantined' then 'quarantined'
                      when s.state = 'held' and (x.kind = 'stalled'
-                          or coalesce(s.held_since, s.first_seen_at) < %(stall_before)s) then 'stalled'
+                          or coalesce(s.held_since, o.orderdate) < %(stall_before)s) then 'stalled'
                      when s.state = 'held' and s.reason like 'staged%%' and o.orderid <= %(watermark)s then 'unknown'
                      when s.state = 'held' then 'held'
                      else 'unknown'
@@ -667,7 +672,8 @@ def _classify_documents(
         rows = conn.execute(
             """
             select o.orderid, o.receipt_id, regexp_replace(coalesce(o.receipt_id, ''), '[^A-Za-z0-9_-]', '-', 'g') as rk,
-                   s.state, pl.external_id
+                   s.state, pl.external_id, s.reason,
+                   exists (select 1 from sitoo_erp.posting_intent i where i.orderid = o.orderid) as intent
               from sitoo_erp.sitoo_order o
               join sitoo_erp.order_state s using (orderid)
               left join sitoo_erp.posting_log pl on pl.orderid = o.orderid
@@ -678,9 +684,9 @@ def _classify_documents(
             (store, wanted, wanted),
         ).fetchall()
         receipt_by_key: dict[str, tuple] = {}
-        for oid, receipt, rk, state, logged_eid in rows:
-            receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid))
-            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid))
+        for oid, receipt, rk, state, logged_eid, reason, intent in rows:
+            receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid, reason, intent))
+            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid, reason, intent))
         for d in unlogged:
             hit = receipt_by_key.get(keys.get(d.erp_id) or "")
             if hit is None:
@@ -711,6 +717,19 @@ def _classify_documents(
                     )
                 )
             else:
+                if hit[5]:  # an open posting intent: the answer was lost
+                    remedy = (
+                        "its posting intent is open (the ERP's answer was lost): the next hourly run reads "
+                        "the ERP by externalId and records it, raising it for finance if the receipt was "
+                        "cancelled or changed in Sitoo meanwhile"
+                    )
+                elif hit[2] in ("held", "quarantined"):
+                    remedy = "the next hourly run re-PUTs the same key"
+                else:
+                    remedy = (
+                        f"the receipt is {hit[2]} ({hit[4]}), so no run will post it again: finance must "
+                        "reverse or void the ERP document"
+                    )
                 out.append(
                     _doc_line(
                         "extra_in_erp",
@@ -720,8 +739,7 @@ def _classify_documents(
                         d,
                         hit[0],
                         f"{d.external_id} (ERP id {d.erp_id}) is in the ERP for receipt {hit[1]} "
-                        f"(order {hit[0]}, state {hit[2]}) but not in the posting log (a lost response?): "
-                        "the next hourly run re-PUTs the same key",
+                        f"(order {hit[0]}, state {hit[2]}) but not in the posting log: {remedy}",
                         receipt=hit[1],
                     )
                 )

@@ -362,12 +362,13 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
         (ids,),
     )
     # New orders enter the ledger as held until classification decides; known ones keep their state.
+    # held_since is left to classification, which keeps it in business time (not this clock).
     cur.execute(
         """
         insert into sitoo_erp.order_state (orderid, state, reason, store_externalid, receipt_id, orderdate,
                                            held_since)
         select o.orderid, 'held', 'staged: awaiting classification', o.store_externalid, o.receipt_id,
-               o.orderdate, now()
+               o.orderdate, null
         from sitoo_erp.sitoo_order o where o.orderid = any(%s)
         on conflict (orderid) do update
            set store_externalid = excluded.store_externalid, receipt_id = excluded.receipt_id,
