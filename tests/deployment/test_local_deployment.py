@@ -268,13 +268,15 @@ def test_run_triggered_through_the_rest_api_posts_the_day(deployment):
     dep = deployment
     with dep.client() as client:
         assert client.patch(f"/api/v2/dags/{SALES}", json={"is_paused": False}).status_code == 200
-        # 09:00-10:00 of the first seeded day: its window sets the orderid high-water mark and its late
+        # 09:00-10:00 of the first seeded day (its first trading hour): its window sets the orderid high-water mark and its late
         # sweep (every orderid above it) stages the rest, including the backfilled day.
         response = client.post(
             f"/api/v2/dags/{SALES}/dagRuns",
-            json={"dag_run_id": "rest_api_first_run", "logical_date": f"{FIRST_DAY}T09:00:00Z"},
+            json={"dag_run_id": "rest_api_first_run", "logical_date": f"{FIRST_DAY}T10:00:00Z"},
         )
     assert response.status_code == 200, response.text
+    # A manual run's window is the hour before its logical date (the DAG's timetable infers it).
+    assert response.json()["data_interval_start"].startswith(f"{FIRST_DAY}T09:00:00"), response.json()
     assert response.json()["triggered_by"] == "rest_api"
     run = wait_for_runs(dep, SALES, lambda r: r["dag_run_id"] == "rest_api_first_run", 1)[0]
     assert run["state"] == "success", run
@@ -386,12 +388,12 @@ def test_reconciliation_then_the_operations_page_renders_with_every_exception_ki
     with connect_url(stack.database_url) as conn:
         recon = conn.execute(
             "select recon_run_id, status, report_path from sitoo_erp.reconciliation_run "
-            "where period_start <= %s order by recon_run_id desc limit 1",
-            (DAY,),
+            "where run_id = 'reconcile_november' order by recon_run_id desc limit 1"
         ).fetchone()
     assert recon is not None, run
-    if recon[2]:  # the report lands under the deployment's documented base, not a process's cwd
-        assert Path(recon[2]).is_relative_to(dep.home), recon[2]
+    # The report lands under the deployment's documented base ($SITOO_ERP_HOME), not a process's cwd.
+    assert recon[2] and Path(recon[2]).is_relative_to(dep.home / "reports"), recon
+    assert Path(recon[2]).exists()
 
     # Exceptions of every kind the queue knows, so every row renderer on the page is exercised.
     from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
