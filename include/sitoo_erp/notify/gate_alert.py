@@ -64,6 +64,15 @@ Failing receipts were quarantined; the clean ones went on to posting.
 {% endfor %}
 </table>
 {% endif %}
+{% if s.new_cause_keys %}
+<h3>New causes (this is the only e-mail about each)</h3>
+<ul>
+{% for c in s.new_cause_keys %}
+<li class="new-cause">{{ c }}</li>
+{% endfor %}
+</ul>
+{% if s.new_causes > s.new_cause_keys|length %}<p>… and {{ s.new_causes - s.new_cause_keys|length }} more.</p>{% endif %}
+{% endif %}
 {% if s.stores_affected %}
 <h3>Stores affected</h3>
 <ul>

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_IDS = 10
 SAMPLE_KEYS = 10
+NEW_CAUSES_LISTED = 100
 SAMPLE_DETAILS = 3
 DETAIL_CHARS = 300
 REASON_PREFIX = "quality gate"
@@ -115,6 +116,7 @@ class GateResult:
     fresh_failed: int = 0  # ... of which failed now
     new_causes: int = 0  # causes this run is the first to announce (the alert e-mail's news)
     new_counts: dict[str, int] = field(default_factory=dict)  # "suite.rule" -> new causes
+    new_cause_keys: list[str] = field(default_factory=list)  # "kind subject_key" of new causes (first 100)
     alert_due: bool = False  # new causes, or a systemic stop with a cause not e-mailed yet
 
     @property
@@ -444,11 +446,12 @@ def _claim_news(
               from unnest(%s::text[], %s::text[]) as f(kind, subject_key)
              where e.kind = f.kind and e.subject_key = f.subject_key and e.status = 'open'
                and e.alerted_at is null
-            returning e.rule
+            returning e.rule, e.kind, e.subject_key
             """,
             ([f.kind for f in failures], [f.subject_key for f in failures]),
         ).fetchall()
-        counts = Counter(rule_ids.get(rule, rule) for (rule,) in claimed)
+        counts = Counter(rule_ids.get(rule, rule) for rule, _, _ in claimed)
+        result.new_cause_keys = sorted(f"{kind} {key}" for _, kind, key in claimed)[:NEW_CAUSES_LISTED]
         result.new_causes = len(claimed)
         result.new_counts = dict(counts)
         result.alert_due = bool(claimed)
@@ -464,6 +467,7 @@ def _claim_news(
         (result.gate_run_id, causes),
     ).fetchall()
     result.new_causes = len(new)
+    result.new_cause_keys = sorted(c for (c,) in new)[:NEW_CAUSES_LISTED]
     result.new_counts = dict(Counter(c.split(" ", 1)[0] for (c,) in new))
     result.alert_due = bool(new)
 
