@@ -14,6 +14,7 @@ import psycopg
 
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.locks import lock_stage
 
 CLASSIFY_SQL = f"""
 with c as (
@@ -58,6 +59,7 @@ returning c.state, c.reason
 def classify(conn: psycopg.Connection, stall_after: timedelta = timedelta(hours=4)) -> dict:
     """Reclassify every unposted order; raise and resolve *stalled* exceptions. Returns counts."""
     with conn.transaction():
+        lock_stage(conn)  # a concurrent gate must never see the ready batch change under it
         rows = conn.execute(CLASSIFY_SQL).fetchall()
         by_reason: dict[str, int] = {}
         for _, reason in rows:

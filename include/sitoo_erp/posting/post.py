@@ -39,6 +39,7 @@ from include.sitoo_erp.posting.documents import (
     build_document,
 )
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
+from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +90,54 @@ def load_mappings(conn: psycopg.Connection) -> Mappings:
     )
 
 
-def _iter_ready(conn: psycopg.Connection, returns: bool, batch_size: int) -> Iterator[list[ReceiptInput]]:
-    """Ready receipts, sales or returns, in orderid order, with rows, payments and the original sale."""
+def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int]) -> list[dict]:
+    """Claim each receipt for this run (another run posting it keeps it), then keep those that are
+    still ready and validated now that they are ours."""
+    mine = []
+    for h in headers:
+        if h["orderid"] in claimed or try_claim_receipt(conn, h["orderid"]):
+            claimed.add(h["orderid"])
+            mine.append(h)
+    if not mine:
+        return []
+    still = {
+        r[0]
+        for r in conn.execute(
+            f"""
+            select orderid from sitoo_erp.order_state
+             where orderid = any(%s) and state = '{S.HELD}' and reason = '{S.READY}' and gate_run_id is not null
+            """,
+            ([h["orderid"] for h in mine],),
+        ).fetchall()
+    }
+    return [h for h in mine if h["orderid"] in still]
+
+
+def _iter_ready(
+    conn: psycopg.Connection, returns: bool, batch_size: int, claimed: set[int] | None = None
+) -> Iterator[list[ReceiptInput]]:
+    """Ready receipts a gate run has validated, sales or returns, in orderid order, with rows, payments
+    and the original sale; each claimed for this run (``claimed``: the caller releases them)."""
     last = 0
+    claimed = set() if claimed is None else claimed
     is_return = "(o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))"
     while True:
         with conn.cursor(row_factory=dict_row) as cur:
-            headers = cur.execute(
+            page = cur.execute(
                 f"""
                 select o.* from sitoo_erp.ready_receipt o
-                 where o.orderid > %s and {is_return} = %s
+                  join sitoo_erp.order_state s using (orderid)
+                 where o.orderid > %s and {is_return} = %s and s.gate_run_id is not null
                  order by o.orderid limit %s
                 """,
                 (last, returns, batch_size),
             ).fetchall()
-            if not headers:
+            if not page:
                 return
+            last = page[-1]["orderid"]
+            headers = _claim(conn, page, claimed)
+            if not headers:
+                continue
             ids = [h["orderid"] for h in headers]
             rows = cur.execute(
                 "select * from sitoo_erp.sitoo_order_row where orderid = any(%s) order by orderid, orderitemid",
@@ -136,7 +169,6 @@ def _iter_ready(conn: psycopg.Connection, returns: bool, batch_size: int) -> Ite
                 )
             )
         yield batch
-        last = ids[-1]
 
 
 def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, int]) -> int | None:
@@ -170,6 +202,7 @@ def _quarantine(
     key: str,
 ) -> None:
     with conn.transaction():
+        lock_stage(conn, shared=True)  # not while a gate or classify works on the ledger
         conn.execute(
             """
             update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(), updated_at = now()
@@ -192,6 +225,7 @@ def _quarantine(
 def _record_posted(conn: psycopg.Connection, doc: LedgerDocument, result: PostResult) -> None:
     """The posting log and the state change, in the same step as the ERP's success."""
     with conn.transaction():
+        lock_stage(conn, shared=True)
         conn.execute(
             """
             insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date,
@@ -298,9 +332,10 @@ def post_ready(
     transient: list[str] = []
     variance = 0
     keys_this_run: dict[str, int] = {}
+    claimed: set[int] = set()  # receipts this run holds (staging.locks); freed below or with the connection
 
     for returns in (False, True):
-        for batch in _iter_ready(conn, returns, options.batch_size):
+        for batch in _iter_ready(conn, returns, options.batch_size, claimed):
             summary.ready += len(batch)
             jobs: list[tuple[LedgerDocument, str | None]] = []
             for receipt in batch:
@@ -370,6 +405,8 @@ def post_ready(
                         summary.attempts += result.attempts
                         summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1
                         variance += doc.total_variance
+    for orderid in claimed:
+        release_receipt(conn, orderid)
     summary.tax_variance_total = f"{variance:.2f}"
     summary.sample_failures = transient[:5]
     if transient:
