@@ -166,7 +166,8 @@ def apply(
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)  # noqa: S603
             if done.returncode != 0:
                 raise RuntimeError(f"{shlex.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-            print(f"$ {shlex.join(cmd[len(airflow) :])}: {done.stdout.strip().splitlines()[-1:]}")
+            said = [ln for ln in done.stdout.splitlines() if ln.strip()]
+            print(f"$ airflow {shlex.join(cmd[len(airflow) : len(airflow) + 2])}: {'; '.join(said[-10:])}")
     return files
 
 
