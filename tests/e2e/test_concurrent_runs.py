@@ -1,10 +1,10 @@
 """Invariant 9: concurrent runs leave exactly what the same runs leave one at a time.
 
-Six hourly windows of a seeded day, with receipts the gate must stop planted in different hours
+Four hourly windows of a seeded day, with receipts the gate must stop planted in different hours
 (an unknown SKU, a foreign tender owned by finance, a return of an unknown sale), run through the
 hourly DAG's own operators — extract, classify, ERP items, quality gate, post — each run in its own
-worker **process** (as under the LocalExecutor), all six released at once by a barrier, like a backfill
-with its default concurrency. The outcome is compared with the same six windows run one after the
+worker **process** (as under the LocalExecutor), all four released at once by a barrier, like a backfill
+with its default concurrency. The outcome is compared with the same four windows run one after the
 other on a fresh database and fresh sandboxes:
 
 * the ERP documents (read from the NetSuite sandbox): the same external ids, one document each;
@@ -38,7 +38,7 @@ from tests.e2e.helpers import plant_orphaned_return, plant_tender_mismatch, plan
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-WINDOWS = [at(hour) for hour in range(8, 14)]
+WINDOWS = [at(hour) for hour in range(8, 12)]  # the planted receipts are rung up at 09:30-09:45
 ROUNDS = 3
 _BARRIER = None
 
@@ -96,7 +96,7 @@ def _outcome(stack) -> dict:
     """What the runs left, in terms that do not depend on timing (no ids, times or counters)."""
     with connect_url(stack.database_url) as conn:
         states = {
-            o: (s, r.split(":")[0] if s == "quarantined" else r)
+            o: (s, _reason(s, r))
             for o, s, r in conn.execute("select orderid, state, reason from sitoo_erp.order_state")
         }
         exceptions = conn.execute(
@@ -121,6 +121,13 @@ def _outcome(stack) -> dict:
             }
         )
     return {"states": states, "exceptions": exceptions, "documents": documents, "mails": mails}
+
+
+def _reason(state: str, reason: str) -> str:
+    """The reason without what depends on timing: the ERP's internal id, the quarantine's detail."""
+    if state == "quarantined":
+        return reason.split(":")[0]
+    return re.sub(r" \(ERP id [^)]*\)", "", reason)
 
 
 def _check_alone(out: dict, planted: dict[str, int]) -> None:
@@ -190,22 +197,29 @@ def test_concurrent_hourly_runs_leave_what_sequential_runs_leave(postgres, airfl
                     out = _outcome(stack)
                 finally:
                     _drop(postgres, stack)
-                _check_alone(out, planted)
                 # The same ERP documents (same keys, same kinds and totals), the same ledger, the same
                 # exceptions with their original kind and owner.
                 assert _documents(out) == _documents(reference), round_no
-                assert out["states"] == reference["states"], _diff(out["states"], reference["states"])
+                differ = _diff(out["states"], reference["states"])
+                print(f"round {round_no}: orders in another state than one run at a time: {differ}")
+                assert not differ, differ
                 assert sorted(e[:4] for e in out["exceptions"]) == sorted(
                     e[:4] for e in reference["exceptions"]
                 )
                 assert {c for m in out["mails"] for c in m["new"]} == {
                     c for m in reference["mails"] for c in m["new"]
                 }
+                _check_alone(out, planted)
 
 
 def _documents(out: dict) -> dict[str, tuple]:
     return {
-        key: (docs[0].get("recordType") or docs[0].get("type"), str(docs[0].get("total")), len(docs))
+        key: (
+            docs[0].get("recordType") or docs[0].get("type"),
+            str(docs[0].get("total")),
+            bool(docs[0].get("createdFrom") or docs[0].get("createdfrom")),  # a return linked to its sale
+            len(docs),
+        )
         for key, docs in out["documents"].items()
     }
 
