@@ -75,7 +75,7 @@ with DAG(
     extract = SitooOrdersToStagingOperator(task_id="extract_to_staging", pool="sitoo_api")
     classify = ClassifyOrdersOperator(task_id="classify")
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
-    gate = QualityGateOperator(task_id="quality_gate")
+    gate = QualityGateOperator(task_id="quality_gate", pool="erp_api")  # looks up late SKUs (rarely)
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
     summarise = StateLedgerSummaryOperator(task_id="summarise")
     # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.
