@@ -40,6 +40,8 @@ class QualityGateOperator(BaseOperator):
         alert_to: str | Sequence[str] = "{{ var.value.get('sitoo_erp_alert_recipients', '') }}",
         smtp_conn_id: str = "smtp_default",
         ui_base_url: str = "{{ var.value.get('sitoo_erp_ui_base_url', 'http://localhost:8080') }}",
+        erp_conn_id: str | None = "netsuite_default",
+        erp_adapter: str = "netsuite",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 0)
@@ -52,6 +54,8 @@ class QualityGateOperator(BaseOperator):
         self.alert_to = alert_to
         self.smtp_conn_id = smtp_conn_id
         self.ui_base_url = ui_base_url
+        self.erp_conn_id = erp_conn_id  # None: trust the refresh task alone (one run at a time)
+        self.erp_adapter = erp_adapter
 
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.notify.gate_alert import GateAlertNotifier
@@ -78,6 +82,18 @@ class QualityGateOperator(BaseOperator):
             )
             self.log.info("alert e-mail sent to %s: %s", to, subject)
 
+        prepare = None
+        if self.erp_conn_id:
+            from datetime import timedelta
+
+            from include.sitoo_erp.erp import get_erp_adapter
+            from include.sitoo_erp.posting.mapping import refresh_item_cache
+
+            erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+
+            def prepare(conn):  # SKUs of receipts another run made ready since our refresh task
+                return refresh_item_cache(conn, erp, max_age=timedelta(hours=6))
+
         with connect_airflow(self.postgres_conn_id) as conn:
             owners = dict(conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall())
             result = run_gate(
@@ -88,6 +104,7 @@ class QualityGateOperator(BaseOperator):
                 run_label=f"{ti.dag_id} {ti.run_id}",
                 dag_id=ti.dag_id,
                 alert=alert,
+                prepare=prepare,
             )
         summary = result.summary()
         self.log.info(

@@ -39,7 +39,7 @@ from include.sitoo_erp.posting.documents import (
     build_document,
 )
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
-from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt
+from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt, wait_for_receipt
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,14 @@ def load_mappings(conn: psycopg.Connection) -> Mappings:
     )
 
 
-def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int]) -> list[dict]:
-    """Claim each receipt for this run (another run posting it keeps it), then keep those that are
-    still ready and validated now that they are ours."""
+def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int], wait: bool) -> list[dict]:
+    """Claim each receipt for this run, then keep those still ready and validated now that they are
+    ours. Sales another run holds are skipped (it posts them); returns are waited for, in orderid
+    order, so one left ready by a run whose sale was in flight elsewhere is posted by the run that
+    posts the sale. Sales never wait, and claims are taken in ascending order: no deadlock."""
     mine = []
     for h in headers:
-        if h["orderid"] in claimed or try_claim_receipt(conn, h["orderid"]):
+        if h["orderid"] in claimed or try_claim_receipt(conn, h["orderid"], wait=wait):
             claimed.add(h["orderid"])
             mine.append(h)
     if not mine:
@@ -110,6 +112,10 @@ def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int]) -> 
             ([h["orderid"] for h in mine],),
         ).fetchall()
     }
+    for h in mine:
+        if h["orderid"] not in still:
+            claimed.discard(h["orderid"])
+            release_receipt(conn, h["orderid"])
     return [h for h in mine if h["orderid"] in still]
 
 
@@ -135,7 +141,7 @@ def _iter_ready(
             if not page:
                 return
             last = page[-1]["orderid"]
-            headers = _claim(conn, page, claimed)
+            headers = _claim(conn, page, claimed, wait=returns)
             if not headers:
                 continue
             ids = [h["orderid"] for h in headers]
@@ -169,6 +175,10 @@ def _iter_ready(
                 )
             )
         yield batch
+        for orderid in ids:  # the batch is recorded: free it (a return of another run may wait for it)
+            if orderid in claimed:
+                claimed.discard(orderid)
+                release_receipt(conn, orderid)
 
 
 def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, int]) -> int | None:
@@ -184,10 +194,13 @@ def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, i
 def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | None:
     if orderid is None:
         return None
-    row = conn.execute(
-        "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = %s",
-        (orderid, str(DocumentKind.SALE)),
-    ).fetchone()
+    sql = "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = %s"
+    row = conn.execute(sql, (orderid, str(DocumentKind.SALE))).fetchone()
+    if row is None:
+        # The sale may be in flight in a concurrent run: wait for its claim, then look again, so the
+        # return posts in this run as it would have one run at a time (sales never wait: no deadlock).
+        wait_for_receipt(conn, orderid)
+        row = conn.execute(sql, (orderid, str(DocumentKind.SALE))).fetchone()
     return row[0] if row else None
 
 
@@ -346,9 +359,15 @@ def post_ready(
                 if doc.is_return and doc.created_from_orderid is not None:
                     created_from = _original_erp_id(conn, doc.created_from_orderid)
                     if created_from is None:
+                        # A sale a concurrent run's gate just passed is posted by that run, which then
+                        # posts this return too (it stays ready); otherwise the return waits.
                         conn.execute(
-                            "update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s",
-                            (S.AWAITING_ORIGINAL, doc.orderid),
+                            f"""
+                            update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s
+                               and not exists (select 1 from sitoo_erp.order_state o where o.orderid = %s
+                                  and o.state = '{S.HELD}' and o.reason = '{S.READY}' and o.gate_run_id is not null)
+                            """,
+                            (S.AWAITING_ORIGINAL, doc.orderid, doc.created_from_orderid),
                         )
                         summary.awaiting_original += 1
                         continue

@@ -257,17 +257,22 @@ def run_gate(
     options: GateOptions | None = None,
     dag_id: str | None = None,
     alert: Callable[[GateResult], None] | None = None,
+    prepare: Callable[[psycopg.Connection], object] | None = None,
 ) -> GateResult:
     """Validate the ready batch, quarantine what fails, resolve what passes; see the module docstring.
 
     ``alert`` (e.g. send the e-mail) is called inside the transaction when ``alert_due``: if it
-    raises, nothing of this gate run is committed and the causes stay unannounced.
+    raises, nothing of this gate run is committed and the causes stay unannounced. ``prepare`` runs
+    under the lock before the batch is read (the operator refreshes the ERP item cache there: another
+    run's classify may have made receipts ready whose SKUs its own refresh has not looked up yet).
     """
     started = time.monotonic()
     options = options or GateOptions()
     chosen = resolve_suites(suites)
     with conn.transaction():
         lock_stage(conn)
+        if prepare is not None:
+            prepare(conn)
         batch_ids = [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
         batch = set(batch_ids)
 

@@ -12,8 +12,10 @@ result the same as running them one at a time:
   Posting records its results under the same lock in *shared* mode (posting runs do not block each
   other, only the stages above). Released at commit or rollback, also when a worker dies.
 * **A receipt is posted by one run at a time.** A posting run claims each receipt with a
-  session-level ``pg_try_advisory_lock(orderid)`` and skips receipts another run holds; the claim
-  dies with the connection, so a killed task never leaves a receipt stuck.
+  session-level ``pg_try_advisory_lock(orderid)`` and skips receipts another run holds, freeing each
+  batch once recorded; the claim dies with the connection, so a killed task never leaves a receipt
+  stuck. A return whose sale is in flight in another run waits for that claim (sales never wait, so
+  no cycle), then links to it as it would one run at a time.
 """
 
 from __future__ import annotations
@@ -34,11 +36,20 @@ def lock_stage(conn: psycopg.Connection, name: str = RECEIPTS, *, shared: bool =
     conn.execute(f"select {function}(hashtext(%s), hashtext(%s))", (NAMESPACE, name))
 
 
-def try_claim_receipt(conn: psycopg.Connection, orderid: int) -> bool:
-    """Claim one receipt for posting on this connection's session; False if another run holds it.
-    (The single-bigint key space never overlaps the two-key stage locks.)"""
+def try_claim_receipt(conn: psycopg.Connection, orderid: int, *, wait: bool = False) -> bool:
+    """Claim one receipt for posting on this connection's session; False if another run holds it
+    (``wait``: block until it lets go). The single-bigint key space never overlaps the stage locks."""
+    if wait:
+        conn.execute("select pg_advisory_lock(%s::bigint)", (orderid,))
+        return True
     return bool(conn.execute("select pg_try_advisory_lock(%s::bigint)", (orderid,)).fetchone()[0])
 
 
 def release_receipt(conn: psycopg.Connection, orderid: int) -> None:
     conn.execute("select pg_advisory_unlock(%s::bigint)", (orderid,))
+
+
+def wait_for_receipt(conn: psycopg.Connection, orderid: int) -> None:
+    """Wait until no other run is posting ``orderid`` (take its claim and give it back at once)."""
+    conn.execute("select pg_advisory_lock(%s::bigint)", (orderid,))
+    release_receipt(conn, orderid)
