@@ -1,11 +1,13 @@
 # Two commands (see README):  make demo   — set up + run the main job end to end on embedded defaults
 #                             make test   — set up + run the whole test suite
+# Local Airflow deployment:   make airflow / make airflow-stop — api-server, scheduler, dag-processor,
+#                             triggerer over the embedded stack, 127.0.0.1 only (state in var/airflow-local/)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench clean audit
+.PHONY: setup demo test lint format bench clean audit airflow airflow-stop airflow-status
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +19,15 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) -m include.sandbox.demo
+
+airflow: setup
+	$(PY) -m include.sandbox.deployment start
+
+airflow-stop:
+	$(PY) -m include.sandbox.deployment stop
+
+airflow-status:
+	$(PY) -m include.sandbox.deployment status
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -43,7 +43,7 @@ empty = all). Only that range and those stores are reconciled. Leave the dates e
 | `migrate_staging` | staging schema to the latest migration |
 | `sweep_sitoo` | every Sitoo order of the period again (late/offline receipts too) + the tills' Z-reports |
 | `reconcile` | per store x business day x tax code: Sitoo receipts vs ERP documents (SuiteQL, aggregated in the ERP) vs Z-reports vs the posting log; every difference classified |
-| `gate` | Great Expectations suite `reconciliation`: zero unexplained difference; writes the report (database + `sitoo_erp_report_dir`, default `var/reports/`) and e-mails finance; **fails when anything is unexplained** (not retried) |
+| `gate` | Great Expectations suite `reconciliation`: zero unexplained difference; writes the report (database + `sitoo_erp_report_dir`, default `reports/`; relative = under `$SITOO_ERP_HOME`, else `$AIRFLOW_HOME`) and e-mails finance; **fails when anything is unexplained** (not retried) |
 
 **Reading the result.** *Missing in ERP*: a till receipt with no ERP document — explained when it is
 quarantined (an open exception names the rule and owner) or held in flight (the next hourly run posts

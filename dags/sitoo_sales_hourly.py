@@ -27,9 +27,11 @@ Every finalised store sale and return reaches the ERP **exactly once**, with the
 anything that cannot post is named in `sitoo_erp.exception` and in an alert e-mail.
 
 **Window.** Each run covers one UTC hour `[data_interval_start, data_interval_end)` and starts when
-that hour has ended. One run at a time (`max_active_runs=1`): the late sweep and the ERP pool are
-shared. **Backfill** from the UI (DAG → *Backfill*) or
-`airflow backfill create --dag-id sitoo_sales_hourly --from-date 2026-11-01 --to-date 2026-11-02`.
+that hour has ended. Scheduled runs go one at a time (`max_active_runs=1`, to keep the load calm);
+concurrent runs are safe all the same: they coordinate through PostgreSQL locks (README,
+*Concurrency*). **Backfill** from the UI (DAG → *Backfill*) or
+`airflow backfill create --dag-id sitoo_sales_hourly --from-date 2026-11-01 --to-date 2026-11-02`
+(its default concurrency is fine; `--max-active-runs 1` is optional).
 Every task is idempotent: re-running, clearing or backfilling never creates a second ERP document
 (NetSuite `PUT …/eid:{externalId}` upserts, and the posting log is written as each call succeeds).
 
@@ -79,7 +81,7 @@ with DAG(
     intents = ResolvePostingIntentsOperator(task_id="resolve_posting_intents", pool="erp_api")
     classify = ClassifyOrdersOperator(task_id="classify")
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
-    gate = QualityGateOperator(task_id="quality_gate")
+    gate = QualityGateOperator(task_id="quality_gate", pool="erp_api")  # looks up late SKUs (rarely)
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
     summarise = StateLedgerSummaryOperator(task_id="summarise")
     # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.

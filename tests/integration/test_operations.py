@@ -127,3 +127,45 @@ def test_resolve_by_hand_and_owner_per_kind(staging_conn):
     assert staging_conn.execute(
         "select owner from sitoo_erp.exception where exception_id = %s", (fresh,)
     ).fetchone() == ("finance",)
+
+
+def test_reconciliation_status_with_a_reconciliation_in_the_database(staging_conn):
+    """The operations page's summary once a reconciliation has run (it answered HTTP 500: PostgreSQL
+    refuses a FULL JOIN on ``is not distinct from``). Stores only in the cells, only in the lines, and
+    lines without a store all show up once."""
+    from include.sitoo_erp.operations.queries import reconciliation_status
+
+    run_id = staging_conn.execute(
+        "insert into sitoo_erp.reconciliation_run (dag_id, run_id, date_from, date_to, status, compared_at) "
+        "values ('sitoo_reconciliation_monthly', 'm1', '2026-11-01', '2026-11-30', 'failed', now()) "
+        "returning recon_run_id"
+    ).fetchone()[0]
+    staging_conn.execute(
+        """
+        insert into sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id,
+            sitoo_receipts, sitoo_net, sitoo_tax, erp_docs, erp_net, erp_tax)
+        values (%(r)s, 'ST001', '2026-11-02', 'S20', 10, 100.00, 20.00, 10, 90.00, 18.00),
+               (%(r)s, 'ST001', '2026-11-03', 'S20', 5, 50.00, 10.00, 5, 50.00, 10.00),
+               (%(r)s, 'ST002', '2026-11-02', 'S20', 3, 30.00, 6.00, 3, 30.00, 6.00)
+        """,
+        {"r": run_id},
+    )
+    staging_conn.execute(
+        """
+        insert into sitoo_erp.reconciliation_line (recon_run_id, class, cause, explained, owner,
+            store_externalid, diff_net, detail)
+        values (%(r)s, 'missing_in_erp', 'not posted', false, 'finance', 'ST001', 10.00, 'x'),
+               (%(r)s, 'extra_in_erp', 'unknown', false, 'finance', 'ST009', -5.00, 'y'),
+               (%(r)s, 'unexplained_residual', 'rounding', true, 'finance', null, 0.01, 'z')
+        """,
+        {"r": run_id},
+    )
+    status = reconciliation_status(staging_conn)
+    assert status["available"] and status["run"]["recon_run_id"] == run_id
+    by_store = {s["store"]: s for s in status["stores"]}
+    assert set(by_store) == {"ST001", "ST002", "ST009", None}
+    assert by_store["ST001"]["diff_net"] == 10 and by_store["ST001"]["unexplained"] == 1
+    assert by_store["ST001"]["sitoo_receipts"] == 15 and by_store["ST001"]["lines"] == 1
+    assert by_store["ST002"]["lines"] == 0 and by_store["ST002"]["diff_net"] == 0
+    assert by_store["ST009"]["sitoo_receipts"] is None and by_store["ST009"]["unexplained"] == 1
+    assert by_store[None]["lines"] == 1 and by_store[None]["unexplained"] == 0

@@ -22,14 +22,26 @@ _TEMPLATE = _ENV.from_string(
 <html><body style="font-family: sans-serif; font-size: 14px">
 <h2>{{ headline }}</h2>
 <p>Batch of <b>{{ s.batch_size }}</b> ready receipts: <b>{{ s.failed_receipts }}</b> failed
-({{ "%.1f"|format(share * 100) }}&nbsp;%).
+({{ "%.1f"|format(share * 100) }}&nbsp;%){% if s.new_causes %}, <b>{{ s.new_causes }}</b> new
+cause{{ "s" if s.new_causes != 1 else "" }} (not e-mailed before){% endif %}.
 {% if s.systemic %}
-<b style="color:#b00">Systemic failure: more than the allowed share failed. Nothing was quarantined and
-nothing was posted; the run failed.</b>
+<b style="color:#b00">Systemic failure: {{ s.fresh_failed }} of {{ s.fresh_batch }} receipts without a known
+exception failed, more than the allowed share. Nothing was quarantined and nothing was posted; the run
+failed.</b>
 {% else %}
 Failing receipts were quarantined; the clean ones went on to posting.
 {% endif %}
 </p>
+{% if s.systemic %}
+<h3>What to fix</h3>
+<ul>
+{% for r in rules %}
+<li><b>{{ r.rule }}</b> ({{ r.kind }}, owner <b>{{ r.owner }}</b>): {{ r.count }} receipts; failing keys
+{{ r.failing_keys|join(", ") or "-" }}. {{ r.hint }}</li>
+{% endfor %}
+</ul>
+<p>Once fixed, the next run posts these receipts by itself: no SQL, no clearing by hand.</p>
+{% endif %}
 {% if s.oldest_open_exception_hours is not none %}
 <p>Oldest open gate exception: {{ "%.1f"|format(s.oldest_open_exception_hours) }} h old.</p>
 {% endif %}
@@ -43,13 +55,23 @@ Failing receipts were quarantined; the clean ones went on to posting.
 {% if rules %}
 <h3>Failures per rule</h3>
 <table border="1" cellpadding="4" cellspacing="0">
-<tr><th>rule</th><th>kind</th><th>owner</th><th>receipts</th><th>sample receipts (order ids)</th><th>examples</th></tr>
+<tr><th>rule</th><th>kind</th><th>owner</th><th>receipts</th><th>new causes</th><th>keys</th><th>sample receipts (order ids)</th><th>examples</th></tr>
 {% for r in rules %}
 <tr><td>{{ r.rule }}<br><small>{{ r.description }}</small></td><td>{{ r.kind }}</td><td>{{ r.owner }}</td>
-<td align="right">{{ r.count }}</td><td>{{ r.samples|join(", ") }}</td>
+<td align="right">{{ r.count }}</td><td align="right">{{ r.new }}</td><td>{{ r.failing_keys|join(", ") }}</td>
+<td>{{ r.samples|join(", ") }}</td>
 <td>{% for d in r.details %}{{ d }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
 {% endfor %}
 </table>
+{% endif %}
+{% if s.new_cause_keys %}
+<h3>New causes (this is the only e-mail about each)</h3>
+<ul>
+{% for c in s.new_cause_keys %}
+<li class="new-cause">{{ c }}</li>
+{% endfor %}
+</ul>
+{% if s.new_causes > s.new_cause_keys|length %}<p>… and {{ s.new_causes - s.new_cause_keys|length }} more.</p>{% endif %}
 {% endif %}
 {% if s.stores_affected %}
 <h3>Stores affected</h3>
@@ -82,32 +104,75 @@ def _summary(result: Any) -> Mapping[str, Any]:
     return result.summary() if hasattr(result, "summary") else result
 
 
-def render_gate_alert(
-    result: Any, run_url: str, owner_by_kind: Mapping[str, str] | None = None, page_url: str = ""
-) -> tuple[str, str]:
-    """``(subject, html)`` for a gate result (a ``GateResult`` or its ``summary()`` dict)."""
-    s = dict(_summary(result))
+# What the owner does about a kind of failure (the systemic mail's "what to fix").
+FIX_HINTS: dict[str, str] = {
+    "unknown_sku": "Add the item to the ERP item master, or map the SKU to an ERP item (map_sku_item).",
+    "inactive_item": "Reactivate the ERP item, or map the SKU to an active item (map_sku_item).",
+    "missing_mapping": "Add the missing mapping row on the operations page (store, VAT rate or document item).",
+    "tender_mismatch": "Map the tender to an ERP payment method (map_tender_payment), or correct the payments.",
+    "tax_beyond_tolerance": "Check the till's VAT set-up; the receipts' tax does not add up.",
+    "orphaned_return": "Find the original sale in Sitoo; the return refers to a sale we do not have.",
+    "malformed_payload": "Sitoo sent data we cannot read; check the field named in the examples.",
+    "duplicate_receipt": "Two orders share a receipt id in one store; check the till's numbering.",
+}
+
+
+def _rules(s: Mapping[str, Any], owner_by_kind: Mapping[str, str] | None) -> list[dict[str, Any]]:
     owners = {str(k): v for k, v in DEFAULT_OWNER.items()}
     owners.update(s.get("owners") or {})
     owners.update({str(k): v for k, v in (owner_by_kind or {}).items()})
     kinds = s.get("rule_kinds") or {}
-    rules = [
+    return [
         {
             "rule": rule_id,
             "kind": kinds.get(rule_id, "?"),
             "owner": owners.get(kinds.get(rule_id, ""), "retail_ops"),
             "count": count,
+            "new": (s.get("new_counts") or {}).get(rule_id, 0),
+            "failing_keys": (s.get("rule_keys") or {}).get(rule_id, []),
+            "hint": FIX_HINTS.get(kinds.get(rule_id, ""), ""),
             "description": (s.get("rule_descriptions") or {}).get(rule_id, ""),
             "samples": (s.get("samples") or {}).get(rule_id, []),
             "details": (s.get("sample_details") or {}).get(rule_id, []),
         }
         for rule_id, count in sorted((s.get("rule_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     ]
+
+
+def systemic_message(result: Any, owner_by_kind: Mapping[str, str] | None = None) -> str:
+    """A systemic stop in one paragraph (the failed task's log): what failed and what to fix."""
+    s = dict(_summary(result))
+    fixes = "; ".join(
+        f"{r['rule']} [{r['kind']}, owner {r['owner']}]: {r['count']} receipts, keys "
+        f"{', '.join(r['failing_keys']) or '-'}"
+        for r in _rules(s, owner_by_kind)
+    )
+    fresh, failed = s.get("fresh_batch") or 0, s.get("fresh_failed") or 0
+    return (
+        f"systemic data-quality failure: {failed} of {fresh} receipts without a known exception "
+        f"({failed / fresh if fresh else 0:.0%}) failed; nothing was quarantined and nothing will be posted. "
+        f"Fix: {fixes}. The next run posts once the cause is fixed (mapping page or ERP item master); "
+        "no SQL and no clearing by hand."
+    )
+
+
+def render_gate_alert(
+    result: Any, run_url: str, owner_by_kind: Mapping[str, str] | None = None, page_url: str = ""
+) -> tuple[str, str]:
+    """``(subject, html)`` for a gate result (a ``GateResult`` or its ``summary()`` dict)."""
+    s = dict(_summary(result))
+    rules = _rules(s, owner_by_kind)
     batch = s.get("batch_size") or 0
     share = (s.get("failed_receipts") or 0) / batch if batch else 0.0
     failed_suites = [n for n, ok in (s.get("suite_success") or {}).items() if not ok]
-    state = "SYSTEMIC failure" if s.get("systemic") else "failed"
-    headline = f"Quality gate {state}: {s.get('failed_receipts', 0)} of {batch} receipts"
+    if s.get("systemic") and s.get("fresh_batch"):
+        # The share that stopped the run: receipts without a known exception.
+        headline = (
+            f"Quality gate SYSTEMIC failure: {s.get('fresh_failed', 0)} of {s['fresh_batch']} new receipts"
+        )
+    else:
+        state = "SYSTEMIC failure" if s.get("systemic") else "failed"
+        headline = f"Quality gate {state}: {s.get('failed_receipts', 0)} of {batch} receipts"
     subject = f"[sitoo-erp] {headline} ({', '.join(failed_suites) or 'no suite'})"
     if s.get("run_label"):
         subject += f" - {s['run_label']}"

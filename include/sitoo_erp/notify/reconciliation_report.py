@@ -312,10 +312,16 @@ class _Attr(dict):
 
 
 def save_report(conn: psycopg.Connection, report: Report, directory: str | Path | None) -> list[Path]:
-    """Keep the report in the run's row; also write HTML + CSV under ``directory`` (if given)."""
+    """Keep the report in the run's row; also write HTML + CSV under ``directory`` (if given).
+
+    A relative ``directory`` resolves against ``$SITOO_ERP_HOME`` / ``$AIRFLOW_HOME``
+    (:mod:`include.sitoo_erp.paths`), not against the worker's working directory.
+    """
+    from include.sitoo_erp.paths import resolve
+
     paths: list[Path] = []
     if directory:
-        d = Path(directory)
+        d = resolve(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = [d / f"{report.filename}.html", d / f"{report.filename}.csv"]
         paths[0].write_text(report.html, encoding="utf-8")

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.staging.locks import lock_stage
 
 # table -> (key column, editable value columns, required value columns)
 MAPPING_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -99,6 +100,7 @@ def upsert_mapping(
     key_column, _, _ = MAPPING_TABLES[table]
     columns = list(cleaned)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = cur.execute(
             f"select * from sitoo_erp.{table} where {key_column} = %s for update", (key,)
         ).fetchone()
@@ -132,6 +134,7 @@ def delete_mapping(
     key, _ = _clean(table, key, dict.fromkeys(MAPPING_TABLES.get(table, ("", (), ()))[2], "x"))
     key_column, _, _ = MAPPING_TABLES[table]
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = cur.execute(
             f"delete from sitoo_erp.{table} where {key_column} = %s returning *", (key,)
         ).fetchone()
@@ -170,6 +173,7 @@ def ignore_exception(
             f"exception {exception_id}: a reason (at least 5 characters) is required to ignore it"
         )
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = _exception(cur, exception_id)
         if before["status"] != "open":
             raise ActionError(f"exception {exception_id} is {before['status']}, not open")
@@ -212,6 +216,7 @@ def resolve_exception(conn: psycopg.Connection, exception_id: int, note: str, ac
     """A person says the cause is fixed. The receipt goes through the gate again on the next run;
     if the cause is still there, the gate opens a fresh exception."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = _exception(cur, exception_id)
         if before["status"] != "open":
             raise ActionError(f"exception {exception_id} is {before['status']}, not open")
@@ -241,6 +246,7 @@ def set_owner(conn: psycopg.Connection, kind: str, owner: str, actor: str, sourc
     if not owner:
         raise ActionError(f"owner for {kind!r} must not be empty")
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = cur.execute("select * from sitoo_erp.exception_owner where kind = %s", (kind,)).fetchone()
         cur.execute(
             """

@@ -339,12 +339,16 @@ def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:
                        string_agg(distinct class, ', ' order by class) as classes
                   from sitoo_erp.reconciliation_line where recon_run_id = %(run)s
                  group by store_externalid
+            ), stores as (  -- a store in either; UNION keeps one null (lines without a store)
+                select store from cells union select store from lines
             )
-            select coalesce(c.store, l.store) as store, c.sitoo_receipts, c.sitoo_net, c.erp_net,
+            select k.store, c.sitoo_receipts, c.sitoo_net, c.erp_net,
                    c.sitoo_net - c.erp_net as diff_net, c.sitoo_tax - c.erp_tax as diff_tax,
                    coalesce(l.lines, 0) as lines, coalesce(l.unexplained, 0) as unexplained,
                    l.unexplained_net, l.classes
-              from cells c full join lines l on l.store is not distinct from c.store
+              from stores k
+              left join cells c on c.store is not distinct from k.store
+              left join lines l on l.store is not distinct from k.store
              order by coalesce(l.unexplained, 0) desc, 1
             """,
             {"run": run["recon_run_id"]},

@@ -15,10 +15,12 @@ from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 class QualityGateOperator(BaseOperator):
     """Validate the ready batch; quarantine failing receipts by rule; e-mail when a suite failed.
 
-    Clean receipts stay ready and the run goes on. The mail goes out when the gate opens new
-    exceptions (a receipt failing again next hour is not news) or the failure is systemic. If more than ``systemic_share`` of the batch
-    fails (a broken mapping, an ERP outage), nothing is quarantined, the task fails without retry
-    and the posting task never runs. Data-quality failures are not retried: re-running the same
+    Clean receipts stay ready and the run goes on. The mail goes out once per new cause: the gate
+    claims the causes no mail has announced yet in its own transaction, so a receipt failing again
+    next hour, or in a concurrent run of a backfill, is not news. If more than ``systemic_share`` of
+    the new receipts fails (a broken mapping, an ERP outage), nothing is quarantined, the task fails
+    without retry, the posting task never runs, and the mail (once per systemic cause) says which
+    rule, keys and owner to fix. Data-quality failures are not retried: re-running the same
     batch gives the same answer.
 
     The mail is sent through the smtp provider's ``SmtpHook`` — the transport ``SmtpNotifier``
@@ -38,6 +40,8 @@ class QualityGateOperator(BaseOperator):
         alert_to: str | Sequence[str] = "{{ var.value.get('sitoo_erp_alert_recipients', '') }}",
         smtp_conn_id: str = "smtp_default",
         ui_base_url: str = "{{ var.value.get('sitoo_erp_ui_base_url', 'http://localhost:8080') }}",
+        erp_conn_id: str | None = "netsuite_default",
+        erp_adapter: str = "netsuite",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 0)
@@ -50,15 +54,48 @@ class QualityGateOperator(BaseOperator):
         self.alert_to = alert_to
         self.smtp_conn_id = smtp_conn_id
         self.ui_base_url = ui_base_url
+        self.erp_conn_id = erp_conn_id  # None: trust the refresh task alone (one run at a time)
+        self.erp_adapter = erp_adapter
 
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.notify.gate_alert import GateAlertNotifier
-        from include.sitoo_erp.quality.gate import run_gate
+        from include.sitoo_erp.quality.gate import GateResult, run_gate
         from include.sitoo_erp.staging.db import connect_airflow, sqlalchemy_url_for
 
         ti = context["ti"]
+        to = recipients(self.alert_to)
+
+        def alert(result: GateResult) -> None:
+            # Called inside the gate's transaction, which claimed the causes no e-mail announced yet
+            # (a receipt failing again next hour, or in a concurrent run, is not news). If sending
+            # fails, the claim rolls back with the rest and the next run announces them.
+            if not to:
+                self.log.warning(
+                    "a suite failed but no alert recipients are configured (alert_to=%r)", self.alert_to
+                )
+                return
+            notifier = GateAlertNotifier(to, smtp_conn_id=self.smtp_conn_id, owner_by_kind=owners)
+            subject, _ = notifier.send(
+                result,
+                run_url(self.ui_base_url, ti.dag_id, ti.run_id, ti.task_id),
+                page_url(str(self.ui_base_url or "")),
+            )
+            self.log.info("alert e-mail sent to %s: %s", to, subject)
+
+        prepare = None
+        if self.erp_conn_id:
+            from datetime import timedelta
+
+            from include.sitoo_erp.erp import get_erp_adapter
+            from include.sitoo_erp.posting.mapping import refresh_item_cache
+
+            erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+
+            def prepare(conn):  # SKUs of receipts another run made ready since our refresh task
+                return refresh_item_cache(conn, erp, max_age=timedelta(hours=6))
+
         with connect_airflow(self.postgres_conn_id) as conn:
-            started = conn.execute("select now()").fetchone()[0]
+            owners = dict(conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall())
             result = run_gate(
                 sqlalchemy_url_for(self.postgres_conn_id),
                 conn,
@@ -66,42 +103,21 @@ class QualityGateOperator(BaseOperator):
                 systemic_share=self.systemic_share,
                 run_label=f"{ti.dag_id} {ti.run_id}",
                 dag_id=ti.dag_id,
+                alert=alert,
+                prepare=prepare,
             )
-            # A receipt failing again next hour re-sees its open exception (not news): alert only
-            # on causes this run opened, or on a systemic failure.
-            owners = dict(conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall())
-            new_causes = conn.execute(
-                "select count(*) from sitoo_erp.exception where status = 'open' and first_seen_at >= %s "
-                "and rule like 'gx:%%'",
-                (started,),
-            ).fetchone()[0]
         summary = result.summary()
         self.log.info(
-            "gate: batch %s, failed %s, systemic %s, per rule %s",
+            "gate: batch %s, failed %s, systemic %s, per rule %s, new causes %s",
             result.batch_size,
             result.failed_receipts,
             result.systemic,
             result.rule_counts,
+            result.new_causes,
         )
-        summary["new_exceptions"] = new_causes
-        to = recipients(self.alert_to)
-        if not result.success and (new_causes or result.systemic):
-            if to:
-                notifier = GateAlertNotifier(to, smtp_conn_id=self.smtp_conn_id, owner_by_kind=owners)
-                subject, _ = notifier.send(
-                    result,
-                    run_url(self.ui_base_url, ti.dag_id, ti.run_id, ti.task_id),
-                    page_url(str(self.ui_base_url or "")),
-                )
-                self.log.info("alert e-mail sent to %s: %s", to, subject)
-            else:
-                self.log.warning(
-                    "a suite failed but no alert recipients are configured (alert_to=%r)", self.alert_to
-                )
+        summary["new_exceptions"] = result.new_causes
         if result.systemic:
-            raise AirflowFailException(
-                f"systemic data-quality failure: {result.failed_receipts} of {result.batch_size} receipts "
-                f"({result.failed_share:.0%}) failed {sorted(result.rule_counts)}; nothing was quarantined "
-                "and nothing will be posted. Fix the cause (mapping, ERP item master) and clear the task."
-            )
+            from include.sitoo_erp.notify.gate_alert import systemic_message
+
+            raise AirflowFailException(systemic_message(result, owners))
         return summary

@@ -129,7 +129,7 @@ class ReconciliationGateOperator(BaseOperator):
             "{{ var.value.get('sitoo_erp_finance_recipients', var.value.get('sitoo_erp_alert_recipients', '')) }}"
         ),
         smtp_conn_id: str = "smtp_default",
-        report_dir: str = "{{ var.value.get('sitoo_erp_report_dir', 'var/reports') }}",
+        report_dir: str = "{{ var.value.get('sitoo_erp_report_dir', 'reports') }}",
         ui_base_url: str = "{{ var.value.get('sitoo_erp_ui_base_url', 'http://localhost:8080') }}",
         **kwargs: Any,
     ) -> None:

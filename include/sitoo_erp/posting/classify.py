@@ -20,6 +20,7 @@ import psycopg
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.after_posting import review_posted
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.locks import lock_stage
 
 # A web or API order (no register) is never a POS sale, whatever its state: excluded at once, so an
 # open web order is not held and never reported as stalled. Parked POS orders (110) keep their till.
@@ -88,6 +89,7 @@ def classify(
     Stall ages are in business time (``business_clock``).
     """
     with conn.transaction():
+        lock_stage(conn)  # a concurrent gate must never see the ready batch change under it
         after_posting = review_posted(conn, closed_through, run_id)
         now = business_clock(conn, business_now)
         rows = conn.execute(CLASSIFY_SQL, {"business_now": now}).fetchall()

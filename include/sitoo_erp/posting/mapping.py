@@ -14,6 +14,7 @@ from datetime import timedelta
 import psycopg
 
 from include.sitoo_erp.erp.adapter import ErpAdapter
+from include.sitoo_erp.staging.locks import lock_stage
 
 SKUS_TO_LOOK_UP = """
 select distinct r.sku
@@ -32,6 +33,7 @@ def refresh_item_cache(
     skus = [row[0] for row in conn.execute(SKUS_TO_LOOK_UP, (max_age,)).fetchall()]
     found = erp.lookup_items(skus) if skus else {}
     with conn.transaction(), conn.cursor() as cur:
+        lock_stage(conn)  # the gate reads erp_item: not while it validates
         cur.executemany(
             """
             insert into sitoo_erp.erp_item (sku, item_id, is_inactive, fetched_at) values (%s, %s, %s, now())

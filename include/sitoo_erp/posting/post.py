@@ -51,6 +51,7 @@ from include.sitoo_erp.posting.documents import (
 )
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
+from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt, wait_for_receipt
 
 log = logging.getLogger(__name__)
 
@@ -113,29 +114,69 @@ PHASES: dict[str, str] = {
 }
 
 
+def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int], wait: bool) -> list[dict]:
+    """Claim each receipt for this run, then keep those still ready and validated now that they are
+    ours. Sales another run holds are skipped (it posts them); returns are waited for, in orderid
+    order, so one left ready by a run whose sale was in flight elsewhere is posted by the run that
+    posts the sale. Sales never wait, and claims are taken in ascending order: no deadlock."""
+    mine = []
+    for h in headers:
+        if h["orderid"] in claimed or try_claim_receipt(conn, h["orderid"], wait=wait):
+            claimed.add(h["orderid"])
+            mine.append(h)
+    if not mine:
+        return []
+    still = {
+        r[0]
+        for r in conn.execute(
+            f"""
+            select orderid from sitoo_erp.order_state
+             where orderid = any(%s) and state = '{S.HELD}' and reason = '{S.READY}' and gate_run_id is not null
+            """,
+            ([h["orderid"] for h in mine],),
+        ).fetchall()
+    }
+    for h in mine:
+        if h["orderid"] not in still:
+            claimed.discard(h["orderid"])
+            release_receipt(conn, h["orderid"])
+    return [h for h in mine if h["orderid"] in still]
+
+
 def _iter_ready(
-    conn: psycopg.Connection, phase: str, batch_size: int, hashes: dict[int, str] | None = None
+    conn: psycopg.Connection,
+    phase: str,
+    batch_size: int,
+    hashes: dict[int, str] | None = None,
+    claimed: set[int] | None = None,
 ) -> Iterator[list[ReceiptInput]]:
-    """Ready receipts of one phase, in orderid order, with rows, payments and the original.
+    """Ready receipts a gate run has validated, of one phase, in orderid order, with rows, payments
+    and the original; each claimed for this run (``claimed``: the caller releases them).
 
     ``hashes`` receives each receipt's content hash as read with its header: what the ERP is given.
     """
     last = 0
+    claimed = set() if claimed is None else claimed
     where = PHASES[phase]
     while True:
         with conn.cursor(row_factory=dict_row) as cur:
-            headers = cur.execute(
+            page = cur.execute(
                 f"""
                 select o.*, (select so.content_hash from sitoo_erp.sitoo_order so
                                where so.orderid = o.orderid) as content_hash
                   from sitoo_erp.ready_receipt o
-                 where o.orderid > %s and {where}
+                  join sitoo_erp.order_state s using (orderid)
+                 where o.orderid > %s and {where} and s.gate_run_id is not null
                  order by o.orderid limit %s
                 """,
                 (last, batch_size),
             ).fetchall()
-            if not headers:
+            if not page:
                 return
+            last = page[-1]["orderid"]
+            headers = _claim(conn, page, claimed, wait=phase != "sales")
+            if not headers:
+                continue
             ids = [h["orderid"] for h in headers]
             if hashes is not None:
                 hashes.update((h["orderid"], h["content_hash"]) for h in headers)
@@ -169,7 +210,10 @@ def _iter_ready(
                 )
             )
         yield batch
-        last = ids[-1]
+        for orderid in ids:  # the batch is recorded: free it (a return of another run may wait for it)
+            if orderid in claimed:
+                claimed.discard(orderid)
+                release_receipt(conn, orderid)
 
 
 def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, int]) -> int | None:
@@ -186,10 +230,14 @@ def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | Non
     """The ERP id of the document a return (or a return of a return) links to, once posted."""
     if orderid is None:
         return None
-    row = conn.execute(
-        "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = any(%s)",
-        (orderid, [str(DocumentKind.SALE), str(DocumentKind.REFUND), str(DocumentKind.CREDIT_MEMO)]),
-    ).fetchone()
+    sql = "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = any(%s)"
+    kinds = [str(DocumentKind.SALE), str(DocumentKind.REFUND), str(DocumentKind.CREDIT_MEMO)]
+    row = conn.execute(sql, (orderid, kinds)).fetchone()
+    if row is None:
+        # The original may be in flight in a concurrent run: wait for its claim, then look again, so
+        # this posts in this run as it would have one run at a time (sales never wait: no deadlock).
+        wait_for_receipt(conn, orderid)
+        row = conn.execute(sql, (orderid, kinds)).fetchone()
     return row[0] if row else None
 
 
@@ -212,6 +260,7 @@ def _quarantine(
     key: str,
 ) -> None:
     with conn.transaction():
+        lock_stage(conn, shared=True)  # not while a gate or classify works on the ledger
         conn.execute(
             """
             update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(), updated_at = now()
@@ -252,6 +301,7 @@ def _record_posted(
     """
     lines, qty, item_qty = line_fingerprint(doc)
     with conn.transaction():
+        lock_stage(conn, shared=True)
         conn.execute(
             """
             insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date,
@@ -380,10 +430,11 @@ def post_ready(
     variance = 0
     keys_this_run: dict[str, int] = {}
     hashes: dict[int, str] = {}
+    claimed: set[int] = set()  # receipts this run holds (staging.locks); freed below or with the connection
     summary.intents = resolve_intents(conn, erp)
 
     for phase in PHASES:
-        for batch in _iter_ready(conn, phase, options.batch_size, hashes):
+        for batch in _iter_ready(conn, phase, options.batch_size, hashes, claimed):
             summary.ready += len(batch)
             jobs: list[tuple[LedgerDocument, str | None]] = []
             for receipt in batch:
@@ -409,9 +460,15 @@ def post_ready(
                         )
                         continue
                     if created_from is None:
+                        # A sale a concurrent run's gate just passed is posted by that run, which then
+                        # posts this return too (it stays ready); otherwise the return waits.
                         conn.execute(
-                            "update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s",
-                            (S.AWAITING_ORIGINAL, doc.orderid),
+                            f"""
+                            update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s
+                               and not exists (select 1 from sitoo_erp.order_state o where o.orderid = %s
+                                  and o.state = '{S.HELD}' and o.reason = '{S.READY}' and o.gate_run_id is not null)
+                            """,
+                            (S.AWAITING_ORIGINAL, doc.orderid, doc.created_from_orderid),
                         )
                         summary.awaiting_original += 1
                         continue
@@ -485,6 +542,8 @@ def post_ready(
                         summary.by_kind[str(doc.kind)] = summary.by_kind.get(str(doc.kind), 0) + 1
                         variance += doc.total_variance
                         send_next()
+    for orderid in claimed:
+        release_receipt(conn, orderid)
     summary.tax_variance_total = f"{variance:.2f}"
     summary.sample_failures = transient[:5]
     if transient:

@@ -10,14 +10,20 @@
 3. failing receipts are quarantined (``order_state`` -> ``quarantined``, reason names
    suite.rule and the detail) and one exception per cause is raised (de-duplicated per cause);
 4. open gate exceptions of batch receipts whose cause is gone are resolved;
-5. a ``gate_run`` row records the run;
+5. a ``gate_run`` row records the run, and the receipts that passed are marked validated by it
+   (``order_state.gate_run_id``: posting posts only those);
 6. if more than ``systemic_share`` of a batch of at least ``min_systemic_batch`` receipts fails, the
    failure is *systemic*: nothing new is quarantined, the caller fails the run and posts nothing.
-   Receipts already under an open gate exception (the re-gated quarantine backlog) count in neither
-   the batch nor the failures of that share.
+   Receipts already under an open exception of any kind (the known backlog) count in neither the
+   batch nor the failures of that share;
+7. the causes this run is first to see are claimed for the alert e-mail (``exception.alerted_at``,
+   ``systemic_alert``) and ``alert`` is called, so each new cause is e-mailed once.
 
-Steps 2-5 are one transaction. Re-running is safe: quarantined receipts leave the batch, a cause
-seen again bumps its exception's ``occurrences`` (after classification puts the receipt back).
+All steps are one transaction under the ``receipts`` stage lock (``staging.locks``): no classify,
+staging or mapping edit of another run changes the batch between reading it, GX and the writes, so
+the gate resolves only what it has itself re-validated. Re-running is safe: quarantined receipts
+leave the batch, a cause seen again bumps its exception's ``occurrences`` (after classification
+puts the receipt back).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import logging
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import psycopg
@@ -36,11 +42,14 @@ from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
 from include.sitoo_erp.quality.suites import resolve_suites
 from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER, ExceptionKind, raise_exception
+from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.staging.schema import sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
 SAMPLE_IDS = 10
+SAMPLE_KEYS = 10
+NEW_CAUSES_LISTED = 100
 SAMPLE_DETAILS = 3
 DETAIL_CHARS = 300
 REASON_PREFIX = "quality gate"
@@ -100,6 +109,15 @@ class GateResult:
     gx_duration_s: float = 0.0
     gx_errors: list[str] = field(default_factory=list)  # rules GX could not evaluate (re-run by the gate)
     owners: dict[str, str] = field(default_factory=dict)  # kind -> default owner of the failing kinds
+    rule_keys: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # "suite.rule" -> failing keys (what to fix)
+    fresh_batch: int = 0  # batch receipts without an open exception (the systemic share's base)
+    fresh_failed: int = 0  # ... of which failed now
+    new_causes: int = 0  # causes this run is the first to announce (the alert e-mail's news)
+    new_counts: dict[str, int] = field(default_factory=dict)  # "suite.rule" -> new causes
+    new_cause_keys: list[str] = field(default_factory=list)  # "kind subject_key" of new causes (first 100)
+    alert_due: bool = False  # new causes, or a systemic stop with a cause not e-mailed yet
 
     @property
     def success(self) -> bool:
@@ -238,24 +256,35 @@ def run_gate(
     *,
     options: GateOptions | None = None,
     dag_id: str | None = None,
+    alert: Callable[[GateResult], None] | None = None,
+    prepare: Callable[[psycopg.Connection], object] | None = None,
 ) -> GateResult:
-    """Validate the ready batch, quarantine what fails, resolve what passes; see the module docstring."""
+    """Validate the ready batch, quarantine what fails, resolve what passes; see the module docstring.
+
+    ``alert`` (e.g. send the e-mail) is called inside the transaction when ``alert_due``: if it
+    raises, nothing of this gate run is committed and the causes stay unannounced. ``prepare`` runs
+    under the lock before the batch is read (the operator refreshes the ERP item cache there: another
+    run's classify may have made receipts ready whose SKUs its own refresh has not looked up yet).
+    """
     started = time.monotonic()
     options = options or GateOptions()
     chosen = resolve_suites(suites)
-    batch_ids = [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
-    batch = set(batch_ids)
-
-    gx_started = time.monotonic()
-    gx_errors: list[str] = []
-    outcome = (
-        _run_gx(database_url, chosen, options, gx_errors)
-        if batch_ids
-        else {s.name: {r.name: True for r in s.rules} for s in chosen}
-    )
-    gx_duration = time.monotonic() - gx_started
-
     with conn.transaction():
+        lock_stage(conn)
+        if prepare is not None:
+            prepare(conn)
+        batch_ids = [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
+        batch = set(batch_ids)
+
+        gx_started = time.monotonic()
+        gx_errors: list[str] = []
+        outcome = (
+            _run_gx(database_url, chosen, options, gx_errors)
+            if batch_ids
+            else {s.name: {r.name: True for r in s.rules} for s in chosen}
+        )
+        gx_duration = time.monotonic() - gx_started
+
         failures: list[Failure] = []
         rules_by_id: dict[str, tuple[Suite, Rule]] = {}
         for suite in chosen:
@@ -275,6 +304,7 @@ def run_gate(
                 by_receipt[f.orderid].append(f)
         receipts_by_rule: dict[str, list[int]] = defaultdict(list)
         details_by_rule: dict[str, list[str]] = defaultdict(list)
+        keys_by_rule: dict[str, dict[str, None]] = defaultdict(dict)
         stores: Counter[str] = Counter()
         for oid in sorted(by_receipt):
             fs = by_receipt[oid]
@@ -284,19 +314,21 @@ def run_gate(
         for f in failures:
             if len(details_by_rule[f.rule_id]) < SAMPLE_DETAILS:
                 details_by_rule[f.rule_id].append(f.detail[:DETAIL_CHARS])
+            if len(keys_by_rule[f.rule_id]) < SAMPLE_KEYS:
+                keys_by_rule[f.rule_id][f.cause_key] = None
             if f.orderid not in batch:  # orphans: not a batch receipt, still counted per rule
                 receipts_by_rule[f.rule_id].append(f.orderid)
 
-        failed_receipts = len(by_receipt)
-        # Systemic is about *new* failures: receipts already quarantined by the gate (an open gate
-        # exception) are re-gated every run, and a backlog nobody has fixed yet must not turn an
-        # ordinary hour into a "systemic" failure that stops all posting.
+        # What failed, counted from the same failures the e-mail lists (batch receipts and orphans).
+        failed_receipts = len({f.orderid for f in failures})
+        # Systemic is about *new* failures: receipts already under an open exception of any kind
+        # (the gate's own, or one posting or staging raised) are known to be bad; a backlog nobody
+        # has fixed yet must not turn an ordinary hour into a "systemic" stop of all posting.
         known = {
             r[0]
             for r in conn.execute(
-                "select distinct orderid from sitoo_erp.exception where status = 'open' and rule like %s "
-                "and orderid = any(%s)",
-                (f"{RULE_PREFIX}%", batch_ids),
+                "select distinct orderid from sitoo_erp.exception where status = 'open' and orderid = any(%s)",
+                (batch_ids,),
             ).fetchall()
         }
         fresh = len(batch) - len(known & batch)
@@ -308,26 +340,31 @@ def run_gate(
             systemic=systemic,
             suite_success={s.name: all(outcome[s.name].values()) for s in chosen},
             suite_versions={s.name: s.version for s in chosen},
-            rule_counts={rid: len(ids) for rid, ids in receipts_by_rule.items()},
+            rule_counts={rid: len(dict.fromkeys(ids)) for rid, ids in receipts_by_rule.items()},
             rule_kinds={rid: str(r.kind) for rid, (_, r) in rules_by_id.items()},
             rule_descriptions={rid: r.description for rid, (_, r) in rules_by_id.items()},
             stores_affected=dict(sorted(stores.items())),
-            samples={rid: ids[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
+            samples={rid: list(dict.fromkeys(ids))[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
             sample_details=dict(details_by_rule),
             run_label=run_label,
             gx_errors=gx_errors,
             gx_duration_s=round(gx_duration, 3),
             owners={k: DEFAULT_OWNER.get(ExceptionKind(k), "retail_ops") for k in {f.kind for f in failures}},
+            rule_keys={rid: list(keys) for rid, keys in keys_by_rule.items()},
+            fresh_batch=fresh,
+            fresh_failed=fresh_failed,
         )
-        # Keep only failing rules in the per-rule maps that are meant to be short.
+        rule_ids: dict[str, str] = {}  # "gx:..." exception rule -> "suite.rule"
         if not systemic:
             result.quarantined = _quarantine(conn, by_receipt)
             for f in failures:
+                rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
+                rule_ids[rule] = f.rule_id
                 raise_exception(
                     conn,
                     ExceptionKind(f.kind),
                     subject_key=f.subject_key,
-                    rule=f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}",
+                    rule=rule,
                     message=f"order {f.orderid}: {f.detail}",
                     orderid=f.orderid,
                     store_externalid=f.store_externalid,
@@ -336,11 +373,12 @@ def run_gate(
                 )
             result.exceptions_raised = len(failures)
             result.resolved = _resolve_gone(conn, batch_ids, [f.subject_key for f in failures])
+            conn.execute("delete from sitoo_erp.systemic_alert")  # a stop that comes back is news again
         else:
             log.error(
-                "gate: systemic failure, %d of %d receipts fail (> %.0f%%); nothing quarantined",
-                failed_receipts,
-                len(batch_ids),
+                "gate: systemic failure, %d of %d new receipts fail (> %.0f%%); nothing quarantined",
+                fresh_failed,
+                fresh,
                 systemic_share * 100,
             )
         if failures:
@@ -352,12 +390,11 @@ def run_gate(
             result.oldest_open_exception_hours = (
                 round(float(row[0]), 2) if row and row[0] is not None else None
             )
-        result.duration_s = round(time.monotonic() - started, 3)
         result.gate_run_id = conn.execute(
             """
             insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success,
                                             systemic, result)
-            values (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) returning gate_run_id
+            values (%s, %s, %s, %s, %s, %s, %s, '{}'::jsonb) returning gate_run_id
             """,
             (
                 ",".join(s.label for s in chosen),
@@ -367,9 +404,18 @@ def run_gate(
                 result.failed_receipts,
                 result.success,
                 systemic,
-                json.dumps(result.summary()),
             ),
         ).fetchone()[0]
+        if not systemic:
+            _mark_validated(conn, result.gate_run_id, sorted(batch - set(by_receipt)))
+        _claim_news(conn, result, failures, rule_ids)
+        result.duration_s = round(time.monotonic() - started, 3)
+        conn.execute(
+            "update sitoo_erp.gate_run set result = %s::jsonb where gate_run_id = %s",
+            (json.dumps(result.summary()), result.gate_run_id),
+        )
+        if result.alert_due and alert is not None:
+            alert(result)
     log.info(
         "gate: %d receipts, %d failed, %d quarantined, %d exceptions resolved, systemic=%s (%.2fs, GX %.2fs)",
         result.batch_size,
@@ -381,6 +427,54 @@ def run_gate(
         result.gx_duration_s,
     )
     return result
+
+
+def _mark_validated(conn: psycopg.Connection, gate_run_id: int, orderids: list[int]) -> None:
+    """The receipts this gate run passed: posting may post them (until their content changes)."""
+    conn.execute(
+        f"""
+        update sitoo_erp.order_state set gate_run_id = %s
+         where orderid = any(%s::bigint[]) and state = '{S.HELD}' and reason = '{S.READY}'
+        """,
+        (gate_run_id, orderids),
+    )
+
+
+def _claim_news(
+    conn: psycopg.Connection, result: GateResult, failures: list[Failure], rule_ids: dict[str, str]
+) -> None:
+    """Claim, in this transaction, the causes no e-mail has announced yet: the alert's news."""
+    if not result.systemic:
+        claimed = conn.execute(
+            """
+            update sitoo_erp.exception e set alerted_at = now()
+              from unnest(%s::text[], %s::text[]) as f(kind, subject_key)
+             where e.kind = f.kind and e.subject_key = f.subject_key and e.status = 'open'
+               and e.alerted_at is null
+            returning e.rule, e.kind, e.subject_key
+            """,
+            ([f.kind for f in failures], [f.subject_key for f in failures]),
+        ).fetchall()
+        counts = Counter(rule_ids.get(rule, rule) for rule, _, _ in claimed)
+        result.new_cause_keys = sorted(f"{kind} {key}" for _, kind, key in claimed)[:NEW_CAUSES_LISTED]
+        result.new_causes = len(claimed)
+        result.new_counts = dict(counts)
+        result.alert_due = bool(claimed)
+        return
+    causes = sorted({f"{f.rule_id} {f.cause_key}" for f in failures})
+    new = conn.execute(
+        """
+        insert into sitoo_erp.systemic_alert (cause, gate_run_id)
+        select c, %s from unnest(%s::text[]) as c
+        on conflict (cause) do nothing
+        returning cause
+        """,
+        (result.gate_run_id, causes),
+    ).fetchall()
+    result.new_causes = len(new)
+    result.new_cause_keys = sorted(c for (c,) in new)[:NEW_CAUSES_LISTED]
+    result.new_counts = dict(Counter(c.split(" ", 1)[0] for (c,) in new))
+    result.alert_due = bool(new)
 
 
 def _quarantine(conn: psycopg.Connection, by_receipt: dict[int, list[Failure]]) -> int:
@@ -396,7 +490,7 @@ def _quarantine(conn: psycopg.Connection, by_receipt: dict[int, list[Failure]]) 
         f"""
         update sitoo_erp.order_state s
            set state = '{S.QUARANTINED}', reason = q.reason, state_changed_at = now(), held_since = null,
-               updated_at = now()
+               gate_run_id = null, updated_at = now()
           from unnest(%s::bigint[], %s::text[]) as q(orderid, reason)
          where s.orderid = q.orderid and s.state = '{S.HELD}' and s.reason = '{S.READY}'
         """,

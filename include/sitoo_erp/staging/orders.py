@@ -22,6 +22,7 @@ import psycopg
 from include.sitoo_erp import loyalty
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.locks import lock_stage
 
 DEFAULT_TIMEZONE = "Europe/London"
 
@@ -266,6 +267,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
             continue
         raw[orderid] = (text, hashlib.sha256(text.encode()).hexdigest())  # a later duplicate wins
     with conn.transaction():
+        lock_stage(conn)  # one writer of the receipt ledger at a time (staging.locks)
         cur = conn.cursor()
         cur.execute(
             "create temp table if not exists _raw_in (orderid bigint, payload text, sha text) on commit drop"
@@ -361,7 +363,8 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
         f"update sitoo_erp.sitoo_order o set content_hash = ({CONTENT_HASH_SQL}) where o.orderid = any(%s)",
         (ids,),
     )
-    # New orders enter the ledger as held until classification decides; known ones keep their state.
+    # New orders enter the ledger as held until classification decides; known ones keep their state,
+    # but changed content is not validated any more (``gate_run_id``): the gate must see it again.
     # held_since is left to classification, which keeps it in business time (not this clock).
     cur.execute(
         """
@@ -372,7 +375,7 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
         from sitoo_erp.sitoo_order o where o.orderid = any(%s)
         on conflict (orderid) do update
            set store_externalid = excluded.store_externalid, receipt_id = excluded.receipt_id,
-               orderdate = excluded.orderdate, updated_at = now()
+               orderdate = excluded.orderdate, gate_run_id = null, updated_at = now()
         """,
         (ids,),
     )
