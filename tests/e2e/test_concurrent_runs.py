@@ -57,6 +57,7 @@ def run_window(env: dict[str, str], start_iso: str, run_id: str, together: bool)
         ClassifyOrdersOperator,
         ErpPostingOperator,
         RefreshErpItemsOperator,
+        ResolvePostingIntentsOperator,
     )
     from include.sitoo_erp.operators.quality import QualityGateOperator
     from include.sitoo_erp.operators.staging import SitooOrdersToStagingOperator
@@ -66,7 +67,11 @@ def run_window(env: dict[str, str], start_iso: str, run_id: str, together: bool)
         SitooOrdersToStagingOperator(
             task_id="extract_to_staging", window_start=start, window_end=start + timedelta(hours=1)
         ),
-        ClassifyOrdersOperator(task_id="classify"),
+        ResolvePostingIntentsOperator(task_id="resolve_posting_intents"),
+        # What the DAG's templates render to (no Airflow run here): the data interval end, no closed period.
+        ClassifyOrdersOperator(
+            task_id="classify", business_now=start + timedelta(hours=1), closed_through=""
+        ),
         RefreshErpItemsOperator(task_id="refresh_erp_items"),
         QualityGateOperator(
             task_id="quality_gate", alert_to=ALERT_RECIPIENTS, ui_base_url="http://localhost:8080"
