@@ -150,7 +150,7 @@ def test_clean_generated_batch_passes_every_suite(staging_conn, staging_url, dat
     ).fetchall()
     assert run == [
         (
-            "orphaned_transactions@1.1.0,sku_mismatches@1.0.0,tax_rounding@2.0.0",
+            "orphaned_transactions@1.1.0,sku_mismatches@1.1.0,tax_rounding@2.1.0",
             ready,
             0,
             True,
