@@ -9,6 +9,7 @@ import pytest
 
 from include.sandbox.catalogue import UNMAPPED_TENDER
 from include.sandbox.generator import generate_dataset, receipt_vat_by_rate, row_vat_by_rate
+from include.sitoo_erp import loyalty
 from include.sitoo_erp.posting.classify import classify
 from include.sitoo_erp.quality.gate import GateOptions, run_gate
 from include.sitoo_erp.quality.rules import RESULT_COLUMNS
@@ -71,9 +72,10 @@ def _plain_sales(payloads: list[dict], n: int) -> list[dict]:
         if (o["orderstateid"], o["paymentstateid"], o["ordertypeid"]) == (10, 20, 10)
         and not o.get("creditorderid")
         and not any(
-            k.startswith(("pos-originalsales", "pos-refund", "loyalty"))
+            k.startswith(("pos-originalsales", "pos-refund", "crm-", "customcrm-"))
             for k in o.get("additionaldata") or {}
         )
+        and not any(loyalty.bonus_cheque(r.get("additionaldata") or {}) for r in o["orderitems"])
         and o["orderid"] not in referenced
         and D(o["moneytotal_gross_roundoff"]) == 0
         and len(o["payments"]) == 1
@@ -139,11 +141,11 @@ def test_clean_generated_batch_passes_every_suite(staging_conn, staging_url, dat
         for o in finalised
         if any(v != row_vat_by_rate(o)[r] for r, (_, v) in receipt_vat_by_rate(o).items())
     ]
-    loyalty = [o for o in finalised if "loyalty-moneydiscount" in (o.get("additionaldata") or {})]
+    bonus = [o for o in finalised if any(loyalty.bonus_cheque(r["additionaldata"]) for r in o["orderitems"])]
     exchange = [o for o in finalised if any(p["name"] == "Exchange" for p in o["payments"])]
     returns = [o for o in finalised if o.get("creditorderid")]
-    assert penny and loyalty and exchange and returns
-    for o in penny + loyalty + exchange + returns:
+    assert penny and bonus and exchange and returns
+    for o in penny + bonus + exchange + returns:
         assert _state(staging_conn, o["orderid"]) == ("held", "ready to post"), o["orderid"]
     run = staging_conn.execute(
         "select suite, batch_size, failed_receipts, success, systemic, result->>'batch_size' from sitoo_erp.gate_run"
