@@ -97,6 +97,7 @@ Every failure is a ``DocumentError`` naming the order, the field and the rule (i
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -712,8 +713,8 @@ def receipt_vat(receipt: ReceiptInput) -> vat_rule.ReceiptVat:
     lines: dict[Decimal, int] = {}
     nets: dict[Decimal, Decimal] = {}
     vats: dict[Decimal, Decimal] = {}
-    for row in receipt.rows:
-        lines[row.vat_rate] = lines.get(row.vat_rate, 0) + 1
+    for row in receipt.rows:  # roundings: a till may round VAT per unit (``posting/vat.py``)
+        lines[row.vat_rate] = lines.get(row.vat_rate, 0) + max(1, math.ceil(abs(row.quantity)))
         nets[row.vat_rate] = nets.get(row.vat_rate, ZERO) + row.money_net
         vats[row.vat_rate] = vats.get(row.vat_rate, ZERO) + row.money_vat
     rates = {r: vat_rule.RateLines(lines[r], nets[r], vats[r]) for r in lines}

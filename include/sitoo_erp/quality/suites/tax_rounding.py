@@ -4,7 +4,7 @@ Per receipt and VAT rate R the POS VAT ``V_R`` and its tolerance come from ``pos
 (:func:`~include.sitoo_erp.posting.vat.receipt_vat_sql`, the SQL rendering of the rule the document
 builder runs in Python): whether the till derived VAT from net lines, from VAT-inclusive lines or once
 per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + lines x (100+R)/100)``
-(0 at 0 %), ``sum V_R = money_vat`` and ``money_net`` is either the rows' net or their gross minus
+(0 at 0 %; lines = the rows' units, a till may round per unit), ``sum V_R = money_vat`` and ``money_net`` is either the rows' net or their gross minus
 ``money_vat``. Loyalty is Sitoo's (``include/sitoo_erp/loyalty.py``): a bonus cheque is in its row's
 price, so the rows are the receipt and the VAT rule reads them as they are; a bonus-cheque row whose
 discount cannot be split off (negative, or above the original price) is its own cause
@@ -38,7 +38,7 @@ select t.orderid, t.store_externalid, 'vat_rate=' || trim_scale(t.vat_rate) as c
        'money_vat' as field, null::text as sku,
        'VAT rate ' || trim_scale(t.vat_rate) || ': POS VAT ' || t.pos_vat || ' vs line VAT ' || t.line_vat
          || ' (difference ' || (t.pos_vat - t.line_vat) || ' exceeds tolerance '
-         || trim_scale(round(t.tolerance, 5)) || ' for ' || t.lines || ' lines)' as detail
+         || trim_scale(round(t.tolerance, 5)) || ' for ' || t.lines || ' units)' as detail
 from ({_PER_RATE}) t
 where abs(t.pos_vat - t.line_vat) > t.tolerance
 """,
