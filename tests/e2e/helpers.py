@@ -70,6 +70,9 @@ def expected_quarantine(stack, order: dict) -> str | None:
             return "unknown_sku"
     if any(p.get("name") == UNMAPPED_TENDER for p in order.get("payments") or []):
         return "tender_mismatch"
+    link = order.get("creditorderid")
+    if link and expected_quarantine(stack, stack.dataset.order(int(link))) is not None:
+        return "orphaned_return"  # its sale is quarantined: an exception of its own (issue 11, point 3)
     return None
 
 
