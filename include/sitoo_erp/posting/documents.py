@@ -32,7 +32,7 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
    reconciliation): whether the till derived VAT per line from net, per line from VAT-inclusive
    prices or once per receipt, ``vat_R`` is the receipt's VAT at R and ``sum(vat_R)`` =
    ``money_vat``; per rate ``|vat_R - sum of row VAT at R|`` must stay within what rounding can
-   explain (``0.005 x (1 + lines x (100+R)/100)``), else ``DocumentError`` with rule
+   explain (``0.005 x (1 + units x (100+R)/100)``), else ``DocumentError`` with rule
    ``tax.vat_per_rate`` / ``tax.receipt_vat_by_rate`` / ``tax.receipt_net``.
 6. **Tax allocation**: each line's tax starts at its POS per-line VAT (``money_vat``); per rate the
    cent difference between the lines' target (``vat_R`` + loyalty VAT at R, so that together with

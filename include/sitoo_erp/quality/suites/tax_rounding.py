@@ -3,9 +3,9 @@
 Per receipt and VAT rate R the POS VAT ``V_R`` and its tolerance come from ``posting/vat.py``
 (:func:`~include.sitoo_erp.posting.vat.receipt_vat_sql`, the SQL rendering of the rule the document
 builder runs in Python): whether the till derived VAT from net lines, from VAT-inclusive lines or once
-per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + lines x (100+R)/100)``
-(0 at 0 %; lines = the rows' units, a till may round per unit), ``sum V_R = money_vat`` and ``money_net`` is either the rows' net or their gross minus
-``money_vat``. Loyalty is Sitoo's (``include/sitoo_erp/loyalty.py``): a bonus cheque is in its row's
+per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + units x (100+R)/100)``
+(0 at 0 %; units: the rows' quantities, as a till may round VAT per unit), ``sum V_R = money_vat`` and
+``money_net`` is either the rows' net or their gross minus ``money_vat``. Loyalty is Sitoo's (``include/sitoo_erp/loyalty.py``): a bonus cheque is in its row's
 price, so the rows are the receipt and the VAT rule reads them as they are; a bonus-cheque row whose
 discount cannot be split off (negative, or above the original price) is its own cause
 (``loyalty_row_discount``, a malformed payload), never a VAT difference.
@@ -32,7 +32,7 @@ join {{batch}} b on b.orderid = t.orderid
 VAT_PER_RATE = Rule(
     name="vat_per_rate_within_tolerance",
     kind=ExceptionKind.TAX_BEYOND_TOLERANCE,
-    description="per VAT rate, |POS VAT - sum of line VAT| <= 0.005 x (1 + lines x (100+R)/100) (posting/vat.py)",
+    description="per VAT rate, |POS VAT - sum of line VAT| <= 0.005 x (1 + units x (100+R)/100) (posting/vat.py)",
     sql=f"""
 select t.orderid, t.store_externalid, 'vat_rate=' || trim_scale(t.vat_rate) as cause_key,
        'money_vat' as field, null::text as sku,
