@@ -209,3 +209,13 @@ def test_staging_stores_the_bonus_cheques_of_the_rows_incl_vat():
     assert loyalty_discount(parse_order(payload)) == net + (net * D(row["vatvalue"]) / 100).quantize(
         D("0.01"), ROUND_HALF_UP
     )
+
+
+def test_a_till_that_rounds_vat_per_unit_is_within_tolerance_counting_units():
+    # Sitoo's row total is unit x quantity: 3 x 0.99 in ONE row carries 3 x 0.17 = 0.51 (three
+    # roundings), plus 1 x 0.99 (0.17). Receipt gross 3.96 -> VAT round(3.96 / 6) = 0.66, net 3.30:
+    # 0.02 off the rows, within 0.005 x (1 + 4 units x 1.2) = 0.029 (2 rows alone would allow 0.017).
+    rows = [("JAM", 3, 20, "2.46", "0.51"), ("JAM", 1, 20, "0.82", "0.17")]
+    doc = build_document(_receipt(rows, "3.30", "0.66", "3.96"), MAPPINGS)
+    assert doc.tax_by_rate() == {D("20"): D("0.66")} and doc.net_total == D("3.30")
+    assert vat.tolerance(D(20), 4) == D("0.029") and vat.tolerance(D(20), 2) < D("0.02")
