@@ -1,40 +1,57 @@
-"""One loyalty vocabulary: the ``additionaldata`` keys staging, the gate, documents and reconciliation read.
+"""One loyalty vocabulary, from Sitoo's documentation: what staging, the gate, documents and reconciliation read.
 
-What Sitoo documents (reference sitoo-api.md 2.4, 2.6, 2.8; the OpenAPI schemas
-``order-additionaldata-read`` / ``orderitem-additionaldata-read`` of the public ``sitoo-client``):
+What Sitoo documents (reference sitoo-api.md 2.4 and 2.8; the OpenAPI schemas
+``orderitem-additionaldata-read`` / ``order-additionaldata-read`` of the public ``sitoo-client``):
 
-- on the **row**: ``crm-bonuscheckid`` / ``customcrm-bonuscheckid`` ("ID of bonus check used") and
-  ``crm-promotionid`` / ``customcrm-promotionid``; a discount on a row is in its price
-  (``moneydiscount``, ``orderitem-moneyrowdiscount``) and so stays in the line (a campaign price);
-- on the **order**: ``crm-customerid``, ``crm-membernumber``, ``customcrm-contactid``,
-  ``customcrm-membernumber`` (who the member is), no amount.
+- a **bonus cheque** is redeemed on a **row**: ``additionaldata["crm-bonuscheckid"]`` (or
+  ``customcrm-bonuscheckid``, a custom CRM), "ID of bonus check used". Its value is in the row's price,
+  like any discount: ``moneyoriginalprice - moneydiscountedprice = moneydiscount`` per unit, **net**,
+  and ``moneyitemtotal_net`` / ``_vat`` are the row *after* it. ``vouchercode`` is ``""`` (the Z-report
+  lists bonus cheques under the empty code);
+- the **member** is on the order (``crm-membernumber``, ``crm-customerid``, ``customcrm-*``,
+  ``voyado-*``): who, never how much. Sitoo defines **no amount key**; this module reads none (the
+  receipt-level ``loyalty-moneydiscount*`` keys an earlier version invented are gone: no till writes
+  them, so reading them could only ever double-count).
 
-Sitoo defines no key for a *receipt-level* loyalty amount; ``additionaldata`` allows any other string
-key, so the receipt-level bonus cheque (posted at document level, invariant 5) uses these, in Sitoo's
-``money…`` naming and nothing else:
+So a row carrying a bonus cheque is **loyalty** (invariant 5: posted at document level on the
+``loyalty_discount`` document item): its discount is ``moneydiscount x quantity`` (net, POS sign:
+negative on a return of such a row) and its VAT at the row's rate R is ``round(net x R/100)`` HALF_UP,
+one rounding per row (the "per line from net" convention of ``posting/vat.py``: Sitoo keeps only
+net unit prices, so the cheque's VAT-inclusive face value cannot be recovered exactly; the receipt's
+VAT per rate is untouched either way, see below). The document's line posts at the **original**
+price (row net + loyalty net, row VAT + loyalty VAT) and the discount carries ``-loyalty`` per rate,
+so per rate the ERP's net and tax are the till's rows, to the penny, and the gross is the receipt.
 
-- ``loyalty-moneydiscount``: the gross amount (VAT included, positive);
-- ``loyalty-moneydiscount-net-{R}`` / ``loyalty-moneydiscount-vat-{R}``: its split per VAT rate R as
-  the POS writes the rate (``20``, ``5``, ``12.5``), positive; net + VAT over the rates = the gross;
-- ``crm-bonuscheckid`` on the order (or, Sitoo's documented place, on a row): the cheque's reference.
+``crm-promotionid`` / ``customcrm-promotionid`` ("ID of promotion used") is **a campaign**, not
+loyalty: a CRM promotion is a price offer for members (a member price, "20 % off for members"), a
+price reduction with no face value the member earned or the retailer owes, exactly what invariant 5
+keeps in the line price. A bonus cheque is value the member earned and redeems like a voucher, a
+cost of the loyalty programme finance tracks on its own item. A row carrying both is loyalty (the
+cheque is what the discount redeems).
 
-Without the split a gross amount is split only when the rows carry one VAT rate (net =
-round(gross x 100/(100+R))); with several rates it is an error of the payload (rule
-``loyalty.split_by_rate``), never a VAT difference.
+A bonus-cheque row whose ``moneydiscount`` is negative or larger than ``moneyoriginalprice`` cannot be
+split into an original price and a discount: rule ``loyalty.row_discount`` (the gate's
+``loyalty_row_discount``), a malformed payload, never a VAT difference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-GROSS_KEY = "loyalty-moneydiscount"
-NET_PREFIX = "loyalty-moneydiscount-net-"
-VAT_PREFIX = "loyalty-moneydiscount-vat-"
-REFERENCE_KEYS = ("crm-bonuscheckid", "customcrm-bonuscheckid")  # order, then rows (Sitoo's place)
-SPLIT_FIELD = f"additionaldata.{NET_PREFIX}R"
-SPLIT_RULE = "loyalty.split_by_rate"
+BONUS_CHEQUE_KEYS = ("crm-bonuscheckid", "customcrm-bonuscheckid")  # row: loyalty
+PROMOTION_KEYS = ("crm-promotionid", "customcrm-promotionid")  # row: a campaign (stays in the price)
+MEMBER_KEYS = (
+    "crm-membernumber",
+    "crm-customerid",
+    "customcrm-membernumber",
+    "customcrm-contactid",
+    "voyado-membernumber",
+    "voyado-contactid",
+)  # order: who the member is
+ROW_DISCOUNT_FIELD = "sitoo_order_row.discount_unit"
+ROW_DISCOUNT_RULE = "loyalty.row_discount"
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -42,124 +59,81 @@ HUNDRED = Decimal(100)
 
 
 class LoyaltyError(ValueError):
-    """The loyalty amount cannot be split per VAT rate: names the field and the rule."""
+    """A bonus-cheque row whose discount cannot be posted: names the field and the rule."""
 
     def __init__(self, message: str, *, field: str, rule: str) -> None:
         super().__init__(message)
         self.field, self.rule = field, rule
 
 
-def _money(value: Any, key: str) -> Decimal:
-    try:
-        out = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
+def bonus_cheque(row_additionaldata: Mapping[str, Any]) -> str | None:
+    """The bonus cheque a row redeems (``crm-bonuscheckid``, else ``customcrm-bonuscheckid``), or None."""
+    for key in BONUS_CHEQUE_KEYS:
+        value = row_additionaldata.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def row_loyalty(
+    row_additionaldata: Mapping[str, Any],
+    quantity: Decimal,
+    discount_unit: Decimal | None,
+    original_unit_price: Decimal | None,
+    rate: Decimal,
+) -> tuple[Decimal, Decimal]:
+    """(net, VAT) of the row's bonus cheque, POS sign (negative on a return); (0, 0) without one."""
+    if bonus_cheque(row_additionaldata) is None or not discount_unit:
+        return ZERO, ZERO
+    if discount_unit < 0 or (original_unit_price is not None and discount_unit > original_unit_price):
         raise LoyaltyError(
-            f"{key} is not a number: {value!r}", field=f"additionaldata.{key}", rule=f"{key}.number"
-        ) from exc
-    if not out.is_finite():
-        raise LoyaltyError(f"{key} is not finite", field=f"additionaldata.{key}", rule=f"{key}.number")
-    return out
-
-
-def split_keys(additionaldata: Mapping[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
-    """{rate as written: (net, vat)} from the per-rate keys, both positive; empty when none."""
-    out: dict[str, tuple[Decimal, Decimal]] = {}
-    for key, value in additionaldata.items():
-        if not key.startswith(NET_PREFIX) or value in (None, ""):
-            continue
-        suffix = key[len(NET_PREFIX) :]
-        net = abs(_money(value, key))
-        vat_key = VAT_PREFIX + suffix
-        raw_vat = additionaldata.get(vat_key)
-        vat = abs(_money(raw_vat, vat_key)) if raw_vat not in (None, "") else None
-        if vat is None:
-            vat = (net * Decimal(suffix) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
-        if net or vat:
-            out[suffix] = (net, vat)
-    return out
-
-
-def gross_amount(additionaldata: Mapping[str, Any]) -> Decimal:
-    """The receipt-level loyalty amount incl. VAT (positive): the gross key, else the split's sum."""
-    raw = additionaldata.get(GROSS_KEY)
-    if raw not in (None, ""):
-        return abs(_money(raw, GROSS_KEY)).quantize(CENT)
-    return sum((n + v for n, v in split_keys(additionaldata).values()), ZERO).quantize(CENT)
-
-
-def split_by_rate(
-    additionaldata: Mapping[str, Any], gross: Decimal, row_rates: Iterable[Decimal]
-) -> dict[Decimal, tuple[Decimal, Decimal]]:
-    """{rate: (net, vat)} of the receipt's loyalty discount, positive; ``gross`` when there is no split.
-
-    ``row_rates``: the VAT rates of the receipt's taxable rows (percent, any Decimal scale).
-    """
-    split = split_keys(additionaldata)
-    if split:
-        return {Decimal(k): v for k, v in split.items()}
-    gross = abs(gross)
-    if not gross:
-        return {}
-    taxable = sorted({Decimal(r) for r in row_rates if r})
-    if len(taxable) != 1:
-        raise LoyaltyError(
-            f"loyalty discount {gross} has no per-rate split ({NET_PREFIX}R / {VAT_PREFIX}R) and the rows "
-            f"carry {len(taxable)} VAT rates",
-            field=SPLIT_FIELD,
-            rule=SPLIT_RULE,
+            f"bonus cheque {bonus_cheque(row_additionaldata)}: moneydiscount {discount_unit} per unit is "
+            f"{'negative' if discount_unit < 0 else f'above moneyoriginalprice {original_unit_price}'}",
+            field=ROW_DISCOUNT_FIELD,
+            rule=ROW_DISCOUNT_RULE,
         )
-    rate = taxable[0]
-    net = (gross * HUNDRED / (HUNDRED + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
-    return {rate: (net, gross - net)}
+    net = (discount_unit * quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+    return net, vat_of(net, rate)
+
+
+def vat_of(net: Decimal, rate: Decimal) -> Decimal:
+    """VAT of a loyalty net at ``rate``: one HALF_UP rounding (symmetric for negative amounts)."""
+    return (net * rate / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def reference(
     additionaldata: Mapping[str, Any], rows_additionaldata: Iterable[Mapping[str, Any]] = ()
 ) -> str | None:
-    """The bonus cheque's id: on the order, else on the first row that carries one (Sitoo's place)."""
-    for ad in (additionaldata, *rows_additionaldata):
-        for key in REFERENCE_KEYS:
-            if ad.get(key):
-                return str(ad[key])
-    return None
+    """The bonus cheque(s) a receipt redeems, from its rows (Sitoo's place), comma-separated; or None."""
+    seen: list[str] = []
+    for ad in rows_additionaldata:
+        cheque = bonus_cheque(ad)
+        if cheque and cheque not in seen:
+            seen.append(cheque)
+    return ", ".join(seen) if seen else None
 
 
-def net_at_rate_sql(additionaldata: str, gross: str, rate: str, taxable_rates: str) -> str:
-    """SQL: loyalty net at ``rate`` (positive), the same rule as :func:`split_by_rate`.
-
-    ``additionaldata`` (jsonb), ``gross`` (the staged ``loyalty_discount``), ``rate`` (numeric) and
-    ``taxable_rates`` (how many non-zero VAT rates the receipt's rows carry) are SQL expressions. A
-    gross amount without a split on a multi-rate receipt gives 0 here; the gate quarantines it
-    (:func:`missing_split_sql`).
-    """
-    return _at_rate_sql(additionaldata, gross, rate, taxable_rates, "net")
+def is_bonus_row_sql(row: str) -> str:
+    """SQL: the staged row ``row`` (alias of ``sitoo_order_row``) carries a bonus cheque."""
+    return " or ".join(f"coalesce({row}.additionaldata ->> '{k}', '') <> ''" for k in BONUS_CHEQUE_KEYS)
 
 
-def vat_at_rate_sql(additionaldata: str, gross: str, rate: str, taxable_rates: str) -> str:
-    """SQL: loyalty VAT at ``rate`` (positive); see :func:`net_at_rate_sql`."""
-    return _at_rate_sql(additionaldata, gross, rate, taxable_rates, "vat")
-
-
-def _has_split_sql(additionaldata: str) -> str:
+def row_net_sql(row: str) -> str:
+    """SQL: the staged row's loyalty net (POS sign), the same rule as :func:`row_loyalty`."""
     return (
-        f"exists (select 1 from jsonb_object_keys({additionaldata}) k "
-        f"where starts_with(k, '{NET_PREFIX}') and {additionaldata} ->> k <> '')"
+        f"(case when ({is_bonus_row_sql(row)}) then round(coalesce({row}.discount_unit, 0) * {row}.quantity, 2) "
+        "else 0 end)"
     )
 
 
-def _at_rate_sql(additionaldata: str, gross: str, rate: str, taxable_rates: str, part: str) -> str:
-    key_net = f"({additionaldata} ->> ('{NET_PREFIX}' || trim_scale({rate})::text))"
-    key_vat = f"({additionaldata} ->> ('{VAT_PREFIX}' || trim_scale({rate})::text))"
-    net_key = f"abs(coalesce(nullif({key_net}, '')::numeric, 0))"
-    if part == "net":
-        split_value = net_key
-        single = f"round(abs({gross}) * 100 / (100 + {rate}), 2)"
-    else:
-        split_value = f"abs(coalesce(nullif({key_vat}, '')::numeric, round({net_key} * {rate} / 100, 2)))"
-        single = f"abs({gross}) - round(abs({gross}) * 100 / (100 + {rate}), 2)"
+def row_vat_sql(row: str) -> str:
+    """SQL: the staged row's loyalty VAT (POS sign), one rounding of its net at the row's rate."""
+    return f"round({row_net_sql(row)} * {row}.vat_rate / 100, 2)"
+
+
+def row_discount_invalid_sql(row: str) -> str:
+    """SQL: a bonus-cheque row whose discount cannot be split off (rule ``loyalty.row_discount``)."""
     return (
-        f"(case when {additionaldata} is null then 0 "
-        f"when nullif({key_net}, '') is not null then {split_value} "
-        f"when {gross} <> 0 and {rate} <> 0 and {taxable_rates} = 1 "
-        f"and not {_has_split_sql(additionaldata)} then {single} else 0 end)"
+        f"(({is_bonus_row_sql(row)}) and coalesce({row}.discount_unit, 0) <> 0 and ({row}.discount_unit < 0 "
+        f"or ({row}.original_unit_price is not null and {row}.discount_unit > {row}.original_unit_price)))"
     )

@@ -70,6 +70,13 @@ def expected_quarantine(stack, order: dict) -> str | None:
             return "unknown_sku"
     if any(p.get("name") == UNMAPPED_TENDER for p in order.get("payments") or []):
         return "tender_mismatch"
+    link = order.get("creditorderid")
+    try:
+        original = stack.dataset.order(int(link)) if link else None
+    except KeyError:  # a planted orphan links to an order Sitoo never had: the gate's own case
+        original = None
+    if original is not None and expected_quarantine(stack, original) is not None:
+        return "orphaned_return"  # its sale is quarantined: an exception of its own (issue 11, point 3)
     return None
 
 

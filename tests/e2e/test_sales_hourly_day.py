@@ -3,7 +3,7 @@ with the POS's VAT to the penny, or quarantined with its reason — checked agai
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -17,6 +17,7 @@ from include.sandbox.catalogue import (
     TENDER_ACCOUNTS,
 )
 from include.sandbox.generator import receipt_vat_by_rate, row_vat_by_rate
+from include.sitoo_erp import loyalty
 from include.sitoo_erp.staging.db import connect_url
 from tests.e2e.conftest import at, make_stack, run_hour, task_states
 from tests.e2e.helpers import (
@@ -135,16 +136,22 @@ def test_erp_tax_equals_pos_vat_to_the_penny_and_variance_is_recorded(day):
         order, doc = by_order[orderid], docs[external_id]
         assert money(doc["taxTotal"]) == abs(money(order["moneyfinal_vat"])), external_id
         assert money(doc["total"]) == abs(money(order["moneytotal_gross_all"])), external_id
+        # The variance is what the ERP would have charged per line on the posted document (each tax
+        # detail's basis x rate, rounded half-up), against the POS VAT it was given, per rate.
+        pos: dict[Decimal, Decimal] = {}
+        erp_line: dict[Decimal, Decimal] = {}
+        for t in doc["taxDetails"]["items"]:
+            rate = Decimal(str(t["taxRate"]))
+            pos[rate] = pos.get(rate, Decimal(0)) + money(t["taxAmount"])
+            per_line = (Decimal(str(t["taxBasis"])) * rate / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            erp_line[rate] = erp_line.get(rate, Decimal(0)) + per_line
+        for rate in pos:
+            recorded = variances.get((orderid, rate), Decimal("0.00"))
+            assert recorded == pos[rate] - erp_line[rate], (orderid, rate)
         receipt_vat = receipt_vat_by_rate(order)
         line_vat = row_vat_by_rate(order)
-        no_loyalty = "loyalty-moneydiscount" not in order["additionaldata"]
-        if no_loyalty and any(money(receipt_vat[r][1]) != money(line_vat[r]) for r in receipt_vat):
-            # A basket whose per-line rounding differs from the receipt's VAT: the ERP still has the
-            # POS figure, and the difference to a per-line computation is recorded per rate.
-            for rate, (_, vat) in receipt_vat.items():
-                expected = abs(money(vat)) - abs(money(line_vat[rate]))
-                assert variances[(orderid, Decimal(str(rate)))] == expected, (orderid, rate)
-            penny_checked += 1
+        if any(money(receipt_vat[r][1]) != money(line_vat[r]) for r in receipt_vat):
+            penny_checked += 1  # a basket whose receipt VAT differs from its rows' VAT
     assert penny_checked >= 3
 
 
@@ -165,15 +172,25 @@ def test_multi_rate_basket_has_one_tax_code_per_rate(day):
 
 
 def test_loyalty_is_a_document_discount_never_a_line_discount(day):
-    order, doc = _first(day["stack"], lambda o: "loyalty-moneydiscount" in o["additionaldata"])
-    assert doc["discountItem"]["id"] == LOYALTY_DISCOUNT_ITEM_ID
-    loyalty_net = sum(
-        Decimal(v) for k, v in order["additionaldata"].items() if k.startswith("loyalty-moneydiscount-net-")
+    """Sitoo's shape: the bonus cheque is in the row price with ``crm-bonuscheckid``; the ERP line posts
+    at the original price and the cheque's net comes off at document level on the loyalty item."""
+
+    def bonus_rows(o):
+        return [r for r in o["orderitems"] if loyalty.bonus_cheque(r["additionaldata"])]
+
+    order, doc = _first(
+        day["stack"], lambda o: bool(bonus_rows(o)) and Decimal(o["moneytotal_gross_all"]) > 0
     )
-    assert money(doc["discountRate"]) == -loyalty_net
+    assert doc["discountItem"]["id"] == LOYALTY_DISCOUNT_ITEM_ID
+    cheque_net = sum(money(r["moneydiscount"]) * r["quantity"] for r in bonus_rows(order))
+    assert cheque_net > 0 and money(doc["discountRate"]) == -cheque_net
+    for row in bonus_rows(order):
+        line = doc["item"]["items"][row["orderitemid"]]
+        assert money(line["rate"]) == money(row["moneyoriginalprice"]) > money(row["moneydiscountedprice"])
     for line in doc["item"]["items"]:
         assert "discount" not in {k.lower() for k in line}  # no line-level discount fields
     assert money(doc["total"]) == money(order["moneytotal_gross_all"])
+    assert money(doc["taxTotal"]) == money(order["moneyfinal_vat"])
 
 
 def test_campaign_price_stays_in_the_line_rate(day):

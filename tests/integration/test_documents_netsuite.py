@@ -23,6 +23,7 @@ from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
 from include.sitoo_erp.erp.netsuite_documents import DISCOUNT_TAX_REFERENCE, record_type, render_netsuite
 from include.sitoo_erp.http_retry import RetryPolicy
+from include.sitoo_erp.loyalty import bonus_cheque
 from include.sitoo_erp.posting.documents import (
     LineKind,
     MappingMissing,
@@ -174,13 +175,22 @@ def test_every_finalised_receipt_posts_with_pos_tax_and_totals(world, hook):
         want_code = {mappings.tax_codes[r].tax_code_id: v for r, v in doc.pos_tax_by_rate.items()}
         assert {k: v for k, v in per_code.items() if v} == {k: v for k, v in want_code.items() if v}
         # loyalty: a body discount, never a line discount
-        loyalty = Decimal(payload["additionaldata"].get("loyalty-moneydiscount", "0"))
+        loyalty = sum(  # Sitoo's bonus cheques: in the row price, crm-bonuscheckid on the row
+            (
+                Decimal(r["moneydiscount"]) * r["quantity"]
+                for r in payload["orderitems"]
+                if bonus_cheque(r.get("additionaldata") or {})
+            ),
+            Decimal(0),
+        )
         for line in record["item"]["items"]:
             assert not any("discount" in k.lower() for k in line)
             assert line["item"]["id"] != mappings.document_items["loyalty_discount"]
         if loyalty:
             assert record["discountItem"]["id"] == mappings.document_items["loyalty_discount"]
-            assert Decimal(str(record["discountTotal"])).quantize(CENT) == doc.discount.amount
+            assert (
+                Decimal(str(record["discountTotal"])).quantize(CENT) == doc.discount.amount == -sign * loyalty
+            )
             assert any(
                 t["taxDetailsReference"] == DISCOUNT_TAX_REFERENCE for t in record["taxDetails"]["items"]
             )

@@ -37,36 +37,44 @@ def pennies(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _vat_inclusive(order: dict, items: list[tuple[dict, int, str, int]], per: str, **ad: str) -> dict:
-    """Rewrite ``order`` as a VAT-inclusive till's receipt: items = (template row, qty, shelf gross, rate)."""
+def _vat_inclusive(order: dict, items: list[tuple], per: str, **ad: str) -> dict:
+    """Rewrite ``order`` as a VAT-inclusive till's receipt.
+
+    items = (template row, qty, shelf gross, rate[, bonus cheque gross per unit]). A bonus cheque is
+    written the way Sitoo documents it: in the row price (net unit prices ``moneyoriginalprice`` -
+    ``moneydiscountedprice`` = ``moneydiscount``), ``crm-bonuscheckid`` on the row, no voucher code.
+    """
     rows, gross_by, vat_by_row = [], {}, {}
-    for i, (template, qty, shelf, rate) in enumerate(items):
-        gross = D(shelf) * qty
+    for i, (template, qty, shelf, rate, *bonus) in enumerate(items):
+        paid = D(shelf) - (D(bonus[0]) if bonus else 0)
+        gross = paid * qty
         vat = pennies(gross * rate / (100 + rate))
         net = gross - vat
         row = copy.deepcopy(template)
+        unit = pennies(paid - pennies(paid * rate / (100 + rate)))
+        orig = pennies(D(shelf) - pennies(D(shelf) * rate / (100 + rate)))
         row.update(
             orderitemid=i,
             quantity=qty,
             vatvalue=rate,
             decimalquantitytotal=f"{qty}.000",
-            moneynetpriceperunit=str(pennies(net / qty)),
+            moneynetpriceperunit=str(unit),
+            moneyoriginalprice=str(orig),
+            moneydiscountedprice=str(unit) if bonus else "0.00",
+            moneydiscount=str(orig - unit) if bonus else "0.00",
             moneyitemtotal_net=str(net),
             moneyitemtotal_vat=str(vat),
+            vouchercode="",
+            additionaldata={**row["additionaldata"], **({"crm-bonuscheckid": f"BC{i}"} if bonus else {})},
         )
         rows.append(row)
         gross_by[rate] = gross_by.get(rate, D(0)) + gross
         vat_by_row[rate] = vat_by_row.get(rate, D(0)) + vat
-    total_gross = sum(gross_by.values(), D(0))
-    loyalty_gross = D(ad.get("loyalty-moneydiscount", "0"))
-    if per == "receipt":  # VAT once per rate from the rate's gross (after the receipt's loyalty)
-        (only_rate,) = gross_by if loyalty_gross else (None,)
-        if loyalty_gross:
-            gross_by[only_rate] -= loyalty_gross
+    due = sum(gross_by.values(), D(0))
+    if per == "receipt":  # VAT once per rate from the rate's gross
         vat = sum((pennies(g * r / (100 + r)) for r, g in gross_by.items()), D(0))
     else:
         vat = sum(vat_by_row.values(), D(0))
-    due = total_gross - loyalty_gross
     order = copy.deepcopy(order)
     order["orderitems"] = rows
     for k in ("moneytotal_net", "moneyfinal_net"):
@@ -140,27 +148,34 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
         "two_rates": _vat_inclusive(
             victims[2], [(at20, 1, "0.99", 20)] * 3 + [(at5, 2, "1.05", 5)], "receipt"
         ),
-        # Issue point 5: a bonus cheque carried only as a gross amount (Sitoo names no split).
-        "gross_loyalty": _vat_inclusive(
-            victims[3], [(at20, 1, "20.00", 20)], "receipt", **{"loyalty-moneydiscount": "6.00"}
+        # Issue point 5, in Sitoo's shape: a 6.00 bonus cheque in the row price (20.00 -> 14.00 on the
+        # shelf; net unit 16.67 -> 11.67, moneydiscount 5.00), the member on the order.
+        "loyalty": _vat_inclusive(
+            victims[3],
+            [(at20, 1, "20.00", 20, "6.00")],
+            "receipt",
+            **{"crm-membernumber": "M0000042", "crm-customerid": "c0ffee"},
+        ),
+        # Cheques on two rates, VAT per line: 12.00 - 2.00 @20 %, 10.50 - 1.00 @5 %.
+        "loyalty_two_rates": _vat_inclusive(
+            victims[4], [(at20, 1, "12.00", 20, "2.00"), (at5, 1, "10.50", 5, "1.00")], "lines"
         ),
     }
     assert (
         built["penny_receipt"]["moneyfinal_vat"] == "0.50"
         and built["penny_receipt"]["moneyfinal_net"] == "2.47"
     )
-    assert built["gross_loyalty"]["moneyfinal_vat"] == "2.33"
-    # A gross-only bonus cheque of 3.00 on two rates (the till split it 2.00 @20 % + 1.00 @5 %, but the
-    # receipt does not say so): the split is unknown, a payload problem, not a VAT difference.
-    two = _vat_inclusive(victims[4], [(at20, 1, "12.00", 20), (at5, 1, "10.50", 5)], "lines")
-    for key, less in (("moneyfinal_net", "2.62"), ("moneytotal_net", "2.62"), ("moneyfinal_vat", "0.38")):
-        two[key] = str(D(two[key]) - D(less))
-    two["moneytotal_vat"] = two["moneyfinal_vat"]
-    two["moneytotal_gross_all"] = str(D(two["moneytotal_gross_all"]) - 3)
-    two["payments"][0]["moneyamount"] = two["moneytotal_gross_all"]
-    two["additionaldata"]["loyalty-moneydiscount"] = "3.00"
+    assert (
+        built["loyalty"]["moneyfinal_vat"] == "2.33"
+        and built["loyalty"]["orderitems"][0]["moneydiscount"] == "5.00"
+    )
+    # A bonus-cheque row whose discount is above its original price: the original price cannot be
+    # posted, a payload problem, not a VAT difference.
+    (extra,) = _plain_sales([o for o in payloads if o["orderid"] not in {v["orderid"] for v in victims}], 1)
+    bad = _vat_inclusive(extra, [(at20, 1, "12.00", 20, "2.00")], "lines")
+    bad["orderitems"][0]["moneydiscount"] = str(D(bad["orderitems"][0]["moneyoriginalprice"]) + 1)
     by_id = {o["orderid"]: o for o in payloads}
-    for o in [*built.values(), two]:
+    for o in [*built.values(), bad]:
         by_id[o["orderid"]] = o
     stage_orders(conn, list(by_id.values()))
     classify(conn)
@@ -173,11 +188,13 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
         )
         assert _exceptions(conn, o["orderid"]) == [], name
 
-    state, reason = _state(conn, two["orderid"])
-    (exc,) = _exceptions(conn, two["orderid"])
-    assert state == "quarantined" and "loyalty_split_by_rate" in reason
-    assert exc[0] == "malformed_payload" and exc[6] == "additionaldata.loyalty-moneydiscount-net-R"
-    assert "no per-rate split" in exc[3] and "POS VAT" not in exc[3]  # the only exception: no VAT reason
+    state, reason = _state(conn, bad["orderid"])
+    (exc,) = _exceptions(conn, bad["orderid"])
+    assert state == "quarantined" and "loyalty_row_discount" in reason
+    assert exc[0] == "malformed_payload" and exc[6] == "sitoo_order_row.discount_unit"
+    assert (
+        "above moneyoriginalprice" in exc[3] and "POS VAT" not in exc[3]
+    )  # the only exception: no VAT reason
 
     post_ready(conn, netsuite)
     for name, o in built.items():
@@ -205,19 +222,28 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
     assert [(D(r).normalize(), p, e, v) for r, p, e, v in variance] == [
         (D(20), D("0.50"), D("0.49"), D("0.01"))
     ]
-    loyalty_doc = netsuite.find_document(
-        DocumentKind.SALE,
-        external_id_for(
+    for name, net_back in (("loyalty", "-5.00"), ("loyalty_two_rates", "-2.62")):
+        o = built[name]
+        doc = netsuite.find_document(
             DocumentKind.SALE,
-            built["gross_loyalty"]["additionaldata"]["store-externalid"],
-            built["gross_loyalty"]["additionaldata"]["pos-receiptid"],
-            built["gross_loyalty"]["orderid"],
-        ),
-    )
-    assert D(str(loyalty_doc["discountTotal"])).quantize(CENT) == D("-5.00")  # 6.00 gross = 5.00 + 1.00 VAT
+            external_id_for(
+                DocumentKind.SALE,
+                o["additionaldata"]["store-externalid"],
+                o["additionaldata"]["pos-receiptid"],
+                o["orderid"],
+            ),
+        )
+        # The cheque's net at document level (6.00 = 5.00 + 1.00 VAT; 1.67 + 0.95 on two rates) ...
+        assert D(str(doc["discountTotal"])).quantize(CENT) == D(net_back), name
+        # ... and each line at its original price: the shelf price before the cheque, never a line discount.
+        lines = doc["item"]["items"]
+        assert [D(str(x["rate"])).quantize(CENT) for x in lines] == [
+            D(r["moneyoriginalprice"]) for r in o["orderitems"]
+        ], name
+        assert all(not any("discount" in k.lower() for k in x) for x in lines), name
 
     # The monthly reconciliation sees each receipt as the ERP holds it: net and VAT per rate by the
-    # same rule, so net + VAT = the receipt's gross (the loyalty's 6.00 gross included).
+    # same rule, so net + VAT = the receipt's gross (after the bonus cheque, as the customer paid).
     ids = {o["orderid"]: name for name, o in built.items()}
     recon = conn.execute(
         _receipt_rates() + " select orderid, vat_rate, net, tax from rr where orderid = any(%(ids)s)",
@@ -234,6 +260,6 @@ def test_vat_inclusive_receipts_pass_the_gate_and_post_the_pos_vat(
         seen.setdefault(ids[oid], {})[D(rate).normalize()] = (net, tax)
     assert seen["penny_receipt"] == {D(20): (D("2.47"), D("0.50"))}
     assert seen["two_rates"] == {D(20): (D("2.47"), D("0.50")), D(5): (D("2.00"), D("0.10"))}
-    assert seen["gross_loyalty"] == {D(20): (D("11.67"), D("2.33"))}
+    assert seen["loyalty"] == {D(20): (D("11.67"), D("2.33"))}
     for name, o in built.items():
         assert sum(n + t for n, t in seen[name].values()) == D(o["moneytotal_gross_all"]), name

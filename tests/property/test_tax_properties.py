@@ -10,6 +10,7 @@ more than rounding can explain must be rejected naming the order, the field and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -192,14 +193,19 @@ def test_every_consistent_receipt_posts_with_the_tills_vat_per_rate(
             assert ln.amount == s * row["money_net"]
 
 
+def _units(row: dict) -> int:
+    """Roundings a row's VAT may carry: its units (``posting/vat.py``: a till may round per unit)."""
+    return max(1, math.ceil(abs(row["quantity"])))
+
+
 @SETTINGS
 @given(till=tills, basket=baskets, data=st.data())
 def test_vat_off_by_more_than_rounding_explains_is_rejected(till: Till, basket: list[Item], data):
     header, rows, till_vat = till.ring_up(basket)
     taxable_rows = [r for r in rows if r["vat_rate"]]
-    # What rounding can explain on the whole receipt: half a penny per row (x 1.25 at most for a
-    # VAT-inclusive row) and half a penny per rate for the receipt's own rounding.
-    explainable = sum(D("0.00625") for _ in taxable_rows) + D("0.005") * len(till_vat)
+    # What rounding can explain on the whole receipt: half a penny per unit (a till may round VAT per
+    # unit; x 1.25 at most for a VAT-inclusive unit) and half a penny per rate for the receipt's own.
+    explainable = sum(D("0.00625") * _units(r) for r in taxable_rows) + D("0.005") * len(till_vat)
     off = (explainable / CENT).to_integral_value(rounding="ROUND_CEILING") * CENT + CENT
     off *= data.draw(st.sampled_from([1, -1]))
     header["money_vat"] += off  # net + VAT + round-off = gross still holds: only the VAT is wrong
@@ -217,10 +223,10 @@ def test_a_row_whose_vat_does_not_match_its_price_is_rejected(basket: list[Item]
     till = Till(priced=data.draw(st.sampled_from(["net", "gross"])), vat_per="line")
     header, rows, _ = till.ring_up(basket)
     row = data.draw(st.sampled_from([r for r in rows if r["vat_rate"]]))
-    # More than rounding can explain on the whole receipt (half a penny per row, x 1.25 at most for a
-    # VAT-inclusive row, and half a penny per rate).
+    # More than rounding can explain on the whole receipt (half a penny per unit, x 1.25 at most for a
+    # VAT-inclusive unit, and half a penny per rate).
     rates = {r["vat_rate"] for r in rows if r["vat_rate"]}
-    explainable = D("0.00625") * sum(1 for r in rows if r["vat_rate"]) + D("0.005") * len(rates)
+    explainable = D("0.00625") * sum(_units(r) for r in rows if r["vat_rate"]) + D("0.005") * len(rates)
     off = (explainable / CENT).to_integral_value(rounding="ROUND_CEILING") * CENT + CENT
     # The row's VAT is wrong and the header carries the till's honest total: the rows do not add up.
     row["money_vat"] += off

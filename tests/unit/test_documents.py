@@ -78,7 +78,6 @@ def receipt(
     rows: list[tuple],
     payments: list[tuple[str, str]] | None = None,
     *,
-    loyalty: dict[int, tuple[str, str]] | None = None,
     roundoff: str = "0.00",
     sign: int = 1,
     vat_override: str | None = None,
@@ -86,7 +85,9 @@ def receipt(
 ):
     """Rows ``(sku, qty, unit, rate[, line_vat[, extra]])`` -> staging dicts, totals per the POS rule.
 
-    ``sign=-1`` makes a return (negative quantities and totals, positive unit prices).
+    ``sign=-1`` makes a return (negative quantities and totals, positive unit prices). ``unit`` is the
+    net unit price paid; ``extra["discount_unit"]`` a net discount per unit already in it, as Sitoo
+    keeps it (``moneyoriginalprice`` = unit + discount).
     """
     row_dicts = []
     nets: dict[int, Decimal] = {}
@@ -104,8 +105,8 @@ def receipt(
                 "quantity": D(qty * sign).quantize(D("0.001")),
                 "vat_rate": D(rate).quantize(D("0.001")),
                 "net_unit_price": D(unit),
-                "original_unit_price": extra.get("original_unit_price", D(unit)),
-                "discount_unit": D("0.00"),
+                "original_unit_price": D(unit) + D(extra.get("discount_unit", "0.00")),
+                "discount_unit": D(extra.get("discount_unit", "0.00")),
                 "money_net": net,
                 "money_vat": vat,
                 "vouchercode": extra.get("vouchercode"),
@@ -114,10 +115,6 @@ def receipt(
             }
         )
     ad = {"pos-receiptid": header.get("receipt_id", "R-1")}
-    for rate, (lnet, lvat) in (loyalty or {}).items():
-        nets[rate] -= D(lnet)
-        ad[f"loyalty-moneydiscount-net-{rate}"] = lnet
-        ad[f"loyalty-moneydiscount-vat-{rate}"] = lvat
     net = sum(nets.values(), D(0))
     vat = sum((r2(n * r / 100) for r, n in nets.items()), D(0))
     gross = net + vat + D(roundoff)
@@ -289,7 +286,7 @@ def test_only_finalised_receipts_are_documents():
 
 # ---------------------------------------------------------------------------------------------- lines, tax
 def test_campaign_price_stays_in_the_line_rate():
-    extra = {"vouchercode": "CAMP20", "original_unit_price": D("12.50")}
+    extra = {"vouchercode": "CAMP20", "discount_unit": "2.50"}
     doc = build(receipt([("SKU-A", 3, "10.00", 20, None, extra)]))
     (ln,) = doc.lines
     assert ln.rate == D("10.00") and ln.amount == D("30.00")
@@ -381,52 +378,87 @@ def test_allocation_property(lines, rate, diff):
 
 
 # ---------------------------------------------------------------------------------------------- loyalty
+def _bonus(cheque: str, discount_unit: str, key: str = "crm-bonuscheckid") -> dict:
+    return {"discount_unit": discount_unit, "additionaldata": {key: cheque}}
+
+
 def loyalty_receipt(**kw):
-    # 20 %: net 50.00 (vat 10.00), 5 %: net 20.00 (vat 1.00); cheque 10.00 gross = 7.00 @20 + 3.00 @5
-    rows = [("SKU-A", 2, "25.00", 20), ("SKU-B", 1, "20.00", 5)]
-    return receipt(rows, loyalty={20: ("5.83", "1.17"), 5: ("2.86", "0.14")}, **kw)
+    """Sitoo's shape: the bonus cheque is in the row price (2 x 25.00 net less 2.50 a unit, @20 %);
+    the 5 % row has a campaign (voucher code, no cheque) that stays in its price."""
+    campaign = {"discount_unit": "2.22", "vouchercode": "CAMP10"}
+    rows = [("SKU-A", 2, "22.50", 20, None, _bonus("BC1", "2.50")), ("SKU-B", 1, "20.00", 5, None, campaign)]
+    return receipt(rows, **kw)
 
 
-def test_loyalty_is_a_document_discount_with_negative_tax_lines():
+def test_a_bonus_cheque_row_posts_at_its_original_price_and_the_cheque_at_document_level():
     rcpt = loyalty_receipt()
-    assert rcpt.money_vat == D("8.83") + D("0.86")  # round(44.17*.2)=8.83, round(17.14*.05)=0.86
+    assert (rcpt.money_net, rcpt.money_vat) == (D("65.00"), D("10.00"))  # 45.00 + 9.00 @20, 20.00 + 1.00 @5
     doc = build(rcpt)
-    assert doc.discount is not None and doc.discount.item_id == "900"
-    assert doc.discount.amount == D("-8.69") and doc.discount.gross == D("10.00")
+    assert doc.discount is not None and doc.discount.item_id == "900" and doc.discount.reference == "BC1"
+    # the cheque: 2.50 x 2 net, VAT round(5.00 x 20 %) = 1.00; gross 6.00
+    assert doc.discount.amount == D("-5.00") and doc.discount.gross == D("6.00")
     assert [(t.vat_rate, t.basis, t.tax_amount) for t in doc.discount.taxes] == [
-        (D("5"), D("-2.86"), D("-0.14")),
-        (D("20"), D("-5.83"), D("-1.17")),
+        (D("20"), D("-5.00"), D("-1.00"))
     ]
-    assert [ln.tax_amount for ln in doc.lines] == [D("10.00"), D("1.00")]  # lines keep their VAT
-    assert doc.tax_by_rate() == {D("20"): D("8.83"), D("5"): D("0.86")}
-    assert doc.tax_total == rcpt.money_vat and doc.gross_total == rcpt.money_gross
-    # ERP per-line view: 10.00 - round(5.83*.2)=1.17 -> 8.83; 1.00 - round(2.86*.05)=0.14 -> 0.86
+    # the bonus line at its original price, the campaign line at the price paid
+    assert [(ln.rate, ln.amount, ln.tax_amount) for ln in doc.lines] == [
+        (D("25.00"), D("50.00"), D("10.00")),
+        (D("20.00"), D("20.00"), D("1.00")),
+    ]
+    assert doc.tax_by_rate() == {D("20"): D("9.00"), D("5"): D("1.00")}  # = the till's rows per rate
+    assert (doc.net_total, doc.tax_total, doc.gross_total) == (
+        rcpt.money_net,
+        rcpt.money_vat,
+        rcpt.money_gross,
+    )
     assert doc.tax_variance_by_rate == {D("20"): D("0.00"), D("5"): D("0.00")}
     body = render_netsuite(doc)
-    assert body["discountItem"] == {"id": "900"} and body["discountRate"] == -8.69
+    assert body["discountItem"] == {"id": "900"} and body["discountRate"] == -5.00
     disc = [t for t in body["taxDetails"]["items"] if t["taxDetailsReference"] == DISCOUNT_TAX_REFERENCE]
-    assert [(t["taxBasis"], t["taxAmount"], t["taxCode"]["id"]) for t in disc] == [
-        (-2.86, -0.14, "42"),
-        (-5.83, -1.17, "41"),
-    ]
+    assert [(t["taxBasis"], t["taxAmount"], t["taxCode"]["id"]) for t in disc] == [(-5.00, -1.00, "41")]
     for line in body["item"]["items"]:
         assert not any("discount" in k.lower() for k in line)  # never a line discount
 
 
-def test_loyalty_gross_without_split_works_for_one_rate_and_fails_for_several():
-    rcpt = receipt([("SKU-A", 2, "25.00", 20)], loyalty_discount=D("6.00"))
-    # no per-rate keys: 6.00 gross at 20 % -> net 5.00, vat 1.00; POS vat round(45*.2)=9.00
-    rcpt = ReceiptInput.from_rows(
-        {**_header_of(rcpt), "money_net": D("45.00"), "money_vat": D("9.00"), "money_gross": D("54.00")},
-        _rows_of(rcpt),
-        [{"payment_index": 0, "name": "Card", "amount": D("54.00")}],
-    )
+@pytest.mark.parametrize("key", ["crm-promotionid", "customcrm-promotionid"])
+def test_a_crm_promotion_is_a_campaign_and_stays_in_the_line_price(key):
+    doc = build(receipt([("SKU-A", 1, "20.00", 20, None, _bonus("P7", "5.00", key))]))
+    assert doc.discount is None
+    assert [(ln.rate, ln.amount, ln.tax_amount) for ln in doc.lines] == [(D("20.00"), D("20.00"), D("4.00"))]
+
+
+def test_custom_crm_bonus_cheque_on_a_return_gives_the_cheque_back_at_document_level():
+    rows = [("SKU-A", 1, "22.50", 20, None, _bonus("BC2", "2.50", "customcrm-bonuscheckid"))]
+    rcpt = receipt(rows, sign=-1)
     doc = build(rcpt)
-    assert doc.discount.amount == D("-5.00") and doc.tax_total == D("9.00") and doc.gross_total == D("54.00")
-    two = receipt([("SKU-A", 1, "25.00", 20), ("SKU-B", 1, "10.00", 5)], loyalty_discount=D("6.00"))
+    assert doc.is_return and doc.discount.amount == D("-2.50") and doc.discount.gross == D("3.00")
+    assert [(ln.amount, ln.tax_amount) for ln in doc.lines] == [(D("25.00"), D("5.00"))]
+    assert doc.gross_total == -rcpt.money_gross == D("27.00")
+    assert doc.tax_by_rate() == {D("20"): D("4.50")}
+
+
+@pytest.mark.parametrize("discount", ["-1.00", "30.00"])
+def test_a_bonus_row_whose_discount_cannot_be_split_off_is_a_loyalty_error(discount):
+    row = {
+        "orderitemid": 0,
+        "sku": "SKU-A",
+        "quantity": "1.000",
+        "vat_rate": "20.000",
+        "net_unit_price": "20.00",
+        "original_unit_price": "20.00" if discount == "30.00" else "19.00",
+        "discount_unit": discount,
+        "money_net": "20.00",
+        "money_vat": "4.00",
+        "additionaldata": {"crm-bonuscheckid": "BC3"},
+    }
+    rcpt = ReceiptInput.from_rows(
+        {**_header_of(receipt([("SKU-A", 1, "20.00", 20)])), "orderid": 10042},
+        [row],
+        [{"payment_index": 0, "name": "Card", "amount": D("24.00")}],
+    )
     with pytest.raises(DocumentError) as err:
-        build(two)
-    assert err.value.rule == "loyalty.split_by_rate"
+        build(rcpt)
+    assert (err.value.rule, err.value.field) == ("loyalty.row_discount", "sitoo_order_row.discount_unit")
 
 
 # ---------------------------------------------------------------------------------------------- gift card, rounding
@@ -680,6 +712,8 @@ def _rows_of(rcpt: ReceiptInput) -> list[dict]:
             "quantity": str(r.quantity),
             "vat_rate": r.vat_rate,
             "net_unit_price": r.net_unit_price,
+            "original_unit_price": r.original_unit_price,
+            "discount_unit": r.discount_unit,
             "money_net": str(r.money_net),
             "money_vat": r.money_vat,
             "additionaldata": dict(r.additionaldata),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -38,7 +38,6 @@ def _receipt(rows, net, vat_total, gross, **ad):
         "money_net": D(net),
         "money_vat": D(vat_total),
         "money_gross": D(gross),
-        "loyalty_discount": loyalty.gross_amount(ad),
         "additionaldata": ad,
     }
     staged = [
@@ -49,8 +48,9 @@ def _receipt(rows, net, vat_total, gross, **ad):
             "vat_rate": D(r),
             "money_net": D(n),
             "money_vat": D(v),
+            **(extra[0] if extra else {}),
         }
-        for i, (sku, q, r, n, v) in enumerate(rows)
+        for i, (sku, q, r, n, v, *extra) in enumerate(rows)
     ]
     return ReceiptInput.from_rows(header, staged, [{"payment_index": 0, "name": "Card", "amount": D(gross)}])
 
@@ -122,52 +122,100 @@ def test_a_genuinely_inconsistent_receipt_is_rejected_naming_field_and_rule(
     assert (err.value.orderid, err.value.field, err.value.rule) == (501, field, rule)
 
 
-def test_gross_only_loyalty_on_a_single_rate_receipt_posts_at_document_level():
-    # 20.00 gross of goods at 20 % (net 16.67 / VAT 3.33), a bonus cheque of 6.00 gross: 5.00 + 1.00.
-    rows = [("BREAD", 1, 20, "16.67", "3.33")]
+def _bonus(cheque: str, original: str, discount: str, key: str = "crm-bonuscheckid") -> dict:
+    """Sitoo's row fields of a bonus cheque: net unit prices, the discount per unit, the cheque id."""
+    return {
+        "original_unit_price": D(original),
+        "discount_unit": D(discount),
+        "additionaldata": {key: cheque},
+    }
+
+
+def test_vat_inclusive_receipt_with_a_bonus_cheque_posts_the_cheque_at_document_level_to_the_penny():
+    # A UK till, VAT from the receipt's gross: 3 x JAM 0.99 and BREAD 12.99 less a 5.00 bonus cheque = 7.99.
+    # BREAD row: 7.99 -> VAT 1.33, net 6.66; original 12.99 -> net 10.82, so moneydiscount 4.16 (net).
+    # Receipt at 20 %: gross 2.97 + 7.99 = 10.96, VAT round(10.96 / 6) = 1.83, net 9.13 (rows 9.12 / 1.84).
+    rows = [*PENNY_ROWS, ("BREAD", 1, 20, "6.66", "1.33", _bonus("BC1", "10.82", "4.16"))]
+    rcpt = _receipt(rows, "9.13", "1.83", "10.96", **{"crm-membernumber": "M0000042"})
+    doc = build_document(rcpt, MAPPINGS)
+    assert doc.discount is not None and doc.discount.item_id == "900" and doc.discount.reference == "BC1"
+    # loyalty 4.16 net, VAT round(4.16 x 20 %) = 0.83: the BREAD line posts at 10.82 + 2.16
+    assert doc.discount.amount == D("-4.16") and doc.discount.gross == D("4.99")
+    assert [(t.basis, t.tax_amount) for t in doc.discount.taxes] == [(D("-4.16"), D("-0.83"))]
+    bread = doc.lines[3]
+    assert (bread.rate, bread.amount, bread.tax_amount) == (D("10.82"), D("10.82"), D("2.16"))
+    assert doc.tax_by_rate() == {D("20"): D("1.83")}  # the POS VAT per rate, to the penny
+    assert (doc.net_total, doc.tax_total, doc.gross_total) == (D("9.13"), D("1.83"), D("10.96"))
+    assert all(ln.amount + ln.tax_amount in (D("0.99"), D("12.98")) for ln in doc.lines)  # shelf gross kept
+
+
+def test_net_priced_multi_rate_receipt_with_a_custom_crm_cheque_and_a_promotion():
+    # Net till: BREAD 2 x 10.00 @20 % with a custom-CRM bonus cheque of 1.25 a unit (paid 8.75);
+    # MILK 1 x 4.00 @5 % with a CRM promotion of 1.00 (a member price: stays in the line).
+    rows = [
+        ("BREAD", 2, 20, "17.50", "3.50", _bonus("CC7", "10.00", "1.25", "customcrm-bonuscheckid")),
+        ("MILK", 1, 5, "4.00", "0.20", _bonus("PROMO1", "5.00", "1.00", "crm-promotionid")),
+    ]
+    doc = build_document(_receipt(rows, "21.50", "3.70", "25.20"), MAPPINGS)
+    assert [(t.vat_rate, t.basis, t.tax_amount) for t in doc.discount.taxes] == [
+        (D("20"), D("-2.50"), D("-0.50"))
+    ]
+    assert [(ln.rate, ln.amount, ln.tax_amount) for ln in doc.lines] == [
+        (D("10.00"), D("20.00"), D("4.00")),  # the cheque's line at its original price
+        (D("4.00"), D("4.00"), D("0.20")),  # the promotion stays in the price paid
+    ]
+    assert doc.tax_by_rate() == {D("20"): D("3.50"), D("5"): D("0.20")}
+    assert doc.gross_total == D("25.20") and doc.tax_variance_by_rate == {
+        D("20"): D("0.00"),
+        D("5"): D("0.00"),
+    }
+
+
+def test_the_invented_receipt_level_keys_are_not_read():
+    # A receipt carrying the keys an earlier version invented: no till writes them, Sitoo defines no
+    # amount key, so they change nothing (reading them would take a discount the rows already carry).
+    ad = {"loyalty-moneydiscount": "6.00", "loyalty-moneydiscount-net-20": "5.00", "crm-bonuscheckid": "BC1"}
     doc = build_document(
-        _receipt(rows, "11.67", "2.33", "14.00", **{loyalty.GROSS_KEY: "6.00", "crm-bonuscheckid": "BC1"}),
-        MAPPINGS,
+        _receipt([("BREAD", 1, 20, "11.67", "2.33")], "11.67", "2.33", "14.00", **ad), MAPPINGS
     )
-    assert doc.discount is not None and doc.discount.gross == D("6.00") and doc.discount.reference == "BC1"
-    assert doc.discount.amount == D("-5.00") and doc.tax_by_rate() == {D("20"): D("2.33")}
-    assert doc.gross_total == D("14.00")
+    assert doc.discount is None and doc.gross_total == D("14.00")
 
 
-def test_gross_only_loyalty_on_a_multi_rate_receipt_is_a_loyalty_error_not_a_vat_error():
-    rows = [("BREAD", 1, 20, "10.00", "2.00"), ("MILK", 1, 5, "10.00", "0.50")]
-    with pytest.raises(DocumentError) as err:
-        build_document(_receipt(rows, "17.50", "2.00", "19.50", **{loyalty.GROSS_KEY: "3.00"}), MAPPINGS)
-    assert err.value.rule == "loyalty.split_by_rate"
-    assert err.value.field == "additionaldata.loyalty-moneydiscount-net-R"
-    assert "VAT" not in err.value.rule
+def test_loyalty_vocabulary_reads_sitoos_row_keys():
+    assert loyalty.bonus_cheque({"crm-bonuscheckid": "BC9"}) == "BC9"
+    assert loyalty.bonus_cheque({"customcrm-bonuscheckid": "C1"}) == "C1"
+    assert loyalty.bonus_cheque({"crm-promotionid": "P1", "crm-bonuscheckid": ""}) is None  # a campaign
+    assert loyalty.reference({}, [{}, {"crm-bonuscheckid": "BC9"}, {"crm-bonuscheckid": "BC9"}]) == "BC9"
+    assert loyalty.row_loyalty({"crm-bonuscheckid": "B"}, D(-2), D("1.25"), D("10.00"), D(20)) == (
+        D("-2.50"),
+        D("-0.50"),
+    )  # a return gives the cheque back: POS sign
 
 
-def test_loyalty_vocabulary_reads_gross_split_and_row_reference():
-    ad = {"loyalty-moneydiscount-net-20": "5.00", "loyalty-moneydiscount-vat-20": "1.00"}
-    assert loyalty.gross_amount(ad) == D("6.00")  # the split alone carries the gross
-    assert loyalty.split_by_rate(ad, D("6.00"), [D("20.000")]) == {D("20"): (D("5.00"), D("1.00"))}
-    assert loyalty.reference({}, [{}, {"crm-bonuscheckid": "BC9"}]) == "BC9"  # Sitoo documents it per row
-
-
-@pytest.mark.parametrize(
-    ("extra", "staged"),
-    [
-        ({"loyalty-moneydiscount": "6.00"}, "6.00"),  # the gross alone
-        (
-            {"loyalty-moneydiscount-net-20": "5.00", "loyalty-moneydiscount-vat-20": "1.00"},
-            "6.00",
-        ),  # split alone
-        ({"loyalty-discount-amount": "6.00", "crm-bonuscheck-amount": "6.00"}, "0.00"),  # not the vocabulary
-    ],
-)
-def test_staging_reads_the_loyalty_amount_in_the_one_vocabulary(extra, staged):
+def test_staging_stores_the_bonus_cheques_of_the_rows_incl_vat():
     from include.sandbox.generator import generate_dataset
     from include.sitoo_erp.sitoo.models import parse_order
     from include.sitoo_erp.staging.orders import loyalty_discount
 
     payload = next(iter(generate_dataset(seed=1, stores=1, days=1, receipts_per_store_day=3).iter_orders()))
-    payload["additionaldata"] = {
-        k: v for k, v in payload["additionaldata"].items() if "loyalty" not in k
-    } | extra
-    assert loyalty_discount(parse_order(payload)) == D(staged)
+    assert loyalty_discount(parse_order(payload)) == D("0.00")
+    payload["additionaldata"]["loyalty-moneydiscount"] = "6.00"  # not Sitoo's: ignored
+    assert loyalty_discount(parse_order(payload)) == D("0.00")
+    row = payload["orderitems"][0]
+    unit = D(row["moneynetpriceperunit"])
+    row.update(moneyoriginalprice=str(unit + D("2.00")), moneydiscountedprice=str(unit), moneydiscount="2.00")
+    row["additionaldata"]["crm-bonuscheckid"] = "BC1"
+    net = D("2.00") * row["quantity"]
+    assert loyalty_discount(parse_order(payload)) == net + (net * D(row["vatvalue"]) / 100).quantize(
+        D("0.01"), ROUND_HALF_UP
+    )
+
+
+def test_a_till_that_rounds_vat_per_unit_is_within_tolerance_counting_units():
+    # Sitoo's row total is unit x quantity: 3 x 0.99 in ONE row carries 3 x 0.17 = 0.51 (three
+    # roundings), plus 1 x 0.99 (0.17). Receipt gross 3.96 -> VAT round(3.96 / 6) = 0.66, net 3.30:
+    # 0.02 off the rows, within 0.005 x (1 + 4 units x 1.2) = 0.029 (2 rows alone would allow 0.017).
+    rows = [("JAM", 3, 20, "2.46", "0.51"), ("JAM", 1, 20, "0.82", "0.17")]
+    doc = build_document(_receipt(rows, "3.30", "0.66", "3.96"), MAPPINGS)
+    assert doc.tax_by_rate() == {D("20"): D("0.66")} and doc.net_total == D("3.30")
+    assert vat.tolerance(D(20), 4) == D("0.029") and vat.tolerance(D(20), 2) < D("0.02")

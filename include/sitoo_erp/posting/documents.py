@@ -25,17 +25,19 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
    sale, each its own document.
 3. **Finalised only**: ``orderstateid`` must be 10 and ``paymentstateid`` 20 (when present).
 4. **Lines**: one line per receipt row, in ``orderitemid`` order, numbered 1..n; ``rate`` = net unit
-   price actually paid (campaign reductions stay in the rate, never a line discount);
-   ``amount`` = the row's net total (``money_net``).
+   price actually paid (campaign reductions, manual discounts and CRM promotions stay in the rate,
+   never a line discount); ``amount`` = the row's net total (``money_net``). A row redeeming a bonus
+   cheque (rule 8) posts at its original price instead.
 5. **POS VAT per rate** (invariant 4): ``posting/vat.py`` is the one rule (shared with the gate and the
    reconciliation): whether the till derived VAT per line from net, per line from VAT-inclusive
    prices or once per receipt, ``vat_R`` is the receipt's VAT at R and ``sum(vat_R)`` =
    ``money_vat``; per rate ``|vat_R - sum of row VAT at R|`` must stay within what rounding can
-   explain (``0.005 x (1 + lines x (100+R)/100)``), else ``DocumentError`` with rule
+   explain (``0.005 x (1 + units x (100+R)/100)``), else ``DocumentError`` with rule
    ``tax.vat_per_rate`` / ``tax.receipt_vat_by_rate`` / ``tax.receipt_net``.
 6. **Tax allocation**: each line's tax starts at its POS per-line VAT (``money_vat``); per rate the
    cent difference between the lines' target (``vat_R`` + loyalty VAT at R, so that together with
-   the negative discount tax line the rate sums to ``vat_R``) and the per-line sum is pushed onto
+   the negative discount tax line the rate sums to ``vat_R``) and the per-line sum (a bonus-cheque
+   line's POS VAT includes its loyalty VAT, so the difference is the till's own rounding) is pushed onto
    the lines with the largest rounding remainders (exact ``amount * R`` minus the line's tax; the
    most over-rounded lines when the difference is negative), ties by line number, round-robin if
    there are more cents than lines. So: sums exact per rate, every move has the sign of the
@@ -46,13 +48,16 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
 7. **Tax variance**: ``erp_line_tax_by_rate[R]`` = what the ERP would compute without the override:
    ``round(amount * R/100, 2)`` HALF_UP per line, plus the same for the discount's net at R (a
    real Discount item carries a tax code); ``tax_variance_by_rate = pos_tax_by_rate - erp_line_tax``.
-8. **Loyalty** (invariant 5): a document-level ``DocumentDiscount`` on the ``loyalty_discount``
-   document item with ``amount = -(loyalty net total)`` and one NEGATIVE tax line per rate (basis
-   ``-loyalty net R``, tax ``-loyalty VAT R``), so ERP taxTotal == POS VAT and total == POS gross.
-   The keys are the one vocabulary in ``include/sitoo_erp/loyalty.py`` (``loyalty-moneydiscount``
-   gross, ``loyalty-moneydiscount-net-R`` / ``-vat-R``); without the split a gross
-   ``loyalty_discount`` is split only when the rows have a single rate (net = round(gross / (1 + R))),
-   otherwise it is an error (``loyalty.split_by_rate``). Lines never carry a discount.
+8. **Loyalty** (invariant 5), in Sitoo's vocabulary (``include/sitoo_erp/loyalty.py``): a row with
+   ``crm-bonuscheckid`` / ``customcrm-bonuscheckid`` carries the cheque in its price; its loyalty net is
+   ``moneydiscount x quantity`` and its loyalty VAT ``round(net x R/100)``. The line posts at the
+   original price (``rate`` = ``moneyoriginalprice``, amount = row net + loyalty net, POS line VAT =
+   row VAT + loyalty VAT) and a document-level ``DocumentDiscount`` on the ``loyalty_discount``
+   document item takes it back: ``amount = -(loyalty net total)`` and one NEGATIVE tax line per rate
+   (basis ``-loyalty net R``, tax ``-loyalty VAT R``). So per rate the ERP's net and tax are the
+   till's rows, ERP taxTotal == POS VAT and total == POS gross. A bonus-cheque row whose discount is
+   negative or above its original price is an error (``loyalty.row_discount``). Lines never carry a
+   discount.
 9. **Gift card sold** (row sku in ``options.gift_card_skus``, ``product-group-type`` 30 or a card
    number): the line goes to the ``gift_card`` document item at 0 % VAT: it is a liability (money
    held for a future purchase), not revenue; a gift card row with non-zero VAT is an error.
@@ -92,6 +97,7 @@ Every failure is a ``DocumentError`` naming the order, the field and the rule (i
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -112,8 +118,6 @@ MAX_EXTERNAL_ID = 255
 DEFAULT_TIMEZONE = "Europe/London"
 GIFT_CARD_SKU = "GIFTCARD"
 GIFT_CARD_GROUP_TYPE = "30"
-LOYALTY_NET_PREFIX = loyalty_keys.NET_PREFIX
-LOYALTY_VAT_PREFIX = loyalty_keys.VAT_PREFIX
 DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
 # map_document_item purposes of the split-tender design (rule 11): a payment method and an account id.
 SETTLEMENT_METHOD = "pos_settlement_method"
@@ -216,6 +220,8 @@ class ReceiptRow:
     vouchercode: str | None = None
     giftcard_number: str | None = None
     additionaldata: Mapping[str, Any] = field(default_factory=dict)
+    original_unit_price: Decimal | None = None  # moneyoriginalprice: net unit price before a discount
+    discount_unit: Decimal | None = None  # moneydiscount: net discount per unit
 
 
 @dataclass(frozen=True)
@@ -248,7 +254,7 @@ class ReceiptInput:
     creditorderid: int | None = None
     refund_of_orderid: int | None = None
     exchange_orderid: int | None = None
-    loyalty_discount: Decimal = ZERO  # gross, positive
+    loyalty_discount: Decimal = ZERO  # staged gross of the bonus cheques (POS sign); posting reads the rows
     additionaldata: Mapping[str, Any] = field(default_factory=dict)
     # The original sale of a return (its externalId becomes created_from_external_id).
     original_store_externalid: str | None = None
@@ -289,6 +295,16 @@ class ReceiptInput:
                     vouchercode=r.get("vouchercode"),
                     giftcard_number=r.get("giftcard_number"),
                     additionaldata=_jsonish(r.get("additionaldata")),
+                    original_unit_price=(
+                        None
+                        if r.get("original_unit_price") is None
+                        else d(r["original_unit_price"], "sitoo_order_row.original_unit_price")
+                    ),
+                    discount_unit=(
+                        None
+                        if r.get("discount_unit") is None
+                        else d(r["discount_unit"], "sitoo_order_row.discount_unit")
+                    ),
                 )
             )
         typed_payments = [
@@ -470,7 +486,7 @@ class DocumentDiscount:
     item_id: str
     amount: Decimal  # negative: -(loyalty net total)
     taxes: tuple[DiscountTax, ...]
-    gross: Decimal  # positive loyalty value incl. VAT
+    gross: Decimal  # loyalty value incl. VAT, document sign (positive)
     reference: str | None = None  # e.g. the bonus cheque id
 
 
@@ -623,16 +639,33 @@ def _is_gift_card_row(row: ReceiptRow, options: DocumentOptions) -> bool:
     )
 
 
-def _loyalty_by_rate(
-    receipt: ReceiptInput, row_rates: set[Decimal]
-) -> dict[Decimal, tuple[Decimal, Decimal]]:
-    """{rate: (net, vat)} of the receipt's loyalty discount, both positive (POS sign)."""
-    try:
-        gross = receipt.loyalty_discount or loyalty_keys.gross_amount(receipt.additionaldata)
-        split = loyalty_keys.split_by_rate(receipt.additionaldata, gross, row_rates)
-    except loyalty_keys.LoyaltyError as exc:
-        raise DocumentError(str(exc), orderid=receipt.orderid, field=exc.field, rule=exc.rule) from exc
-    return {rate_key(r): v for r, v in split.items()}
+def _row_loyalty(receipt: ReceiptInput) -> dict[int, tuple[Decimal, Decimal]]:
+    """{orderitemid: (net, VAT)} of each bonus-cheque row's discount, POS sign (``loyalty.py``)."""
+    out: dict[int, tuple[Decimal, Decimal]] = {}
+    for row in receipt.rows:
+        try:
+            net, vat = loyalty_keys.row_loyalty(
+                row.additionaldata, row.quantity, row.discount_unit, row.original_unit_price, row.vat_rate
+            )
+        except loyalty_keys.LoyaltyError as exc:
+            raise DocumentError(
+                f"row {row.orderitemid}: {exc}", orderid=receipt.orderid, field=exc.field, rule=exc.rule
+            ) from exc
+        if net or vat:
+            out[row.orderitemid] = (net, vat)
+    return out
+
+
+def loyalty_by_rate(receipt: ReceiptInput) -> dict[Decimal, tuple[Decimal, Decimal]]:
+    """{rate: (net, VAT)} of the receipt's bonus cheques, POS sign: what the document discount takes back."""
+    by_row = _row_loyalty(receipt)
+    out: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for row in receipt.rows:
+        if row.orderitemid in by_row:
+            net, vat = by_row[row.orderitemid]
+            n0, v0 = out.get(row.vat_rate, (ZERO, ZERO))
+            out[row.vat_rate] = (n0 + net, v0 + vat)
+    return out
 
 
 def _tran_date(receipt: ReceiptInput) -> date:
@@ -675,23 +708,15 @@ def _document_kind(receipt: ReceiptInput, options: DocumentOptions) -> DocumentK
     return DocumentKind.SALE
 
 
-def receipt_vat(
-    receipt: ReceiptInput, loyalty: Mapping[Decimal, tuple[Decimal, Decimal]] | None = None
-) -> vat_rule.ReceiptVat:
+def receipt_vat(receipt: ReceiptInput) -> vat_rule.ReceiptVat:
     """The receipt's VAT and net per rate (POS sign) by the one rule in ``posting/vat.py``."""
-    if loyalty is None:
-        loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
     lines: dict[Decimal, int] = {}
     nets: dict[Decimal, Decimal] = {}
     vats: dict[Decimal, Decimal] = {}
-    for row in receipt.rows:
-        lines[row.vat_rate] = lines.get(row.vat_rate, 0) + 1
+    for row in receipt.rows:  # roundings: a till may round VAT per unit (``posting/vat.py``)
+        lines[row.vat_rate] = lines.get(row.vat_rate, 0) + max(1, math.ceil(abs(row.quantity)))
         nets[row.vat_rate] = nets.get(row.vat_rate, ZERO) + row.money_net
         vats[row.vat_rate] = vats.get(row.vat_rate, ZERO) + row.money_vat
-    for rate, (lnet, lvat) in loyalty.items():  # the document's discount line: -(sign) x loyalty
-        lines[rate] = lines.get(rate, 0) + 1
-        nets[rate] = nets.get(rate, ZERO) - lnet
-        vats[rate] = vats.get(rate, ZERO) - lvat
     rates = {r: vat_rule.RateLines(lines[r], nets[r], vats[r]) for r in lines}
     try:
         return vat_rule.receipt_vat(rates, receipt.money_net, receipt.money_vat)
@@ -699,11 +724,9 @@ def receipt_vat(
         raise DocumentError(str(exc), orderid=receipt.orderid, field=exc.field, rule=exc.rule) from exc
 
 
-def pos_vat_by_rate(
-    receipt: ReceiptInput, loyalty: Mapping[Decimal, tuple[Decimal, Decimal]] | None = None
-) -> dict[Decimal, Decimal]:
+def pos_vat_by_rate(receipt: ReceiptInput) -> dict[Decimal, Decimal]:
     """The receipt's VAT per rate (POS sign), however the till computed it (``posting/vat.py``)."""
-    return receipt_vat(receipt, loyalty).vat_by_rate
+    return receipt_vat(receipt).vat_by_rate
 
 
 def build_document(
@@ -739,9 +762,9 @@ def build_document(
     external_id = external_id_for(kind, receipt.store_externalid, receipt.receipt_id, oid)
 
     # --- POS VAT per rate (POS sign): the one rule, cross-checked against moneyfinal_vat / _net.
-    loyalty = _loyalty_by_rate(receipt, {r.vat_rate for r in receipt.rows if r.vat_rate})
-    till = receipt_vat(receipt, loyalty)
+    till = receipt_vat(receipt)
     pos_vat = till.vat_by_rate
+    row_loyalty = _row_loyalty(receipt)  # bonus cheques: the line posts at its original price (rule 8)
 
     # --- item lines (document sign).
     lines: list[dict[str, Any]] = []
@@ -763,9 +786,10 @@ def build_document(
                 raise MappingMissing("sku", row.sku, oid)
             line_kind = LineKind.ITEM
         qty = s * row.quantity
-        amount = s * row.money_net
+        lnet, lvat = row_loyalty.get(row.orderitemid, (ZERO, ZERO))
+        amount = s * (row.money_net + lnet)
         # The unit price paid keeps its POS sign (positive); quantity and amount carry the direction.
-        unit = row.net_unit_price
+        unit = row.original_unit_price if lnet else row.net_unit_price
         if unit is None:
             unit = r2(amount / qty) if qty else amount
         tm = _tax(mappings, row.vat_rate, oid)
@@ -779,7 +803,7 @@ def build_document(
                 "vat_rate": row.vat_rate,
                 "tax_code_id": tm.tax_code_id,
                 "tax_type_id": tm.tax_type_id,
-                "pos_line_tax": s * row.money_vat,
+                "pos_line_tax": s * (row.money_vat + lvat),
                 "description": row.productname,
                 "sku": row.sku,
                 "orderitemid": row.orderitemid,
@@ -810,6 +834,7 @@ def build_document(
 
     # --- loyalty: document-level discount with negative tax lines per rate.
     discount: DocumentDiscount | None = None
+    loyalty = loyalty_by_rate(receipt)
     if loyalty:
         taxes = []
         for rate, (lnet, lvat) in sorted(loyalty.items()):
@@ -820,7 +845,7 @@ def build_document(
             item_id=_doc_item(mappings, "loyalty_discount", oid),
             amount=-s * lnet_total,
             taxes=tuple(taxes),
-            gross=lnet_total + sum((v for _, v in loyalty.values()), ZERO),
+            gross=s * (lnet_total + sum((v for _, v in loyalty.values()), ZERO)),
             reference=loyalty_keys.reference(
                 receipt.additionaldata, (r.additionaldata for r in receipt.rows)
             ),
@@ -847,14 +872,6 @@ def build_document(
             lines[i]["tax_amount"] = tax
             if till.keeps_gross:  # VAT-inclusive till: the line keeps its gross, its net gives the cent
                 lines[i]["amount"] -= tax - lines[i]["pos_line_tax"]
-    for rate in discount_tax:
-        if rate not in by_rate:
-            raise fail(
-                f"loyalty discount at {rate.normalize():f}% but no row at that rate",
-                loyalty_keys.SPLIT_FIELD,
-                "loyalty.rate_without_rows",
-            )
-
     doc_lines = tuple(DocumentLine(line_no=n, **ln) for n, ln in enumerate(lines, start=1))
 
     # --- variance: what the ERP would compute per line without the override.
@@ -1023,6 +1040,7 @@ __all__ = [
     "allocate_tax",
     "build_document",
     "external_id_for",
+    "loyalty_by_rate",
     "pos_vat_by_rate",
     "rate_key",
     "receipt_vat",

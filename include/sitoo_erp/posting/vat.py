@@ -11,8 +11,11 @@ no VAT per rate on the receipt. Tills compute it three ways:
   Example: 3 x 0.99 at 20 % VAT-inclusive: each row 0.82 + 0.17, receipt gross 2.97, VAT
   round(2.97 / 6) = 0.50, net 2.47 (the rows sum to 0.51 VAT / 2.46 net).
 
-Per receipt and rate R (POS sign, net of the receipt-level loyalty discount at R): ``L_R`` = sum of
-the row VAT, ``N_R`` = sum of the row net, ``n_R`` = rows at R (+1 when a loyalty amount sits at R).
+Per receipt and rate R (POS sign, the rows as the till stored them, i.e. after any campaign or bonus
+cheque, which Sitoo keeps in the row price; ``loyalty.py``): ``L_R`` = sum of the row VAT, ``N_R`` = sum
+of the row net, ``n_R`` = the roundings behind ``L_R``: the rows' units at R (``max(1, ceil(|quantity|))``
+per row), because Sitoo's row totals are the unit price x quantity (reference 2.4) and a till may
+round the VAT per unit and multiply (3 x 0.99 at 20 %: 3 x 0.17 = 0.51, three roundings in one row).
 The POS VAT per rate ``V_R`` is, in this order:
 
 1. ``L_R`` when they add up to ``moneyfinal_vat`` (per-line tills; nothing else is observable);
@@ -37,8 +40,8 @@ receipt-level value ``V_R`` is one rounding of the exact VAT ``E_R``. Each row V
 ``E_R = N_R x R/100`` (at most 0.005 x n_R); from gross, ``N_R x R/100 = L_R - sum e_i x (1 + R/100)``
 because every row net is its gross minus its rounded VAT, so ``|E_R - L_R| <= 0.005 x n_R x
 (100+R)/100``, which bounds every mix of row and receipt convention. So an internally consistent
-receipt never exceeds it, and a VAT that is off by more is a real error. At 20 % and 3 rows: 0.023,
-i.e. two cents; 10 rows: 0.065. Nothing at 0 %: no rounding produces VAT at 0 %.
+receipt never exceeds it, and a VAT that is off by more is a real error. At 20 % and 3 units: 0.023,
+i.e. two cents; 10 units: 0.065. Nothing at 0 %: no rounding produces VAT at 0 %.
 
 :func:`receipt_vat` is the rule in Python (the document builder); :func:`receipt_vat_sql` renders the
 same rule, with the same constant, for PostgreSQL (the ``tax_rounding`` gate suite and the monthly
@@ -50,8 +53,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-
-from include.sitoo_erp import loyalty
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -78,11 +79,11 @@ def tolerance(rate: Decimal, lines: int) -> Decimal:
 
 @dataclass(frozen=True)
 class RateLines:
-    """One rate of one receipt, POS sign, net of the receipt's loyalty discount at that rate."""
+    """One rate of one receipt, POS sign: the rows as the till stored them (discounts already in them)."""
 
-    lines: int  # rows at the rate (+1 for a loyalty amount at the rate)
-    net: Decimal  # sum of row net - loyalty net
-    vat: Decimal  # sum of row VAT - loyalty VAT
+    lines: int  # roundings at the rate: the rows' units (max(1, ceil(|quantity|)) per row)
+    net: Decimal  # sum of row net
+    vat: Decimal  # sum of row VAT
 
 
 class VatInconsistent(ValueError):
@@ -144,7 +145,7 @@ def receipt_vat(rates: Mapping[Decimal, RateLines], money_net: Decimal, money_va
         if abs(vat[r] - line_vat[r]) > tol[r]:
             raise VatInconsistent(
                 f"VAT at {_fmt(r)}: POS {vat[r]} vs rows {line_vat[r]} (difference {vat[r] - line_vat[r]} "
-                f"exceeds the rounding tolerance {tol[r].normalize():f} for {rates[r].lines} lines)",
+                f"exceeds the rounding tolerance {tol[r].normalize():f} for {rates[r].lines} units)",
                 field="money_vat",
                 rule="tax.vat_per_rate",
             )
@@ -253,29 +254,20 @@ def staged_rates_sql(orders: str, where: str = "true") -> str:
     """The :class:`RateLines` of staged receipts as a SQL relation, the input of :func:`receipt_vat_sql`.
 
     ``orders`` is a relation (the gate's ``{batch}``, a CTE name) with the staged ``sitoo_order``
-    columns ``orderid, additionaldata, loyalty_discount, money_net, money_vat``; rows come from
-    ``sitoo_order_row``, the loyalty discount at each rate from the one vocabulary (``loyalty.py``),
-    counted as one more line at its rate. ``where`` filters the receipts (alias ``o``).
+    columns ``orderid, money_net, money_vat``; rows come from ``sitoo_order_row`` as the till stored
+    them (a bonus cheque is in the row price, ``loyalty.py``: it changes how the document presents the
+    line, never the receipt's VAT per rate). ``where`` filters the receipts (alias ``o``).
     """
-    loy_net = loyalty.net_at_rate_sql(
-        "o.additionaldata", "o.loyalty_discount", "g.vat_rate", "g.taxable_rates"
-    )
-    loy_vat = loyalty.vat_at_rate_sql(
-        "o.additionaldata", "o.loyalty_discount", "g.vat_rate", "g.taxable_rates"
-    )
     return f"""(
-    select o.orderid, g.vat_rate,
-           g.n + case when l.loy_net <> 0 or l.loy_vat <> 0 then 1 else 0 end as lines,
-           g.net - l.loy_net as net, g.line_vat - l.loy_vat as line_vat, o.money_net, o.money_vat
+    select o.orderid, g.vat_rate, g.n as lines, g.net, g.line_vat, o.money_net, o.money_vat
     from (
-        select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat, count(*) as n,
-               count(*) filter (where r.vat_rate <> 0) over (partition by r.orderid) as taxable_rates
+        select r.orderid, r.vat_rate, sum(r.money_net) as net, sum(r.money_vat) as line_vat,
+               sum(greatest(1, ceil(abs(r.quantity))))::int as n
         from sitoo_erp.sitoo_order_row r
         where r.orderid in (select orderid from {orders})
         group by r.orderid, r.vat_rate
     ) g
     join {orders} o on o.orderid = g.orderid
-    cross join lateral (select {loy_net} as loy_net, {loy_vat} as loy_vat) l
     where {where}
 )"""
 

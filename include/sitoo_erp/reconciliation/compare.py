@@ -76,14 +76,16 @@ FINALISED = (
 
 
 # Per receipt and VAT rate, POS sign: the receipt's net and VAT at R by the one rule the documents post
-# (``posting/vat.py``: however the till computed VAT; loyalty per ``loyalty.py``), the cash round-off
+# (``posting/vat.py``: however the till computed VAT; a bonus cheque is in its row's price, ``loyalty.py``,
+# and the document's loyalty discount takes back exactly what its lines add, so the rows are the
+# receipt: gross per store-day = sum of money_gross), the cash round-off
 # added to the 0 % rate. ``rr`` has one row per receipt x rate; ``extra`` narrows the receipts (the
 # missing query: only those not posted).
 def _receipt_rates(extra: str = "") -> str:
     return f"""
 with f as (
     select o.orderid, o.store_externalid, o.business_date, o.money_gross < 0 as is_return,
-           o.money_roundoff, o.additionaldata, o.loyalty_discount, o.money_net, o.money_vat
+           o.money_roundoff, o.money_net, o.money_vat
       from sitoo_erp.sitoo_order o where {FINALISED}{extra}
 ), v as ({receipt_vat_sql(staged_rates_sql("f"))}
 ), per as (

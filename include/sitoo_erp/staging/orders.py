@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -139,14 +140,27 @@ def _header_row(order: SitooOrder, store_timezones: dict[str, str]) -> tuple:
 
 
 def loyalty_discount(order: SitooOrder) -> object:
-    """Receipt-level loyalty discount (gross, positive) in the one vocabulary (``sitoo_erp/loyalty.py``).
+    """The receipt's bonus cheques incl. VAT, POS sign (``sitoo_erp/loyalty.py``: Sitoo's row keys).
 
-    A malformed amount stages as 0 here; the document builder then names the key and the rule.
+    Sum over rows with ``crm-bonuscheckid`` / ``customcrm-bonuscheckid`` of ``moneydiscount x quantity``
+    plus its VAT: what the document's loyalty discount takes back. For reports and the gate's mapping
+    check; posting reads the rows. A row whose discount is malformed stages as 0 here; the gate
+    (``loyalty_row_discount``) and the document builder name it.
     """
-    try:
-        return loyalty.gross_amount(order.additionaldata)
-    except loyalty.LoyaltyError:
-        return loyalty.ZERO
+    total = loyalty.ZERO
+    for item in order.orderitems:
+        try:
+            net, vat = loyalty.row_loyalty(
+                item.additionaldata,
+                Decimal(item.quantity),
+                item.moneydiscount,
+                item.moneyoriginalprice,
+                item.vatvalue,
+            )
+        except loyalty.LoyaltyError:
+            continue
+        total += net + vat
+    return total
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -6,7 +6,7 @@ from include.sitoo_erp import loyalty
 from include.sitoo_erp.quality.rules import GIFT_CARD_ROW, Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 SKU_HAS_ERP_ITEM = Rule(
     name="sku_has_erp_item",
@@ -103,7 +103,9 @@ select n.orderid, n.store_externalid, 'document_item=' || n.purpose as cause_key
 from (
     select b.orderid, b.store_externalid, 'loyalty_discount'::text as purpose, 'loyalty discount' as why
     from {{batch}} b
-    where b.loyalty_discount <> 0 or (b.additionaldata ->> '{loyalty.GROSS_KEY}') is not null
+    where b.loyalty_discount <> 0
+       or exists (select 1 from sitoo_erp.sitoo_order_row r
+                   where r.orderid = b.orderid and {loyalty.row_net_sql("r")} <> 0)
     union all
     select b.orderid, b.store_externalid, 'cash_rounding', 'cash round-off ' || b.money_roundoff
     from {{batch}} b

@@ -3,12 +3,12 @@
 Per receipt and VAT rate R the POS VAT ``V_R`` and its tolerance come from ``posting/vat.py``
 (:func:`~include.sitoo_erp.posting.vat.receipt_vat_sql`, the SQL rendering of the rule the document
 builder runs in Python): whether the till derived VAT from net lines, from VAT-inclusive lines or once
-per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + lines x (100+R)/100)``
-(0 at 0 %), ``sum V_R = money_vat`` and ``money_net`` is either the rows' net or their gross minus
-``money_vat``. Loyalty per rate is read with the one vocabulary (``include/sitoo_erp/loyalty.py``:
-``loyalty-moneydiscount-net-{R}`` / ``-vat-{R}``, or the gross ``loyalty-moneydiscount`` split on a
-single-rate receipt); a gross loyalty amount that cannot be split is its own cause
-(``loyalty_split_by_rate``), never a VAT difference.
+per receipt, a receipt passes when ``|V_R - sum of line VAT at R| <= 0.005 x (1 + units x (100+R)/100)``
+(0 at 0 %; units: the rows' quantities, as a till may round VAT per unit), ``sum V_R = money_vat`` and
+``money_net`` is either the rows' net or their gross minus ``money_vat``. Loyalty is Sitoo's (``include/sitoo_erp/loyalty.py``): a bonus cheque is in its row's
+price, so the rows are the receipt and the VAT rule reads them as they are; a bonus-cheque row whose
+discount cannot be split off (negative, or above the original price) is its own cause
+(``loyalty_row_discount``, a malformed payload), never a VAT difference.
 """
 
 from __future__ import annotations
@@ -18,23 +18,10 @@ from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
 from include.sitoo_erp.quality.rules import Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 
 
-# A gross loyalty amount without its per-rate split on a receipt whose rows do not carry exactly one
-# VAT rate: the split is unknown, so the VAT rules leave the receipt to ``LOYALTY_SPLIT``.
-def _split_missing(o: str) -> str:
-    """SQL: receipt ``o`` has a gross loyalty amount, no per-rate split and not exactly one VAT rate."""
-    return f"""
-    ({o}.loyalty_discount <> 0
-     and not exists (select 1 from jsonb_object_keys({o}.additionaldata) k
-                     where starts_with(k, '{loyalty.NET_PREFIX}') and {o}.additionaldata ->> k <> '')
-     and (select count(distinct r2.vat_rate) from sitoo_erp.sitoo_order_row r2
-           where r2.orderid = {o}.orderid and r2.vat_rate <> 0) <> 1)
-"""
-
-
-_PER_RATE_INPUT = staged_rates_sql("{batch}", where=f"not {_split_missing('o')}")
+_PER_RATE_INPUT = staged_rates_sql("{batch}")
 
 _PER_RATE = f"""
 select t.*, b.store_externalid
@@ -45,13 +32,13 @@ join {{batch}} b on b.orderid = t.orderid
 VAT_PER_RATE = Rule(
     name="vat_per_rate_within_tolerance",
     kind=ExceptionKind.TAX_BEYOND_TOLERANCE,
-    description="per VAT rate, |POS VAT - sum of line VAT| <= 0.005 x (1 + lines x (100+R)/100) (posting/vat.py)",
+    description="per VAT rate, |POS VAT - sum of line VAT| <= 0.005 x (1 + units x (100+R)/100) (posting/vat.py)",
     sql=f"""
 select t.orderid, t.store_externalid, 'vat_rate=' || trim_scale(t.vat_rate) as cause_key,
        'money_vat' as field, null::text as sku,
        'VAT rate ' || trim_scale(t.vat_rate) || ': POS VAT ' || t.pos_vat || ' vs line VAT ' || t.line_vat
          || ' (difference ' || (t.pos_vat - t.line_vat) || ' exceeds tolerance '
-         || trim_scale(round(t.tolerance, 5)) || ' for ' || t.lines || ' lines)' as detail
+         || trim_scale(round(t.tolerance, 5)) || ' for ' || t.lines || ' units)' as detail
 from ({_PER_RATE}) t
 where abs(t.pos_vat - t.line_vat) > t.tolerance
 """,
@@ -77,19 +64,21 @@ where h.tax <> h.money_vat or h.unfit > 0
 """,
 )
 
-LOYALTY_SPLIT = Rule(
-    name="loyalty_split_by_rate",
+LOYALTY_ROW_DISCOUNT = Rule(
+    name="loyalty_row_discount",
     kind=ExceptionKind.MALFORMED_PAYLOAD,
-    description="a gross loyalty amount on a receipt with several VAT rates carries its per-rate split",
+    description="a row redeeming a bonus cheque has 0 <= moneydiscount <= moneyoriginalprice (loyalty.py)",
     sql=f"""
-select b.orderid, b.store_externalid, 'loyalty_split' as cause_key,
-       '{loyalty.SPLIT_FIELD}' as field, null::text as sku,
-       'loyalty discount ' || b.loyalty_discount || ' has no per-rate split ({loyalty.NET_PREFIX}R / '
-         || '{loyalty.VAT_PREFIX}R) and the rows carry ' || x.rates || ' VAT rates' as detail
+select b.orderid, b.store_externalid, 'loyalty_row_discount' as cause_key,
+       '{loyalty.ROW_DISCOUNT_FIELD}' as field, r.sku,
+       'row ' || r.orderitemid || ' (SKU ' || coalesce(r.sku, '?') || ') redeems a bonus cheque but its moneydiscount '
+         || r.discount_unit || ' per unit is '
+         || case when r.discount_unit < 0 then 'negative'
+                 else 'above moneyoriginalprice ' || r.original_unit_price end
+         || ': the original price and the loyalty discount cannot be posted' as detail
 from {{batch}} b
-join lateral (select count(distinct r.vat_rate) as rates from sitoo_erp.sitoo_order_row r
-              where r.orderid = b.orderid and r.vat_rate <> 0) x on true
-where {_split_missing("b")}
+join sitoo_erp.sitoo_order_row r on r.orderid = b.orderid
+where {loyalty.row_discount_invalid_sql("r")}
 """,
 )
 
@@ -112,5 +101,5 @@ SUITE = Suite(
     name="tax_rounding",
     version=VERSION,
     description="Tax rounding: per-rate POS VAT vs line VAT within the rounding tolerance; totals add up.",
-    rules=(VAT_PER_RATE, HEADER_MATCHES_RATES, NET_TAX_ROUNDOFF_GROSS, LOYALTY_SPLIT),
+    rules=(VAT_PER_RATE, HEADER_MATCHES_RATES, NET_TAX_ROUNDOFF_GROSS, LOYALTY_ROW_DISCOUNT),
 )
