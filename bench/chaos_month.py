@@ -310,7 +310,6 @@ def _change_after_posting(stack, sales, plan: ChaosPlan, log) -> dict:
                    (select count(*) from sitoo_erp.sitoo_payment p where p.orderid = o.orderid) as n_pay
               from sitoo_erp.sitoo_order o join sitoo_erp.posting_log pl using (orderid)
              where pl.document_type = 'sale' and o.loyalty_discount = 0 and o.money_roundoff = 0
-               and not o.additionaldata ?| array['loyalty-moneydiscount', 'crm-bonuscheck-amount']
                and o.refund_of_orderid is null and o.exchange_orderid is null
                and not exists (select 1 from sitoo_erp.sitoo_order r where r.refund_of_orderid = o.orderid)
              order by o.registerid, o.business_date, o.orderid

@@ -54,7 +54,6 @@ def _swap_pair(stack) -> tuple[dict, dict]:
             select o.orderid, o.receipt_id, o.registerid, o.business_date, o.money_gross, p.external_id, p.erp_id
               from sitoo_erp.sitoo_order o join sitoo_erp.posting_log p using (orderid)
              where p.document_type = 'sale' and o.loyalty_discount = 0
-               and not o.additionaldata ?| array['loyalty-moneydiscount', 'crm-bonuscheck-amount']
              order by o.registerid, o.business_date, o.orderid
             """
         ).fetchall()
