@@ -25,11 +25,12 @@ from include.sandbox.catalogue import (
 from include.sandbox.netsuite import NetSuiteSandbox
 from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
-from include.sitoo_erp.http_retry import RetryPolicy
+from include.sitoo_erp.http_retry import RetryPolicy, TransientApiError
 from include.sitoo_erp.posting.classify import classify
 from include.sitoo_erp.posting.mapping import refresh_item_cache
 from include.sitoo_erp.posting.post import post_ready
 from include.sitoo_erp.quality.gate import run_gate
+from include.sitoo_erp.staging.db import connect_url
 from include.sitoo_erp.staging.mappings import load_mapping_csvs, write_mapping_csvs
 from include.sitoo_erp.staging.orders import stage_orders
 
@@ -408,3 +409,34 @@ def test_a_return_whose_sale_is_quarantined_raises_its_own_exception_the_same_ru
     assert hook.find_document("refund", "SITOO-R-ST001-Q-RET")["createdFrom"] == {
         "id": hook.find_document("sale", "SITOO-S-ST001-Q-SALE")["id"]
     }
+
+
+def test_a_lost_answer_on_a_split_tender_sale_still_books_its_tender_journal(conn, hook, sandbox, sku):
+    """The ERP stores the cash sale but its answer never arrives (the task dies before the journal is
+    sent). The next run, a new session, finds the sale by externalId — and must not record the receipt
+    as posted without its journal, or the gift card would stay a liability and the card unbooked."""
+    sale = order(
+        25001,
+        "LOST-SPLIT",
+        [row(0, sku, 1, "50.00", "10.00")],
+        [pay("Gift Card", "20.00"), pay("Card", "40.00")],
+    )
+    with connect_url(conn.staging_url) as dying:
+        dying.staging_url = conn.staging_url
+        sandbox.timeout_next_upserts(FAST.attempts)  # stored by the ERP every time, never answered
+        with pytest.raises(TransientApiError):
+            run(dying, hook, [sale])
+    assert [d["externalId"] for d in sandbox.documents("cashSale")] == ["SITOO-S-ST001-LOST-SPLIT"]
+    assert sandbox.documents("journalEntry") == []  # never sent
+    assert conn.execute(
+        "select external_id, tender_journal_external_id from sitoo_erp.posting_intent"
+    ).fetchall() == [("SITOO-S-ST001-LOST-SPLIT", "SITOO-TJ-S-ST001-LOST-SPLIT")]
+
+    summary = post_ready(conn, hook)  # the next run: settles the intent first, then posts
+    assert summary.intents["cleared"] == 1 and summary.posted == 1
+    assert state(conn, 25001)[0] == "posted"
+    gl = ledger(hook)
+    assert gl[GIFT_LIABILITY] == D("20.00") and gl[CARD] == D("40.00")  # every tender booked
+    assert gl.get(SETTLEMENT, D(0)) == 0
+    assert all(n == 1 for n in sandbox.count_documents_by_external_id().values())  # nothing twice
+    assert conn.execute("select count(*) from sitoo_erp.posting_intent").fetchone()[0] == 0

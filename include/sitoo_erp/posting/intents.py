@@ -12,6 +12,10 @@ which of their externalIds it holds (one batched query):
   receipt was cancelled or changed in Sitoo meanwhile, finance gets an exception naming the receipt,
   the externalId and the ERP id (``cancelled_after_posting`` / ``changed_after_posting``) — the ERP's
   document is never left silently behind an *excluded: cancelled* ledger entry;
+- the ERP has the document of a receipt that also needs a tender journal (split tenders, gift
+  card, exchange) and the receipt is unchanged → the intent is cleared and the receipt goes the
+  normal way: both documents are PUT again under their keys (upserts, never a second document), so
+  a task that died between the cash sale and its journal cannot leave the tenders unbooked;
 - the ERP has nothing → the intent is cleared and the receipt goes the normal way.
 
 Intents of a session that is still connected are left alone: their answer may still come.
@@ -62,8 +66,8 @@ def write_intents(conn: psycopg.Connection, docs: Sequence[LedgerDocument]) -> N
             """
             insert into sitoo_erp.posting_intent (external_id, orderid, document_type, content_hash, tran_date,
                 store_externalid, net_amount, tax_amount, gross_amount, tax_variance, tax_by_rate,
-                backend_pid, backend_start)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, pg_backend_pid(),
+                tender_journal_external_id, backend_pid, backend_start)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, pg_backend_pid(),
                     (select backend_start from pg_stat_activity where pid = pg_backend_pid()))
             on conflict (external_id) do update
                set orderid = excluded.orderid, document_type = excluded.document_type,
@@ -71,6 +75,7 @@ def write_intents(conn: psycopg.Connection, docs: Sequence[LedgerDocument]) -> N
                    store_externalid = excluded.store_externalid, net_amount = excluded.net_amount,
                    tax_amount = excluded.tax_amount, gross_amount = excluded.gross_amount,
                    tax_variance = excluded.tax_variance, tax_by_rate = excluded.tax_by_rate,
+                   tender_journal_external_id = excluded.tender_journal_external_id,
                    backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
                    created_at = now()
             """,
@@ -97,6 +102,7 @@ def write_intents(conn: psycopg.Connection, docs: Sequence[LedgerDocument]) -> N
                             for rate in d.pos_tax_by_rate
                         ]
                     ),
+                    d.tender_journal.external_id if d.tender_journal is not None else None,
                 )
                 for d in docs
             ],
@@ -192,6 +198,12 @@ def resolve_intents(conn: psycopg.Connection, erp: ExternalIdReader) -> dict[str
             if erp_id is None or row["logged"]:
                 # Nothing in the ERP: the receipt goes the normal way. Or already recorded.
                 summary["cleared" if erp_id is None else "recorded"] += 1
+                clear_intent(conn, row["external_id"])
+                continue
+            unchanged = now_hashes.get(row["orderid"], row["content_hash"]) == row["content_hash"]
+            if row["tender_journal_external_id"] and unchanged and _no_longer_finalised(row) is None:
+                # Its tender journal may never have been sent: PUT both again (upserts).
+                summary["cleared"] += 1
                 clear_intent(conn, row["external_id"])
                 continue
             _record_from_intent(conn, row, erp_id)

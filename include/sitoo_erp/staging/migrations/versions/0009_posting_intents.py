@@ -2,7 +2,7 @@
 always be settled by reading the ERP by externalId; owners of the two post-posting exception kinds.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0010
 """
 
 from alembic import op
@@ -27,6 +27,7 @@ create table sitoo_erp.posting_intent (
     gross_amount     numeric(14, 2),
     tax_variance     numeric(14, 2) not null default 0,
     tax_by_rate      jsonb not null default '[]'::jsonb,  -- [[rate, pos_tax, erp_line_tax, variance], ...]
+    tender_journal_external_id text,         -- the receipt's second document (split tenders), if any
     backend_pid      integer,                -- the posting session: alive = the answer may still come
     backend_start    timestamptz,
     created_at       timestamptz not null default now()
