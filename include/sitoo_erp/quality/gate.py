@@ -46,6 +46,9 @@ from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.staging.schema import sqlalchemy_url
 
 log = logging.getLogger(__name__)
+# GX logs hundreds of INFO lines per validation (expectation defaults, metric resolution): a task log
+# should carry the gate's own summary, so only GX's warnings and errors get through.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 SAMPLE_IDS = 10
 SAMPLE_KEYS = 10
