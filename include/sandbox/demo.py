@@ -174,7 +174,7 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
         )
         rows = conn.execute(
             """
-            select store_externalid, business_date, count(*) as orders,
+            select coalesce(store_externalid, '(web: not POS)'), business_date, count(*) as orders,
                    count(*) filter (where orderstateid = 10 and paymentstateid = 20) as finalised,
                    count(*) filter (where money_gross < 0) as refunds,
                    sum(money_gross) filter (where orderstateid = 10 and paymentstateid = 20) as gross
@@ -197,7 +197,7 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
             "select store_externalid, count(*) filter (where state = 'posted'), "
             "count(*) filter (where state = 'quarantined'), "
             "count(*) filter (where state = 'quarantined' and (reason ilike '%tax%' or reason ilike '%vat%')) "
-            "from sitoo_erp.order_state group by 1 order by 1"
+            "from sitoo_erp.order_state where store_externalid is not null group by 1 order by 1"
         ).fetchall()
         _print_table(
             "Receipts per store and till pricing (gross_* = VAT-inclusive; tax quarantines should be 0)",
