@@ -77,6 +77,10 @@ def deployment(postgres, tmp_path_factory):
     }
     yield dep
     print("\nFIGURES " + json.dumps(FIGURES))
+    # Kept for the closing note / bench/RESULTS.md (pytest captures the print above on success).
+    out = Path(__file__).resolve().parents[2] / "var" / "deployment-figures.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(FIGURES, indent=2, default=str))
     dep.stop()
     postgres.drop_database(config.database)
     postgres.drop_database(dep.meta_database)
