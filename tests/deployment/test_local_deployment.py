@@ -379,14 +379,21 @@ def test_backfill_again_with_reprocess_and_a_bad_receipt_arriving_midway(deploym
 def test_reconciliation_then_the_operations_page_renders_with_every_exception_kind(deployment):
     dep = deployment
     stack = dep.stack
-    # The month is closed and every till and Z-report is in (the sandbox clock is the tills' clock).
-    scheduled = datetime(2026, 12, 3, 6, tzinfo=UTC)  # Europe/London is on GMT in December
-    stack.sitoo.set_clock(int(scheduled.timestamp()))
+    # Every till and Z-report of the seeded days is in (the sandbox clock is the tills' clock). The
+    # scheduled November run (logical date 3 December) cannot run before that date: the scheduler
+    # refuses a logical date in the future. So, as a data engineer would for a weekly check, trigger
+    # the DAG now with its period as Params.
+    after = int(datetime(2026, 11, 17, 6, tzinfo=UTC).timestamp())
+    stack.sitoo.set_clock(max(stack.sitoo.now, after))
     with dep.client() as client:
         assert client.patch(f"/api/v2/dags/{RECON}", json={"is_paused": False}).status_code == 200
         client.post(
             f"/api/v2/dags/{RECON}/dagRuns",
-            json={"dag_run_id": "reconcile_november", "logical_date": scheduled.isoformat()},
+            json={
+                "dag_run_id": "reconcile_november",
+                "logical_date": None,
+                "conf": {"date_from": FIRST_DAY.isoformat(), "date_to": DAY.isoformat()},
+            },
         ).raise_for_status()
     run = wait_for_runs(dep, RECON, lambda r: r["dag_run_id"] == "reconcile_november", 1)[0]
     with connect_url(stack.database_url) as conn:
