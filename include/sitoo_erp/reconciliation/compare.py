@@ -328,8 +328,10 @@ def reconcile(
                    x.kind, x.owner, x.message,
                    case
                      when s.state = 'quarantined' then 'quarantined'
-                     when s.state = 'held' and (x.kind = 'stalled'
-                          or coalesce(s.held_since, o.orderdate) < %(stall_before)s) then 'stalled'
+                     when s.state = 'held' and x.kind = 'stalled' then 'stalled'
+                     -- uploaded after the last hourly sync and never classified: no run has held it yet
+                     when s.state = 'held' and s.held_since is null and o.orderid > %(watermark)s then 'held'
+                     when s.state = 'held' and coalesce(s.held_since, o.orderdate) < %(stall_before)s then 'stalled'
                      when s.state = 'held' and s.reason like 'staged%%' and o.orderid <= %(watermark)s then 'unknown'
                      when s.state = 'held' then 'held'
                      else 'unknown'
