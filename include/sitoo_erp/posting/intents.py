@@ -34,6 +34,7 @@ from psycopg.rows import dict_row
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import LedgerDocument
+from include.sitoo_erp.posting.tax_variance import record_tax_variance
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
 
 log = logging.getLogger(__name__)
@@ -169,16 +170,7 @@ def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: s
             row["orderid"],
         ),
     )
-    with conn.cursor() as cur:
-        cur.executemany(
-            """
-            insert into sitoo_erp.receipt_tax_variance (orderid, vat_rate, pos_tax, erp_line_tax, variance)
-            values (%s, %s, %s, %s, %s)
-            on conflict (orderid, vat_rate) do update set pos_tax = excluded.pos_tax,
-                erp_line_tax = excluded.erp_line_tax, variance = excluded.variance, recorded_at = now()
-            """,
-            [(row["orderid"], *rates) for rates in row["tax_by_rate"] or []],
-        )
+    record_tax_variance(conn, row["orderid"], row["tax_by_rate"] or [])
     resolve_exceptions(conn, row["orderid"], f"posted as {row['external_id']}")
 
 

@@ -50,6 +50,7 @@ from include.sitoo_erp.posting.documents import (
     build_document,
 )
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
+from include.sitoo_erp.posting.tax_variance import record_tax_variance
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
 from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt, wait_for_receipt
 
@@ -342,25 +343,19 @@ def _record_posted(
             """,
             (S.POSTED, f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})", doc.orderid),
         )
-        with conn.cursor() as cur:
-            cur.executemany(
-                """
-                insert into sitoo_erp.receipt_tax_variance (orderid, vat_rate, pos_tax, erp_line_tax, variance)
-                values (%s, %s, %s, %s, %s)
-                on conflict (orderid, vat_rate) do update set pos_tax = excluded.pos_tax,
-                    erp_line_tax = excluded.erp_line_tax, variance = excluded.variance, recorded_at = now()
-                """,
-                [
-                    (
-                        doc.orderid,
-                        rate,
-                        doc.pos_tax_by_rate[rate],
-                        doc.erp_line_tax_by_rate.get(rate, 0),
-                        doc.tax_variance_by_rate.get(rate, 0),
-                    )
-                    for rate in doc.pos_tax_by_rate
-                ],
-            )
+        record_tax_variance(
+            conn,
+            doc.orderid,
+            (
+                (
+                    rate,
+                    doc.pos_tax_by_rate[rate],
+                    doc.erp_line_tax_by_rate.get(rate, 0),
+                    doc.tax_variance_by_rate.get(rate, 0),
+                )
+                for rate in doc.pos_tax_by_rate
+            ),
+        )
         for extra in result.related:  # the tender journal: logged with its receipt, same step
             conn.execute(
                 """
