@@ -9,7 +9,6 @@ Receipts with unknown SKUs / the unmapped tender raise ``MappingMissing`` (quara
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ import pytest
 from include.sandbox.catalogue import mapping_seed_rows
 from include.sandbox.generator import T_FOREIGN, TENDER_WEIGHTS, generate_dataset, is_finalised
 from include.sandbox.netsuite import NetSuiteSandbox
-from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
+from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
 from include.sitoo_erp.erp.netsuite_documents import DISCOUNT_TAX_REFERENCE, record_type, render_netsuite
@@ -33,6 +32,7 @@ from include.sitoo_erp.posting.documents import (
 )
 from include.sitoo_erp.sitoo.models import parse_order
 from include.sitoo_erp.staging import orders as staging
+from tests.integration.connections import netsuite_conn
 
 FAST = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
 SEED = 4  # this seed's 2 stores x 2 days x 60 receipts hold every receipt kind (asserted below)
@@ -84,19 +84,7 @@ def world():
 def hook(world, monkeypatch):
     _, _, sandbox = world
     sandbox.reset()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_NETSUITE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": int(sandbox.url.rsplit(":", 1)[1]),
-                "login": NETSUITE_CLIENT_ID,
-                "password": throwaway_private_key(),
-                "extra": {"timeout": 5, "netsuite": {"certificate_id": NETSUITE_CERTIFICATE_ID}},
-            }
-        ),
-    )
+    netsuite_conn(monkeypatch, sandbox)
     h = NetSuiteHook(retry=FAST)
     yield h
     h.close()

@@ -10,12 +10,13 @@ from include.sandbox.catalogue import build_catalogue
 from include.sandbox.generator import generate_dataset, is_finalised
 from include.sandbox.netsuite import NetSuiteSandbox
 from include.sandbox.sitoo.state import SitooSandbox
-from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
+from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
 from include.sitoo_erp.http_retry import AuthError, RetryPolicy, TransientApiError
 from include.sitoo_erp.sitoo.hook import SitooHook
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError
+from tests.integration.connections import netsuite_conn
 
 FAST = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
 
@@ -161,30 +162,11 @@ def netsuite():
         yield sandbox, catalogue
 
 
-def netsuite_conn(monkeypatch, sandbox, certificate_id: str = NETSUITE_CERTIFICATE_ID) -> None:
-    """Point ``netsuite_default`` at the sandbox, signing with a throwaway key."""
-    import json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_NETSUITE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": int(sandbox.url.rsplit(":", 1)[1]),
-                "login": NETSUITE_CLIENT_ID,
-                "password": throwaway_private_key(),
-                "extra": {"timeout": 2, "netsuite": {"certificate_id": certificate_id}},
-            }
-        ),
-    )
-
-
 @pytest.fixture
 def ns(netsuite, monkeypatch):
     sandbox, catalogue = netsuite
     sandbox.reset()
-    netsuite_conn(monkeypatch, sandbox)
+    netsuite_conn(monkeypatch, sandbox, timeout=2)
     return sandbox, catalogue
 
 
@@ -277,7 +259,7 @@ def test_validation_errors_are_permanent_and_keep_the_erp_message(ns):
 
 def test_bad_key_gives_a_clear_auth_error(ns, monkeypatch):
     sandbox, _ = ns
-    netsuite_conn(monkeypatch, sandbox, certificate_id="wrong-cert")
+    netsuite_conn(monkeypatch, sandbox, certificate_id="wrong-cert", timeout=2)
     with pytest.raises(AuthError, match="refused the M2M token request"):
         NetSuiteHook(retry=FAST).access_token()
 

@@ -9,7 +9,6 @@ finance would query NetSuite.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -23,7 +22,7 @@ from include.sandbox.catalogue import (
     mapping_seed_rows,
 )
 from include.sandbox.netsuite import NetSuiteSandbox
-from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
+from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
 from include.sitoo_erp.http_retry import RetryPolicy, TransientApiError
 from include.sitoo_erp.posting.classify import classify
@@ -33,6 +32,7 @@ from include.sitoo_erp.quality.gate import run_gate
 from include.sitoo_erp.staging.db import connect_url
 from include.sitoo_erp.staging.mappings import load_mapping_csvs, write_mapping_csvs
 from include.sitoo_erp.staging.orders import stage_orders
+from tests.integration.connections import netsuite_conn
 
 FAST = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
 D = Decimal
@@ -68,19 +68,7 @@ def sandbox(catalogue):
 @pytest.fixture
 def hook(sandbox, monkeypatch):
     sandbox.reset()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_NETSUITE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": int(sandbox.url.rsplit(":", 1)[1]),
-                "login": NETSUITE_CLIENT_ID,
-                "password": throwaway_private_key(),
-                "extra": {"timeout": 5, "netsuite": {"certificate_id": NETSUITE_CERTIFICATE_ID}},
-            }
-        ),
-    )
+    netsuite_conn(monkeypatch, sandbox)
     h = NetSuiteHook(retry=FAST)
     yield h
     h.close()

@@ -8,7 +8,6 @@ gate, then posted by ``post_ready`` through ``NetSuiteHook`` to the NetSuite emu
 from __future__ import annotations
 
 import copy
-import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,7 +16,7 @@ import pytest
 from include.sandbox.catalogue import UNMAPPED_TENDER
 from include.sandbox.generator import generate_dataset
 from include.sandbox.netsuite import NetSuiteSandbox
-from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID, throwaway_private_key
+from include.sandbox.stack import NETSUITE_CERTIFICATE_ID, NETSUITE_CLIENT_ID
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.erp.netsuite import NetSuiteHook
 from include.sitoo_erp.http_retry import RetryPolicy
@@ -27,6 +26,7 @@ from include.sitoo_erp.posting.post import post_ready
 from include.sitoo_erp.quality.gate import run_gate
 from include.sitoo_erp.reconciliation.compare import _receipt_rates
 from include.sitoo_erp.staging.orders import stage_orders
+from tests.integration.connections import netsuite_conn
 from tests.integration.test_quality_gate import _exceptions, _plain_sales, _seed, _state
 
 D = Decimal
@@ -109,19 +109,7 @@ def netsuite(dataset, monkeypatch):
         client_id=NETSUITE_CLIENT_ID,
         certificate_id=NETSUITE_CERTIFICATE_ID,
     ) as sandbox:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_NETSUITE_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": "127.0.0.1",
-                    "port": int(sandbox.url.rsplit(":", 1)[1]),
-                    "login": NETSUITE_CLIENT_ID,
-                    "password": throwaway_private_key(),
-                    "extra": {"timeout": 5, "netsuite": {"certificate_id": NETSUITE_CERTIFICATE_ID}},
-                }
-            ),
-        )
+        netsuite_conn(monkeypatch, sandbox)
         hook = NetSuiteHook(
             retry=RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
         )
