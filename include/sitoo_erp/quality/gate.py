@@ -60,12 +60,11 @@ REASON_PREFIX = "quality gate"
 
 @dataclass
 class GateOptions:
-    per_line_tolerance: str = "0.005"  # tax_rounding: half a penny per line (+1 for the receipt rounding)
-    header_tolerance: str = "0.005"  # tax_rounding: header vs per-rate totals, to the penny
     min_systemic_batch: int = 20  # below this a high failure share is not called systemic
 
     def tokens(self) -> dict[str, object]:
-        return {"per_line_tolerance": self.per_line_tolerance, "header_tolerance": self.header_tolerance}
+        """No receipt rule takes an option any more: the VAT tolerance lives in ``posting/vat.py``."""
+        return {}
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.sitoo_erp.posting.classify import business_clock
 from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
 from include.sitoo_erp.reconciliation.erp import (
     ZERO,
@@ -316,10 +317,7 @@ def reconcile(
         p["watermark"] = watermark[0] if watermark else 0
         # Business time (the run's data interval end, else the newest order date staged), the clock
         # classify's held_since is kept in: a replayed or backfilled period stalls by its own time.
-        p["stall_before"] = (
-            now
-            or conn.execute("select coalesce(max(orderdate), now()) from sitoo_erp.sitoo_order").fetchone()[0]
-        ) - stall_after
+        p["stall_before"] = business_clock(conn, now) - stall_after
         t = time.perf_counter()
         missing = conn.execute(
             f"""
