@@ -217,7 +217,28 @@ def wait_for_reruns(dep, before: dict[str, str], at_least: int, timeout: float =
     )
 
 
+def backfills_open(dep, dag_id: str = SALES) -> list[dict]:
+    """Backfills of ``dag_id`` the scheduler has not marked complete yet."""
+    with dep.client() as client:
+        response = client.get("/api/v2/backfills", params={"dag_id": dag_id, "limit": 100})
+    response.raise_for_status()
+    return [b for b in response.json()["backfills"] if b["completed_at"] is None]
+
+
+def wait_for_backfills_complete(dep, timeout: float = 300) -> None:
+    """The scheduler marks a backfill complete on its own timer (every 30 s) after its last run
+    ends; until then Airflow refuses another backfill of the same DAG ("only one running
+    backfill per Dag"), exactly as it would for a user re-running the command too soon."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not (open_ := backfills_open(dep)):
+            return
+        time.sleep(3)
+    raise AssertionError(f"backfills still open after {timeout}s: {open_}")
+
+
 def backfill(dep, *extra: str) -> None:
+    wait_for_backfills_complete(dep)
     dep.airflow(
         "backfill",
         "create",
@@ -310,6 +331,7 @@ def test_backfill_with_default_concurrency_changes_nothing(deployment):
     assert max_overlap(runs) > 1  # the backfill really ran runs at the same time
     assert {r["state"] for r in runs} == {"success"}, Counter(r["state"] for r in runs)
     wait_until_idle(dep, SALES)
+    wait_for_backfills_complete(dep)  # the backfill itself is recorded as finished
     rows = assert_consistent(dep, dep.planted)
     new_mails = dep.stack.smtp.messages[mails_before:]
     assert_no_systemic_mail(dep)
