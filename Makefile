@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench clean audit airflow airflow-stop airflow-status
+.PHONY: setup demo test test-fast lint format bench clean audit airflow airflow-stop airflow-status
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+
+# Fast lane while coding: pure logic, properties, hooks/staging against the real PostgreSQL and
+# sandboxes — no DAG runs, no scheduler, no browser. `make test` stays the whole truth.
+test-fast: setup
+	$(VENV)/bin/pytest -q tests/unit tests/property tests/integration tests/sandbox -m "not airflow and not deployment"
 
 lint: setup
 	$(VENV)/bin/ruff check .

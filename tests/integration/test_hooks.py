@@ -298,3 +298,27 @@ def test_suiteql_pages_until_has_more_is_false(ns):
     assert len(rows) > 390 and len({r["id"] for r in rows}) == len(rows)
     rows = list(hook.query("SELECT iil.item FROM inventoryitemlocations iil ORDER BY iil.item, iil.location"))
     assert len(rows) > 1000  # more than one page of 1000
+
+
+def test_test_connection_says_what_is_wrong_without_the_secret(sitoo_conn, ns, monkeypatch):
+    """The check a data engineer runs before the first DAG run (and the UI's Test button calls)."""
+    ok, message = SitooHook(retry=FAST).test_connection()
+    assert ok, message
+    assert "store(s) visible" in message
+    with NetSuiteHook(retry=FAST) as hook:
+        ok, message = hook.test_connection()
+    assert ok, message
+    assert "token issued" in message
+
+    port = int(sitoo_conn.url.rsplit(":", 1)[1])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SITOO_DEFAULT",
+        f'{{"conn_type": "http", "host": "127.0.0.1", "port": {port}, "login": "90316-1", '
+        '"password": "Wr0ng-Pa55word-123"}',
+    )
+    ok, message = SitooHook(retry=FAST).test_connection()
+    assert not ok and "(401)" in message and "Wr0ng-Pa55word-123" not in message
+    sandbox, _ = ns
+    netsuite_conn(monkeypatch, sandbox, certificate_id="wrong-cert", timeout=2)
+    ok, message = NetSuiteHook(retry=FAST).test_connection()
+    assert not ok and "refused the M2M token request" in message

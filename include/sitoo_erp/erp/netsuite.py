@@ -132,6 +132,34 @@ class NetSuiteHook(HttpHook):
                 self._session.close()
                 self._session = None
 
+    def __enter__(self) -> NetSuiteHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A fresh M2M token and one SuiteQL read: proves the certificate, the role's REST and
+        SuiteQL permissions and the account URL at once (the message never carries the key)."""
+        try:
+            self.access_token(force=True)
+            rows = (
+                self.request(
+                    "POST",
+                    "/query/v1/suiteql?limit=1&offset=0",
+                    "NetSuite SuiteQL",
+                    json={"q": "SELECT id FROM location"},
+                    headers={"Prefer": "transient", "Content-Type": "application/json"},
+                )
+                .json()
+                .get("items", [])
+            )
+        except (ApiError, AuthError, requests.RequestException) as error:
+            return False, str(error)
+        finally:
+            self.close()
+        return True, f"NetSuite answered: token issued, SuiteQL read {len(rows)} location row(s)"
+
     def _settings(self) -> dict[str, Any]:
         return dict(self.get_connection(self.netsuite_conn_id).extra_dejson.get(EXTRA_KEY) or {})
 

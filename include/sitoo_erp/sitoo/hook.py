@@ -91,6 +91,23 @@ class SitooHook(HttpHook):
             self._session.close()
             self._session = None
 
+    def __enter__(self) -> SitooHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated read (the first store), so a wrong API id, password or
+        allow-list shows up before a DAG runs; the message never carries the password."""
+        try:
+            page = self.get_json("sites/1/stores.json", {"start": 0, "num": 1})
+        except (ApiError, AuthError, requests.RequestException) as error:
+            return False, str(error)
+        finally:
+            self.close()
+        return True, f"Sitoo answered: {page.get('totalcount', 0)} store(s) visible to this API id"
+
     def get_json(self, endpoint: str, params: dict[str, Any] | None = None) -> Any:
         """GET ``endpoint`` (relative to the account) with retries; returns the decoded JSON."""
         session = self.session()
