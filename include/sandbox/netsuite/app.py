@@ -16,6 +16,8 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -117,6 +119,8 @@ class NetSuiteSandbox:
         self._docs_by_type: Counter[str] = Counter()
         self._in_flight = 0
         self._shutdown = threading.Event()
+        self._open = threading.Event()  # cleared by holding(): admitted requests wait
+        self._open.set()
         self._server: ServerThread | None = None
         self.app = _LimitsMiddleware(self, self._build_app())
 
@@ -187,6 +191,16 @@ class NetSuiteSandbox:
         rows = self.store.query('SELECT recordtype, COUNT(*) FROM "transaction" GROUP BY recordtype')
         out["documents"] = dict.fromkeys(RECORD_TYPES, 0) | {r[0]: r[1] for r in rows}
         return out
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Admitted requests keep their concurrency slot until the block ends, so a test can fill
+        the account's slots and see the next request throttled without relying on a clock."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -557,6 +571,8 @@ class _LimitsMiddleware:
         try:
             if delay:
                 await asyncio.sleep(delay)
+            while not ns._open.is_set() and not ns._shutdown.is_set():
+                await asyncio.sleep(0.01)
             if verdict != "ok":
                 status = int(verdict)
                 code = E.SERVICE_UNAVAILABLE if status == 503 else E.UNEXPECTED_ERROR
