@@ -86,8 +86,12 @@ with DAG(
         "date_to": Param(
             None, type=["null", "string"], format="date", description="Last business day, inclusive"
         ),
+        # Optional like the dates: the trigger form marks a field required unless its type allows null.
         "stores": Param(
-            [], type="array", items={"type": "string"}, description="Store external ids (empty = all stores)"
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Store external ids, one per line (empty = all stores)",
         ),
     },
     tags=["sitoo", "erp", "reconciliation", "finance"],
