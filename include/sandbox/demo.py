@@ -225,16 +225,18 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
         )
         rows = conn.execute(
             """
-            select coalesce(store_externalid, '(web: not POS)'), business_date, count(*) as orders,
+            select coalesce(store_externalid, '(web: not POS)'),
+                   min(business_date) || '..' || max(business_date), count(distinct business_date),
+                   count(*) as orders,
                    count(*) filter (where orderstateid = 10 and paymentstateid = 20) as finalised,
                    count(*) filter (where money_gross < 0) as refunds,
                    sum(money_gross) filter (where orderstateid = 10 and paymentstateid = 20) as gross
-            from sitoo_erp.sitoo_order group by 1, 2 order by 1, 2
+            from sitoo_erp.sitoo_order group by 1 order by 1
             """
         ).fetchall()
         _print_table(
-            "Staged Sitoo orders per store and business day",
-            ("store", "business day", "orders", "finalised", "refunds", "finalised gross"),
+            "Staged Sitoo orders per store",
+            ("store", "business days", "days", "orders", "finalised", "refunds", "finalised gross"),
             rows,
         )
         exceptions = conn.execute(

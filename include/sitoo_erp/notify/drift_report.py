@@ -23,9 +23,10 @@ _TEMPLATE = _ENV.from_string(
 {% if checks %}
 <h3>What failed</h3>
 <table border="1" cellpadding="4" cellspacing="0">
-<tr><th>check</th><th>failing</th><th>units (abs)</th><th>value (abs)</th></tr>
+<tr><th>check</th><th>failing</th><th>location/SKU rows</th><th>units (abs)</th><th>value (abs)</th></tr>
 {% for c in checks %}
 <tr class="failed-check"><td>{{ c.label }}<br><small>{{ c.rule }}</small></td><td align="right">{{ c.count }}</td>
+<td align="right">{{ c.rows }}</td>
 <td align="right">{{ c.units }}</td><td align="right">{{ c.value }}</td></tr>
 {% endfor %}
 </table>
@@ -154,12 +155,13 @@ def render_drift_report(result: Any, run_url: str = "", page_url: str = "") -> t
 
 def failed_checks(s: Mapping[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The gate's per-check figures; a summary without them (older runs) falls back to the rule counts."""
-    checks = [dict(c) for c in (s.get("checks") or [])]
+    keys = ("check", "rule", "count", "rows", "label", "units", "value")
+    checks = [{k: c.get(k, "") for k in keys} for c in (s.get("checks") or [])]
     if checks:
         return checks
     return [
-        {"check": r["name"], "rule": r["name"], "count": r["count"], "label": f"{r['count']} failing {r['name']}",
-         "units": "", "value": ""}
+        {"check": r["name"], "rule": r["name"], "count": r["count"], "rows": r["count"],
+         "label": f"{r['count']} failing {r['name']}", "units": "", "value": ""}
         for r in rules
         if not r["ok"]
     ]  # fmt: skip

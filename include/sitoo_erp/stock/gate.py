@@ -151,7 +151,7 @@ def _checks(rows_by_rule: dict[str, list[tuple]]) -> list[dict[str, Any]]:
                 "count": count,
                 "rows": a["rows"],
                 "label": f"{count} {one if count == 1 else many}",
-                "units": str(a["units"].normalize() if a["units"] else 0),
+                "units": _units_text(a["units"]),
                 "value": f"{a['value']:.2f}",
             }
         )
@@ -159,7 +159,8 @@ def _checks(rows_by_rule: dict[str, list[tuple]]) -> list[dict[str, Any]]:
 
 
 def _units_text(units: Any) -> str:
-    return str(Decimal(str(units)).normalize()) if units is not None else "?"
+    """``370.000`` -> ``370``, ``2.50`` -> ``2.5`` (never ``3.7E+2``)."""
+    return f"{Decimal(str(units)).normalize():f}" if units is not None else "?"
 
 
 def _claim_news(
