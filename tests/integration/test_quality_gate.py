@@ -392,7 +392,7 @@ def test_gx_gates_and_migrations_keep_library_info_out_of_the_log(staging_conn, 
     from include.sitoo_erp.staging.schema import migrate
     from include.sitoo_erp.stock.gate import StockGateOptions
 
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     run_gate(staging_url, staging_conn)  # empty batch
     from datetime import date
 

@@ -47,6 +47,9 @@ from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.staging.schema import sqlalchemy_url
 
 log = logging.getLogger(__name__)
+# Before GX is first imported (its import logs hundreds of DEBUG lines when the task logs at DEBUG);
+# _build_context repeats it after the import, for the loggers GX sets to INFO itself.
+quiet_libraries()
 
 SAMPLE_IDS = 10
 SAMPLE_KEYS = 10
