@@ -47,7 +47,9 @@ empty = all). Only that range and those stores are reconciled. Leave the dates e
 
 **Reading the result.** *Missing in ERP*: a till receipt with no ERP document — explained when it is
 quarantined (an open exception names the rule and owner) or held in flight (the next hourly run posts
-it); stalled or unknown ones are not. *Extra / duplicate in ERP*: a document with our externalId and no
+it); stalled or unknown ones are not. *Blocked: systemic stop*: a receipt ready to post while the
+quality gate's systemic stop holds all posting — unexplained until the named cause is fixed and it
+posts. *Extra / duplicate in ERP*: a document with our externalId and no
 receipt behind it, or a second one for a receipt. *Amount mismatch*: the ERP document differs from what
 was posted. *Tax variance*: ERP VAT differs by exactly the recorded tax variance (explained).
 *Z-report mismatch*: a till's end-of-day report disagrees with its receipts. History is in
@@ -86,8 +88,12 @@ with DAG(
         "date_to": Param(
             None, type=["null", "string"], format="date", description="Last business day, inclusive"
         ),
+        # Optional like the dates: the trigger form marks a field required unless its type allows null.
         "stores": Param(
-            [], type="array", items={"type": "string"}, description="Store external ids (empty = all stores)"
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Store external ids, one per line (empty = all stores)",
         ),
     },
     tags=["sitoo", "erp", "reconciliation", "finance"],

@@ -86,3 +86,26 @@ def test_tasks_retry_transient_errors_only(dagbag):
             ):
                 decision = policy.evaluate(exc, try_number=1, max_tries=3)
                 assert decision.action.value == action, (dag_id, task.task_id, exc, decision)
+
+
+def _form_requires(schema: dict) -> bool:
+    """Airflow 3.3's trigger form (the UI's FlexibleForm, ``airflow/ui/dist``): a field is marked
+    required, and the Trigger button stays disabled while it is empty, unless its type allows null."""
+    kind = schema.get("type")
+    return bool(kind) and not (isinstance(kind, list) and "null" in kind)
+
+
+def test_reconciliation_trigger_form_requires_no_field(dagbag):
+    """Every field of finance's form is optional: empty dates = the closed month, empty stores = all."""
+    from airflow.sdk.definitions.param import Param
+
+    params = dagbag.dags["sitoo_reconciliation_monthly"].params
+    required = [name for name in params if _form_requires(params.get_param(name).schema)]
+    assert required == [], required
+    # What the form sends for an emptied field is null: accepted, and it means "all stores".
+    for name in params:
+        param = params.get_param(name)
+        Param(param.value, **param.schema).resolve(value=None)
+    from include.sitoo_erp.reconciliation.period import resolve_period
+
+    assert resolve_period({"date_from": "2026-11-02", "stores": None}, None).stores == ()

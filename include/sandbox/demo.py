@@ -4,6 +4,9 @@ Starts embedded PostgreSQL, the Sitoo and NetSuite sandboxes and an SMTP sink on
 seeds a week of trading for 5 stores (VAT-inclusive tills rounding per receipt and per line, and
 one net-priced till), and runs the real DAG with ``dag.test()`` against them.
 Everything it writes lives under ``var/`` (git-ignored); each run starts from a fresh database.
+
+The terminal gets the summary only (a few screens); everything else the run prints (Airflow's task
+logs, the sandboxes' request logs) goes to ``var/demo.log``, named at the end of the summary.
 """
 
 from __future__ import annotations
@@ -13,26 +16,68 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from include.sandbox.airflow_env import ROOT, configure, migrate_metadata_db
 
 VAR = ROOT / "var"
+LOG = VAR / "demo.log"
+_TERMINAL: TextIO | None = None  # the real stdout while fds 1 and 2 go to the log
+
+
+def say(*parts: object) -> None:
+    """A summary line: on the terminal and in the log."""
+    print(*parts, flush=True)  # fd 1: the log while the output is redirected
+    if _TERMINAL is not None:
+        print(*parts, file=_TERMINAL, flush=True)
+
+
+@contextmanager
+def _output_to_log(path: Path) -> Iterator[None]:
+    """Send fds 1 and 2 (every library's and subprocess's output) to ``path``; ``say`` still reaches the
+    terminal. Restored on exit; a crash's traceback is in the log and its last line on the terminal."""
+    global _TERMINAL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    _TERMINAL = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    with open(path, "w", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException as exc:
+            print(f"demo failed: {exc!r} (full traceback in {path})", file=_TERMINAL, flush=True)
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            _TERMINAL.close()
+            _TERMINAL = None
 
 
 def _print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
-    print(f"\n{title}")
+    say(f"\n{title}")
     widths = (
         [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
         if rows
         else [len(h) for h in header]
     )
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    print("  " + line.format(*header))
+    say("  " + line.format(*header))
     for row in rows:
-        print("  " + line.format(*(str(x) for x in row)))
+        say("  " + line.format(*(str(x) for x in row)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         "net_receipt); default: VAT-inclusive stores plus one net-priced store",
     )
     args = parser.parse_args(argv)
+    with _output_to_log(LOG):
+        rc = _run(args)
+    with LOG.open(encoding="utf-8", errors="replace") as f:
+        lines = sum(1 for _ in f)
+    print(f"Full log ({lines} lines: Airflow task logs, sandbox requests): {LOG}")
+    return rc
 
+
+def _run(args: argparse.Namespace) -> int:
     configure(VAR / "airflow")
     logging.basicConfig(level=logging.WARNING)
     from include.sandbox.stack import LocalStack, StackConfig, pick_port
@@ -62,29 +115,29 @@ def main(argv: list[str] | None = None) -> int:
         pg_port=pick_port(54329),
     )
     began = time.monotonic()
-    print(f"Starting the local stack in {VAR} (embedded PostgreSQL, Sitoo + NetSuite sandboxes, SMTP sink)…")
+    say(f"Starting the local stack in {VAR} (embedded PostgreSQL, Sitoo + NetSuite sandboxes, SMTP sink)…")
     stack = LocalStack(config, VAR)
     stack.start(fresh=True)
     try:
         # A fresh staging database per demo run (start(fresh=True)): the figures are this run's alone.
         stack.export_env()
         ds = stack.dataset
-        print(f"  PostgreSQL   {stack.postgres.url(config.database)}")
-        print(
+        say(f"  PostgreSQL   {stack.postgres.url(config.database)}")
+        say(
             f"  Sitoo        {stack.sitoo.base_url}  ({len(ds)} orders over {config.days} days, {config.stores} stores)"
         )
         pricing = ", ".join(f"{s.externalid} {s.pricing}" for s in ds.catalogue.stores)
-        print(f"  Till pricing {pricing}  (gross_* = VAT-inclusive shelf prices)")
-        print(f"  NetSuite     {stack.netsuite.url}/services/rest")
-        print(f"  SMTP sink    127.0.0.1:{stack.smtp.port}  (mail spooled to {VAR / 'mail'})")
-        print("Migrating the Airflow metadata DB (SQLite)…")
+        say(f"  Till pricing {pricing}  (gross_* = VAT-inclusive shelf prices)")
+        say(f"  NetSuite     {stack.netsuite.url}/services/rest")
+        say(f"  SMTP sink    127.0.0.1:{stack.smtp.port}  (mail spooled to {VAR / 'mail'})")
+        say("Migrating the Airflow metadata DB (SQLite)…")
         migrate_metadata_db()
 
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(ROOT / "dags"))
         if bag.import_errors:
-            print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
+            say(f"DAG import errors: {bag.import_errors}")
             return 1
         dag = bag.get_dag("sitoo_sales_hourly")
         # The first hour of the seeded week: its window pass stages that hour, and the late sweep
@@ -93,12 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         first_hour = datetime(config.start.year, config.start.month, config.start.day, 9, tzinfo=UTC)
         runs = []
         for window_start in (first_hour, first_hour + timedelta(hours=1)):
-            print(
-                f"Running sitoo_sales_hourly for the hour from {window_start:%Y-%m-%d %H:%M} UTC (dag.test)…"
-            )
+            say(f"Running sitoo_sales_hourly for the hour from {window_start:%Y-%m-%d %H:%M} UTC (dag.test)…")
             run = dag.test(logical_date=window_start + timedelta(hours=1))
             states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-            print(f"  {run.run_id}: {run.state}  tasks: {states}")
+            say(f"  {run.run_id}: {run.state}  tasks: {states}")
             runs.append(run)
         run = runs[-1]
         ok = all(str(r.state) == "success" for r in runs)
@@ -109,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             day = config.start + timedelta(days=offset)
             logical = datetime.combine(day + timedelta(days=1), dtime(2, 30), ZoneInfo(config.timezone))
             stock_run = stock_dag.test(logical_date=logical)
-            print(f"Running sitoo_stock_daily for {day} (dag.test): {stock_run.state}")
+            say(f"Running sitoo_stock_daily for {day} (dag.test): {stock_run.state}")
             ok = ok and str(stock_run.state) == "success"
 
         # The seeded month's reconciliation, as scheduled (06:00 on the 3rd of the next month).
@@ -119,19 +170,19 @@ def main(argv: list[str] | None = None) -> int:
         stack.sitoo.set_clock(int(scheduled.timestamp()))  # every till and Z-report of the month is in
         recon_run = bag.get_dag("sitoo_reconciliation_monthly").test(logical_date=scheduled)
         recon_states = {ti.task_id: str(ti.state) for ti in recon_run.get_task_instances()}
-        print(
+        say(
             f"Running sitoo_reconciliation_monthly for {config.start:%B %Y} (dag.test): {recon_run.state} "
             f"{recon_states}"
         )
 
         report(stack.database_url, {s.externalid: s.pricing for s in ds.catalogue.stores})
         recon_summary(stack.database_url)
-        print(
+        say(
             f"\nAlert e-mails: {len(stack.smtp.messages)} delivered to the SMTP sink, spooled in {VAR / 'mail'}"
         )
         for message in stack.smtp.messages:
-            print(f"  to {message['To']}: {message['Subject']}")
-        print(f"\nDone in {time.monotonic() - began:.1f} s. Airflow home: {VAR / 'airflow'}")
+            say(f"  to {message['To']}: {message['Subject']}")
+        say(f"\nDone in {time.monotonic() - began:.1f} s. Airflow home: {VAR / 'airflow'}")
         return 0 if ok else 1
     finally:
         stack.stop()
@@ -146,7 +197,7 @@ def recon_summary(database_url: str) -> None:
             "order by recon_run_id desc limit 1"
         ).fetchone()
         if run is None:
-            print("\nNo reconciliation run.")
+            say("\nNo reconciliation run.")
             return
         lines = conn.execute(
             "select class, cause, explained, count(*), sum(abs(diff_net) + abs(diff_tax)) from sitoo_erp.reconciliation_line "
@@ -158,7 +209,7 @@ def recon_summary(database_url: str) -> None:
         ("class", "cause", "explained", "lines", "net+tax difference"),
         lines or [("(no differences)", "", "", 0, 0)],
     )
-    print(f"Report: {run[2] or '(kept in sitoo_erp.reconciliation_run)'}")
+    say(f"Report: {run[2] or '(kept in sitoo_erp.reconciliation_run)'}")
 
 
 def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
@@ -174,16 +225,18 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
         )
         rows = conn.execute(
             """
-            select coalesce(store_externalid, '(web: not POS)'), business_date, count(*) as orders,
+            select coalesce(store_externalid, '(web: not POS)'),
+                   min(business_date) || '..' || max(business_date), count(distinct business_date),
+                   count(*) as orders,
                    count(*) filter (where orderstateid = 10 and paymentstateid = 20) as finalised,
                    count(*) filter (where money_gross < 0) as refunds,
                    sum(money_gross) filter (where orderstateid = 10 and paymentstateid = 20) as gross
-            from sitoo_erp.sitoo_order group by 1, 2 order by 1, 2
+            from sitoo_erp.sitoo_order group by 1 order by 1
             """
         ).fetchall()
         _print_table(
-            "Staged Sitoo orders per store and business day",
-            ("store", "business day", "orders", "finalised", "refunds", "finalised gross"),
+            "Staged Sitoo orders per store",
+            ("store", "business days", "days", "orders", "finalised", "refunds", "finalised gross"),
             rows,
         )
         exceptions = conn.execute(
@@ -233,11 +286,9 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
             "select count(*), count(distinct store_externalid) from sitoo_erp.posting_log "
             "where document_type = 'stock_adjustment'"
         ).fetchone()
-        print(
-            f"\nStock adjustments posted: {adjustments[0]} (one per store per day, {adjustments[1]} stores)"
-        )
+        say(f"\nStock adjustments posted: {adjustments[0]} (one per store per day, {adjustments[1]} stores)")
         mark = conn.execute("select value from sitoo_erp.extract_watermark").fetchall()
-        print(f"\nOrderid high-water mark: {mark[0][0] if mark else 'not set'}")
+        say(f"\nOrderid high-water mark: {mark[0][0] if mark else 'not set'}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -16,6 +17,9 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from include.sandbox.server import LOOPBACK, free_port
+
+# aiosmtpd logs every SMTP command at INFO ("mail.log"): a dozen lines per alert in a task's log.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass

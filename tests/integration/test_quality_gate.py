@@ -351,3 +351,59 @@ def test_unknown_skus_of_the_generator_fail_and_empty_batch_passes(staging_conn,
     }
     assert skus and skus <= unknown
     assert result.rule_counts.get("sku_mismatches.tender_mapped", 0) > 0  # Foreign Currency
+
+
+def test_alert_names_pos_receipt_numbers_and_each_cause_once(staging_conn, staging_url, dataset):
+    """Store staff look receipts up by the POS receipt number (``pos-receiptid``), not Sitoo's order id;
+    one SKU or tender failing many receipts is one example line naming them, not the same text again."""
+    from include.sitoo_erp.notify.gate_alert import render_gate_alert
+
+    _seed(staging_conn, dataset, unknown_in_erp=False)
+    stage_orders(staging_conn, list(dataset.iter_orders()))
+    classify(staging_conn)
+    result = run_gate(staging_url, staging_conn, options=GateOptions(min_systemic_batch=10**6))
+    receipt_of = dict(
+        staging_conn.execute("select orderid, receipt_id from sitoo_erp.sitoo_order").fetchall()
+    )
+    rule = "sku_mismatches.sku_has_erp_item"
+    assert result.rule_counts[rule] > len(result.rule_keys[rule]), "a SKU failing several receipts"
+    for rule_id, orderids in result.samples.items():
+        assert result.sample_receipts[rule_id] == [
+            f"receipt {receipt_of[oid]} (order {oid})" for oid in orderids
+        ]
+    for lines in result.sample_details.values():
+        assert len(lines) == len(set(lines)), lines  # no line twice
+        assert all("receipt " in line for line in lines), lines
+    shared = next(line for line in result.sample_details[rule] if " receipts: " in line)
+    assert shared.count("(order ") >= 2, shared
+    _, html = render_gate_alert(result, "http://localhost:8080/run")
+    first = result.samples[rule][0]
+    assert f"receipt {receipt_of[first]} (order {first})" in html
+
+
+def test_gx_gates_and_migrations_keep_library_info_out_of_the_log(staging_conn, staging_url, caplog):
+    """A task log carries the task's own summary: no GX INFO chatter from any GX gate (receipts, stock,
+    reconciliation), no alembic context lines on an up-to-date schema."""
+    import logging
+
+    from include.sitoo_erp.quality.gate import validate_suites
+    from include.sitoo_erp.quality.suites import reconciliation, stock_drift
+    from include.sitoo_erp.reconciliation.gate import _Options
+    from include.sitoo_erp.staging.schema import migrate
+    from include.sitoo_erp.stock.gate import StockGateOptions
+
+    caplog.set_level(logging.DEBUG)
+    run_gate(staging_url, staging_conn)  # empty batch
+    from datetime import date
+
+    validate_suites(
+        staging_url, (stock_drift.SUITE,), StockGateOptions(0, date(2026, 11, 16)), stock_drift.BATCH_TABLE
+    )
+    validate_suites(staging_url, (reconciliation.SUITE,), _Options(0), reconciliation.BATCH_TABLE)
+    migrate(staging_url)
+    noisy = [
+        (r.name, r.getMessage()[:80])
+        for r in caplog.records
+        if r.levelno < logging.WARNING and r.name.split(".")[0] in ("great_expectations", "alembic")
+    ]
+    assert noisy == [], noisy

@@ -169,11 +169,20 @@ def test_stock_day_posts_adjustments_quarantines_unknown_and_reports_only_real_d
             (st2.erp_location_id, sorted(sale_skus)),
         ).fetchall()
         assert naive and {r[0] for r in naive} <= sale_skus
+    # The drift mail leads with the check that failed and its own figures (not "0 pairs drifting").
+    drift_mails = [m for m in stack.smtp.messages if "Stock drift" in m["Subject"]]
+    assert len(drift_mails) == 1, [m["Subject"] for m in stack.smtp.messages]
+    assert drift_mails[0]["Subject"].startswith("[sitoo-erp] 1 SKU missing in the ERP (value "), drift_mails[
+        0
+    ]["Subject"]
+    assert "drifting" not in drift_mails[0]["Subject"]
 
-    # Re-running the day changes nothing: no second document, same ERP stock.
+    # Re-running the day changes nothing: no second document, same ERP stock, and no second mail for
+    # the same missing SKU (its exception stays open, in the daily digest).
     before = stack.netsuite.count_documents_by_external_id()
     run = stock_dag.test(logical_date=RUN_AT)
     assert str(run.state) == "success"
+    assert len([m for m in stack.smtp.messages if "Stock drift" in m["Subject"]]) == 1
     assert stack.netsuite.count_documents_by_external_id() == before
     assert all(n == 1 for n in before.values())
     assert stack.netsuite.on_hand(item[sku_a], loc1) == ds.initial_on_hand(1, sku_a) - 2
@@ -210,8 +219,16 @@ def test_stock_day_posts_adjustments_quarantines_unknown_and_reports_only_real_d
     assert len(mails) == 1, [m["Subject"] for m in stack.smtp.messages]
     assert "drift_within_tolerance" in mails[0]["Subject"]
     assert "no_unexplained_negative" not in mails[0]["Subject"]
+    assert f"1 SKU/location pair drifting beyond tolerance (value {row[2]})" in mails[0]["Subject"]
     body = mails[0].get_body(("html",)).get_content()
     assert sku_c in body and loc2 in body and str(row[2]) in body and "No stock was changed" in body
+    # The changed set is news: the new drift is named as new, the missing SKU as unchanged.
+    news = [line for line in body.splitlines() if 'class="news"' in line]
+    assert len(news) == 1 and "new: " in news[0] and sku_c in news[0], news
+    counts = next(line for line in body.splitlines() if "New or changed since the last run" in line)
+    assert "(1 new, 0 changed, " in counts and " unchanged)" in counts, (
+        counts
+    )  # the missing SKU etc. are not news
     # Never "fixed": the ERP still has the planted difference, and there is still one document per store.
     assert stack.netsuite.on_hand(item[sku_c], loc2) == ds.initial_on_hand(2, sku_c) - 3
     assert stack.netsuite.count_documents_by_external_id() == before

@@ -44,7 +44,11 @@ def test_render_escapes_data_and_shows_counts_owners_and_link():
     assert "finance" in html  # default owner of tax_beyond_tolerance
     assert 'href="https://airflow.example/dags/hourly/runs/r1?x=1&amp;y=2"' in html
     assert "26.5 h" in html
-    assert subject.startswith("[sitoo-erp] Quality gate failed: 3 of 200 receipts")
+    # The subject leads with the failing checks (receipts per kind), then the verdict.
+    assert subject.startswith(
+        "[sitoo-erp] 2 receipts with a SKU unknown to the ERP, 1 receipt with VAT beyond tolerance"
+        " — Quality gate failed: 3 of 200 receipts"
+    )
     assert "sku_mismatches, tax_rounding" in subject and "\n" not in subject
 
 

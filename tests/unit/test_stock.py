@@ -88,7 +88,11 @@ def _summary(**over):
         "value_tolerance": "0.00",
         "notes": [],
         "success": False,
-    }
+        "checks": [
+            {"check": "drift_within_tolerance", "rule": "drift_within_tolerance", "count": 1,
+             "label": "1 SKU/location pair drifting beyond tolerance", "units": "3", "value": "12.30"}
+        ],
+    }  # fmt: skip
     base.update(over)
     return base
 
@@ -96,9 +100,30 @@ def _summary(**over):
 def test_drift_report_names_location_sku_and_value_and_escapes_pos_text():
     subject, html = render_drift_report(_summary(), "http://airflow/x")
     assert "2026-11-16" in subject and "12.30" in subject and "drift_within_tolerance" in subject
+    assert subject.startswith("[sitoo-erp] 1 SKU/location pair drifting beyond tolerance (value 12.30) — ")
     assert "1002" in html and "12.30" in html and "No stock was changed" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "&lt;b&gt;X&lt;/b&gt;" in html
+
+
+def test_drift_subject_leads_with_the_failing_check_and_its_own_figures():
+    # The mail that said "0 SKU/location pairs drifting, value 9610.80" when 10 SKUs were missing in
+    # the ERP: the value was the missing SKUs' Sitoo stock, the drift count the passing check's.
+    summary = _summary(
+        rule_success={"sku_in_both_systems": False, "drift_within_tolerance": True},
+        rule_counts={"sku_in_both_systems": 14},
+        totals={"skus_compared": 900, "skus_drifting": 0, "missing_in_erp": 14, "drift_value_abs": "9610.80"},
+        checks=[
+            {"check": "missing_in_erp", "rule": "sku_in_both_systems", "count": 10, "rows": 14,
+             "label": "10 SKUs missing in the ERP", "units": "212", "value": "9610.80"}
+        ],
+    )  # fmt: skip
+    subject, html = render_drift_report(summary)
+    assert subject.startswith(
+        "[sitoo-erp] 10 SKUs missing in the ERP (value 9610.80) — Stock drift check failed 2026-11-16"
+    ), subject
+    assert "drifting" not in subject and "sku_in_both_systems" in subject
+    assert "<h3>What failed</h3>" in html and "10 SKUs missing in the ERP" in html
 
 
 def test_drift_report_when_everything_passes():

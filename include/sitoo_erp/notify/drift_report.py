@@ -20,11 +20,33 @@ _TEMPLATE = _ENV.from_string(
     """<!doctype html>
 <html><body style="font-family: sans-serif; font-size: 14px">
 <h2>{{ headline }}</h2>
-<p>Business day <b>{{ s.business_date }}</b>: {{ t.skus_compared }} location/SKU pairs compared over
+{% if checks %}
+<h3>What failed</h3>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>check</th><th>failing</th><th>location/SKU rows</th><th>units (abs)</th><th>value (abs)</th></tr>
+{% for c in checks %}
+<tr class="failed-check"><td>{{ c.label }}<br><small>{{ c.rule }}</small></td><td align="right">{{ c.count }}</td>
+<td align="right">{{ c.rows }}</td>
+<td align="right">{{ c.units }}</td><td align="right">{{ c.value }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if s.news %}
+<h3>New or changed since the last run ({{ s.new_causes }} new, {{ s.changed_causes }} changed{% if s.unchanged_causes %}, {{ s.unchanged_causes }} unchanged{% endif %}{% if s.gone_causes %}, {{ s.gone_causes }} gone{% endif %})</h3>
+<ul>
+{% for n in s.news %}
+<li class="news">{{ n }}</li>
+{% endfor %}
+</ul>
+{% if (s.new_causes + s.changed_causes) > s.news|length %}<p>… and {{ s.new_causes + s.changed_causes - s.news|length }} more.</p>{% endif %}
+<p>Unchanged causes are not e-mailed again; they stay open in the exception queue and in the daily
+digest of open exceptions.</p>
+{% endif %}
+<p>All compared: business day <b>{{ s.business_date }}</b>: {{ t.skus_compared }} location/SKU pairs compared over
 {{ t.locations }} locations ({{ t.sitoo_rows }} Sitoo warehouse items, {{ t.erp_rows }} ERP on-hand rows).
-<b>{{ t.skus_drifting }}</b> drifting, <b>{{ t.missing_in_erp }}</b> missing in the ERP,
+{{ t.skus_drifting }} differing in units (within tolerance or not), {{ t.missing_in_erp }} missing in the ERP,
 {{ t.missing_in_sitoo }} missing in Sitoo, {{ t.negative }} negative.
-Absolute drift value <b>{{ t.drift_value_abs }}</b> (net {{ t.drift_value_net }}), {{ t.drift_units_abs }} units.
+Absolute difference of all these rows {{ t.drift_value_abs }} (net {{ t.drift_value_net }}), {{ t.drift_units_abs }} units.
 Tolerance: {{ s.unit_tolerance }} units / {{ s.value_tolerance }} in value per location and SKU.</p>
 <p><b>No stock was changed in either system.</b> Drift is reported here and as exceptions for retail ops
 to investigate; sales and returns still held or quarantined, and movements not yet in an ERP adjustment,
@@ -108,12 +130,16 @@ def render_drift_report(result: Any, run_url: str = "", page_url: str = "") -> t
         for name, ok in (s.get("rule_success") or {}).items()
     ]
     failed = [r["name"] for r in rules if not r["ok"]]
-    headline = (
-        f"Stock drift {s.get('business_date')}: {t.get('skus_drifting', 0)} SKU/location pairs drifting, "
-        f"value {t.get('drift_value_abs', 0)}"
-        if not success
-        else f"Stock drift {s.get('business_date')}: within tolerance"
-    )
+    checks = failed_checks(s, rules)
+    if success:
+        headline = f"Stock drift {s.get('business_date')}: within tolerance"
+    else:
+        # Lead with what failed, counted and valued from the failing rows only.
+        lead = ", ".join(
+            c["label"] + (f" (value {c['value']})" if c.get("value") not in (None, "", "0.00") else "")
+            for c in checks
+        )
+        headline = f"{lead} — Stock drift check failed {s.get('business_date')}"
     subject = f"[sitoo-erp] {headline}" + (f" ({', '.join(failed)})" if failed else "")
     html = _TEMPLATE.render(
         s=_Attr(s),
@@ -122,8 +148,23 @@ def render_drift_report(result: Any, run_url: str = "", page_url: str = "") -> t
         run_url=run_url,
         page_url=page_url,
         headline=headline,
+        checks=checks,
     )
     return one_line_subject(subject), html
+
+
+def failed_checks(s: Mapping[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gate's per-check figures; a summary without them (older runs) falls back to the rule counts."""
+    keys = ("check", "rule", "count", "rows", "label", "units", "value")
+    checks = [{k: c.get(k, "") for k in keys} for c in (s.get("checks") or [])]
+    if checks:
+        return checks
+    return [
+        {"check": r["name"], "rule": r["name"], "count": r["count"], "rows": r["count"],
+         "label": f"{r['count']} failing {r['name']}", "units": "", "value": ""}
+        for r in rules
+        if not r["ok"]
+    ]  # fmt: skip
 
 
 class DriftReportNotifier:

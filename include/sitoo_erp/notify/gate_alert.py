@@ -55,7 +55,7 @@ Failing receipts were quarantined; the clean ones went on to posting.
 {% if rules %}
 <h3>Failures per rule</h3>
 <table border="1" cellpadding="4" cellspacing="0">
-<tr><th>rule</th><th>kind</th><th>owner</th><th>receipts</th><th>new causes</th><th>keys</th><th>sample receipts (order ids)</th><th>examples</th></tr>
+<tr><th>rule</th><th>kind</th><th>owner</th><th>receipts</th><th>new causes</th><th>keys</th><th>sample receipts (receipt number, order id)</th><th>examples (one per cause, with its receipts)</th></tr>
 {% for r in rules %}
 <tr><td>{{ r.rule }}<br><small>{{ r.description }}</small></td><td>{{ r.kind }}</td><td>{{ r.owner }}</td>
 <td align="right">{{ r.count }}</td><td align="right">{{ r.new }}</td><td>{{ r.failing_keys|join(", ") }}</td>
@@ -117,6 +117,34 @@ FIX_HINTS: dict[str, str] = {
 }
 
 
+# What failed, in the words the subject leads with: kind -> (one receipt, many receipts).
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "unknown_sku": ("receipt with a SKU unknown to the ERP", "receipts with a SKU unknown to the ERP"),
+    "inactive_item": ("receipt with an inactive ERP item", "receipts with an inactive ERP item"),
+    "missing_mapping": ("receipt with a missing mapping", "receipts with a missing mapping"),
+    "tender_mismatch": ("receipt with a tender mismatch", "receipts with a tender mismatch"),
+    "tax_beyond_tolerance": ("receipt with VAT beyond tolerance", "receipts with VAT beyond tolerance"),
+    "orphaned_return": ("return of an unknown sale", "returns of an unknown sale"),
+    "malformed_payload": ("malformed receipt", "malformed receipts"),
+    "duplicate_receipt": ("repeated receipt number", "repeated receipt numbers"),
+}
+
+
+def failing_checks(s: Mapping[str, Any]) -> str:
+    """``"6 receipts with a SKU unknown to the ERP, 5 receipts with a tender mismatch"``: receipts per
+    kind of failure (a receipt failing two kinds counts in both), largest first."""
+    per_kind: dict[str, int] = {}
+    kinds = s.get("rule_kinds") or {}
+    for rule_id, n in (s.get("rule_counts") or {}).items():
+        kind = str(kinds.get(rule_id, rule_id))
+        per_kind[kind] = per_kind.get(kind, 0) + int(n)
+    parts = []
+    for kind, n in sorted(per_kind.items(), key=lambda kv: (-kv[1], kv[0])):
+        one, many = KIND_WORDS.get(kind, (f"receipt failing {kind}", f"receipts failing {kind}"))
+        parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts)
+
+
 def _rules(s: Mapping[str, Any], owner_by_kind: Mapping[str, str] | None) -> list[dict[str, Any]]:
     owners = {str(k): v for k, v in DEFAULT_OWNER.items()}
     owners.update(s.get("owners") or {})
@@ -132,7 +160,8 @@ def _rules(s: Mapping[str, Any], owner_by_kind: Mapping[str, str] | None) -> lis
             "failing_keys": (s.get("rule_keys") or {}).get(rule_id, []),
             "hint": FIX_HINTS.get(kinds.get(rule_id, ""), ""),
             "description": (s.get("rule_descriptions") or {}).get(rule_id, ""),
-            "samples": (s.get("samples") or {}).get(rule_id, []),
+            "samples": (s.get("sample_receipts") or {}).get(rule_id)
+            or (s.get("samples") or {}).get(rule_id, []),
             "details": (s.get("sample_details") or {}).get(rule_id, []),
         }
         for rule_id, count in sorted((s.get("rule_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
@@ -173,7 +202,11 @@ def render_gate_alert(
     else:
         state = "SYSTEMIC failure" if s.get("systemic") else "failed"
         headline = f"Quality gate {state}: {s.get('failed_receipts', 0)} of {batch} receipts"
-    subject = f"[sitoo-erp] {headline} ({', '.join(failed_suites) or 'no suite'})"
+    # The subject leads with what failed (the check and its count), then the gate's verdict.
+    lead = failing_checks(s)
+    subject = (
+        f"[sitoo-erp] {lead + ' — ' if lead else ''}{headline} ({', '.join(failed_suites) or 'no suite'})"
+    )
     if s.get("run_label"):
         subject += f" - {s['run_label']}"
     html = _TEMPLATE.render(

@@ -34,6 +34,7 @@ CLASS_NAMES = {
     "zreport_mismatch": "Z-report mismatch",
     "unexplained_residual": "Unexplained residual",
     "receipt_mismatch": "Receipt differs from its ERP document",
+    "blocked_systemic_stop": "Blocked: systemic stop",
 }
 CSV_COLUMNS = [
     "line_id",
@@ -98,7 +99,9 @@ have differed by; the POS VAT was posted): <b>{{ s.tax_variance_total }}</b>.</p
 {% else %}<tr><td colspan="{{ buckets|length + 2 }}">No open exceptions.</td></tr>{% endfor %}
 </table>
 <p><small>How to read this: "Missing in ERP" is a till receipt with no ERP document (quarantined and held ones are
-explained: an open exception or the next hourly run covers them); "Extra"/"Duplicate" are ERP documents with our
+explained: an open exception or the next hourly run covers them); "Blocked: systemic stop" is a receipt ready to post
+while the quality gate's systemic stop holds all posting (unexplained until the stop's cause is fixed and it posts);
+"Extra"/"Duplicate" are ERP documents with our
 externalId that no receipt (or a second one for the same receipt) is behind; "Z-report mismatch" is a till whose
 end-of-day report disagrees with its receipts. Amounts are in the POS sign: sales +, returns -.</small></p>
 </body></html>
@@ -195,13 +198,16 @@ def build_report(conn: psycopg.Connection, recon_run_id: int) -> Report:
     unexplained = sum(1 for ln in lines if not ln[3])
     passed = unexplained == 0
     stores: dict[str, dict] = {}
+    # Distinct receipts per store (the run's summary); the cells count a receipt once per tax code.
+    per_store = (s.get("sitoo") or {}).get("receipts_by_store")
     for store, receipts, docs, sitoo, erp in conn.execute(
         "select store_externalid, sum(sitoo_receipts), sum(erp_docs), sum(sitoo_net + sitoo_tax), sum(erp_net + erp_tax) "
         "from sitoo_erp.reconciliation_cell where recon_run_id = %s group by store_externalid order by 1",
         (recon_run_id,),
     ):
         stores[store] = {
-            "store": store, "receipts": receipts, "docs": docs, "sitoo": _d(sitoo), "erp": _d(erp),
+            "store": store, "receipts": receipts if per_store is None else per_store.get(str(store), 0),
+            "docs": docs, "sitoo": _d(sitoo), "erp": _d(erp),
             "diff": _d(sitoo) - _d(erp), "explained": 0, "unexplained": 0,
         }  # fmt: skip
     for ln in lines:
@@ -265,8 +271,17 @@ def build_report(conn: psycopg.Connection, recon_run_id: int) -> Report:
     w.writerow(CSV_COLUMNS)
     for ln in lines:
         w.writerow(["" if v is None else _csv_safe(v) for v in ln])
+    per_class: dict[str, int] = {}
+    for ln in lines:
+        if not ln[3]:
+            per_class[ln[1]] = per_class.get(ln[1], 0) + 1
+    which = ", ".join(
+        f"{n} {CLASS_NAMES.get(c, c)}" for c, n in sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     subject = f"[sitoo-erp] Reconciliation {period}: " + (
-        "passed, zero unexplained difference" if passed else f"FAILED, {unexplained} unexplained differences"
+        "passed, zero unexplained difference"
+        if passed
+        else f"FAILED, {unexplained} unexplained differences ({which})"
     )
     text = summary_text(r, s, passed, unexplained)
     filename = f"reconciliation_{r['date_from']}_{r['date_to']}_run{recon_run_id}"

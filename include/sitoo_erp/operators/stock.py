@@ -149,11 +149,12 @@ class StockSnapshotOperator(_StockDayOperator):
 
 
 class StockGateOperator(_StockDayOperator):
-    """GX suite ``stock_drift`` on the day's snapshot; a failed suite e-mails the drift report.
+    """GX suite ``stock_drift`` on the day's snapshot; a new or changed failing cause e-mails the drift report.
 
     Drift is *reported* (exceptions + e-mail), never corrected: this task writes no stock anywhere and
-    does not fail the run on drift (the data is the finding). Tolerances are templated, so they can
-    come from Airflow Variables. Not retried: the same snapshot gives the same answer.
+    does not fail the run on drift (the data is the finding). A failing set unchanged since the last
+    run is not mailed again (its exceptions stay open, in the daily digest). Tolerances are templated,
+    so they can come from Airflow Variables. Not retried: the same snapshot gives the same answer.
     """
 
     template_fields: Sequence[str] = (
@@ -190,7 +191,7 @@ class StockGateOperator(_StockDayOperator):
 
         from include.sitoo_erp.notify.drift_report import DriftReportNotifier
         from include.sitoo_erp.staging.db import connect_airflow, sqlalchemy_url_for
-        from include.sitoo_erp.stock.gate import StockGateOptions, run_stock_gate
+        from include.sitoo_erp.stock.gate import StockGateOptions, StockGateResult, run_stock_gate
         from include.sitoo_erp.stock.jobs import snapshot_for
 
         day = self.business_date()
@@ -198,6 +199,19 @@ class StockGateOperator(_StockDayOperator):
         if unit_tol < 0 or value_tol < 0:
             raise ValueError(f"tolerances must be >= 0, got {unit_tol} units / {value_tol} value")
         ti = context["ti"]
+        to = recipients(self.alert_to)
+        mailed: list[str] = []
+
+        def alert(result: StockGateResult) -> None:
+            # Inside the gate's transaction: if sending fails, the new causes stay unannounced.
+            if not to:
+                self.log.warning("stock gate failed but no alert recipients are configured")
+                return
+            url = run_url(self.ui_base_url, ti.dag_id, ti.run_id)
+            page = page_url(str(self.ui_base_url or ""), kind="stock_drift")
+            subject, _ = DriftReportNotifier(to, smtp_conn_id=self.smtp_conn_id).send(result, url, page)
+            mailed.append(subject)
+
         with connect_airflow(self.postgres_conn_id) as conn:
             snapshot_id = snapshot_for(conn, day)
             if snapshot_id is None:
@@ -213,17 +227,18 @@ class StockGateOperator(_StockDayOperator):
                 dag_id=ti.dag_id,
                 run_id=ti.run_id,
                 top_n=self.top_n,
+                alert=alert,
             )
         summary = result.summary()
-        self.log.info("stock gate %s: success %s, failing %s", day, result.success, result.rule_counts)
-        if not result.success:
-            to = recipients(self.alert_to)
-            if to:
-                url = run_url(self.ui_base_url, ti.dag_id, ti.run_id)
-                page = page_url(str(self.ui_base_url or ""), kind="stock_drift")
-                subject, _ = DriftReportNotifier(to, smtp_conn_id=self.smtp_conn_id).send(result, url, page)
-                summary["mailed"] = subject
-                self.log.info("drift report sent to %s: %s", to, subject)
-            else:
-                self.log.warning("stock gate failed but no alert recipients are configured")
+        failing = "; ".join(c["label"] for c in result.checks) or "nothing"
+        self.log.info("stock gate %s: %s failing", day, failing)
+        if mailed:
+            summary["mailed"] = mailed[0]
+            self.log.info("drift report sent to %s: %s", to, mailed[0])
+        elif not result.success:
+            self.log.info(
+                "not mailed again: the %d failing causes are unchanged since the last run "
+                "(open exceptions, in the daily digest)",
+                result.unchanged_causes,
+            )
         return summary

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg
 
+from include.sitoo_erp.logs import quiet_libraries
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
 from include.sitoo_erp.quality.suites import resolve_suites
@@ -46,9 +47,9 @@ from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.staging.schema import sqlalchemy_url
 
 log = logging.getLogger(__name__)
-# GX logs hundreds of INFO lines per validation (expectation defaults, metric resolution): a task log
-# should carry the gate's own summary, so only GX's warnings and errors get through.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# Before GX is first imported (its import logs hundreds of DEBUG lines when the task logs at DEBUG);
+# _build_context repeats it after the import, for the loggers GX sets to INFO itself.
+quiet_libraries()
 
 SAMPLE_IDS = 10
 SAMPLE_KEYS = 10
@@ -100,7 +101,7 @@ class GateResult:
     rule_descriptions: dict[str, str]
     stores_affected: dict[str, int]  # store -> failing receipts
     samples: dict[str, list[int]]  # "suite.rule" -> up to 10 orderids
-    sample_details: dict[str, list[str]]  # "suite.rule" -> up to 3 detail texts
+    sample_details: dict[str, list[str]]  # "suite.rule" -> one line per cause (first 3), with its receipts
     quarantined: int = 0
     resolved: int = 0
     exceptions_raised: int = 0
@@ -120,6 +121,8 @@ class GateResult:
     new_counts: dict[str, int] = field(default_factory=dict)  # "suite.rule" -> new causes
     new_cause_keys: list[str] = field(default_factory=list)  # "kind subject_key" of new causes (first 100)
     alert_due: bool = False  # new causes, or a systemic stop with a cause not e-mailed yet
+    # "suite.rule" -> the sample receipts as store staff know them: "receipt 0042-17 (order 10665)"
+    sample_receipts: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -155,6 +158,9 @@ def _build_context(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.metadata_types import FailureSeverity
 
+    # Every GX gate (receipts, stock, reconciliation) builds its context here: GX's INFO chatter stays
+    # out of the task log, after GX's own import-time setLevel calls.
+    quiet_libraries()
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": that
@@ -305,7 +311,6 @@ def run_gate(
             if f.orderid in batch:
                 by_receipt[f.orderid].append(f)
         receipts_by_rule: dict[str, list[int]] = defaultdict(list)
-        details_by_rule: dict[str, list[str]] = defaultdict(list)
         keys_by_rule: dict[str, dict[str, None]] = defaultdict(dict)
         stores: Counter[str] = Counter()
         for oid in sorted(by_receipt):
@@ -314,12 +319,12 @@ def run_gate(
             for rule_id in dict.fromkeys(f.rule_id for f in fs):
                 receipts_by_rule[rule_id].append(oid)
         for f in failures:
-            if len(details_by_rule[f.rule_id]) < SAMPLE_DETAILS:
-                details_by_rule[f.rule_id].append(f.detail[:DETAIL_CHARS])
             if len(keys_by_rule[f.rule_id]) < SAMPLE_KEYS:
                 keys_by_rule[f.rule_id][f.cause_key] = None
             if f.orderid not in batch:  # orphans: not a batch receipt, still counted per rule
                 receipts_by_rule[f.rule_id].append(f.orderid)
+        labels = receipt_labels(conn, [f.orderid for f in failures if f.orderid is not None])
+        details_by_rule = _cause_lines(failures, labels)
 
         # What failed, counted from the same failures the e-mail lists (batch receipts and orphans).
         failed_receipts = len({f.orderid for f in failures})
@@ -347,7 +352,11 @@ def run_gate(
             rule_descriptions={rid: r.description for rid, (_, r) in rules_by_id.items()},
             stores_affected=dict(sorted(stores.items())),
             samples={rid: list(dict.fromkeys(ids))[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
-            sample_details=dict(details_by_rule),
+            sample_receipts={
+                rid: [labels.get(oid, f"order {oid}") for oid in list(dict.fromkeys(ids))[:SAMPLE_IDS]]
+                for rid, ids in receipts_by_rule.items()
+            },
+            sample_details=details_by_rule,
             run_label=run_label,
             gx_errors=gx_errors,
             gx_duration_s=round(gx_duration, 3),
@@ -429,6 +438,41 @@ def run_gate(
         result.gx_duration_s,
     )
     return result
+
+
+def receipt_labels(conn: psycopg.Connection, orderids: Iterable[int]) -> dict[int, str]:
+    """``orderid -> "receipt 0042-17 (order 10665)"``: the POS receipt number (``pos-receiptid``,
+    staged as ``sitoo_order.receipt_id``) is what store staff look up; the order id is Sitoo's key."""
+    ids = sorted(set(orderids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "select orderid, receipt_id from sitoo_erp.sitoo_order where orderid = any(%s::bigint[])", (ids,)
+    ).fetchall()
+    known = {oid: f"receipt {rid} (order {oid})" for oid, rid in rows if rid}
+    return {oid: known.get(oid, f"order {oid} (no receipt number)") for oid in ids}
+
+
+def _cause_lines(failures: list[Failure], labels: dict[int, str]) -> dict[str, list[str]]:
+    """One example line per *cause* of a rule (first ``SAMPLE_DETAILS``), naming its receipts.
+
+    One cause (an unknown SKU, an unmapped tender) usually fails many receipts with the same detail
+    text; listing a line per failing receipt repeated that text once per receipt. Grouped by cause,
+    each line says what to fix once and which receipts it stops.
+    """
+    by_cause: dict[str, dict[str, list[Failure]]] = defaultdict(dict)
+    for f in failures:
+        by_cause[f.rule_id].setdefault(f.cause_key, []).append(f)
+    out: dict[str, list[str]] = {}
+    for rule_id, causes in by_cause.items():
+        lines: list[str] = []
+        for fs in list(causes.values())[:SAMPLE_DETAILS]:
+            named = list(dict.fromkeys(labels.get(f.orderid, f"order {f.orderid}") for f in fs))
+            more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+            who = f"{len(named)} receipts: " if len(named) > 1 else ""
+            lines.append(f"{fs[0].detail[:DETAIL_CHARS]} [{who}{', '.join(named[:3])}{more}]")
+        out[rule_id] = lines
+    return out
 
 
 def _mark_validated(conn: psycopg.Connection, gate_run_id: int, orderids: list[int]) -> None:

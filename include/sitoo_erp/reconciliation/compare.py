@@ -11,6 +11,10 @@ Classes (``reconciliation_line.class``) and how each is found:
   or uploaded after the last hourly sync — the next hourly run posts it), *stalled* (held longer than
   ``stall_after`` or with an open stalled exception), *unknown* (excluded although finalised, never
   classified although the hourly sync should have seen it, or logged as posted but absent in the ERP).
+- **blocked_systemic_stop** — a finalised receipt ready to post while the quality gate's systemic stop
+  is in force (``systemic_alert`` holds its causes until a gate run is not systemic): no run posts
+  anything until the cause is fixed, so it is *not* explained as held in flight; unexplained until it
+  posts, with the stop's causes named.
 - **extra_in_erp** — an ERP document with our externalId and no receipt behind it (or a receipt we
   never logged as posted). **duplicate_in_erp** — a second document for a receipt (another externalId
   resolving to the same receipt, or the same externalId under two record types).
@@ -43,6 +47,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.classify import business_clock
 from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
 from include.sitoo_erp.reconciliation.erp import (
@@ -66,7 +71,9 @@ OWNER = {
     "zreport_mismatch": "retail_ops",
     "unexplained_residual": "finance",
     "receipt_mismatch": "finance",
+    "blocked_systemic_stop": "data_engineering",
 }
+BLOCKED = "blocked_systemic_stop"
 CENT = Decimal("0.01")
 
 FINALISED = (
@@ -112,14 +119,16 @@ select rr.store_externalid, rr.business_date,
 """
 
 # The receipts behind the cells (a finalised receipt with a row or a round-off) and their recorded tax
-# variance, for the summary.
+# variance, per store for the summary: each receipt counted once (a cell counts a receipt once per tax
+# code it has lines at, so summing cells counts a two-rate receipt twice).
 RECEIPTS_SQL = f"""
-select count(*), coalesce(sum(v.variance), 0)
+select o.store_externalid, count(*), coalesce(sum(v.variance), 0)
   from sitoo_erp.sitoo_order o
   left join (select orderid, sum(variance) as variance from sitoo_erp.receipt_tax_variance group by orderid) v
        using (orderid)
  where {FINALISED}
    and (o.money_roundoff <> 0 or exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = o.orderid))
+ group by o.store_externalid
 """
 
 # Not posted, and no ERP document logged for it: a posted receipt sent back through the gate for a
@@ -255,7 +264,11 @@ def reconcile(
                 cp.write_row((recon_id, *row))
         result.timings["sitoo_cells_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        receipts, tax_variance = conn.execute(RECEIPTS_SQL, p).fetchone()
+        receipts_by_store = {
+            store: (n, variance) for store, n, variance in conn.execute(RECEIPTS_SQL, p).fetchall()
+        }
+        receipts = sum(n for n, _ in receipts_by_store.values())
+        tax_variance = sum((v for _, v in receipts_by_store.values()), Decimal(0))
         result.timings["sitoo_receipts_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         erp_cells, erp_docs, result.erp_queries = erp_future.result()
@@ -318,6 +331,19 @@ def reconcile(
         # Business time (the run's data interval end, else the newest order date staged), the clock
         # classify's held_since is kept in: a replayed or backfilled period stalls by its own time.
         p["stall_before"] = business_clock(conn, now) - stall_after
+        # A systemic stop in force: the gate stopped all posting and keeps its causes until a run is
+        # not systemic. Receipts ready to post are blocked by it, not "in flight".
+        stop_count, stop_since = conn.execute(
+            "select count(*), min(alerted_at) from sitoo_erp.systemic_alert"
+        ).fetchone()
+        stop_causes = "; ".join(
+            r[0]
+            for r in conn.execute(
+                "select cause from sitoo_erp.systemic_alert order by cause limit 5"
+            ).fetchall()
+        )
+        p["systemic_stop"] = bool(stop_count)
+        p["ready"] = S.READY
         t = time.perf_counter()
         missing = conn.execute(
             f"""
@@ -326,6 +352,7 @@ def reconcile(
                    x.kind, x.owner, x.message,
                    case
                      when s.state = 'quarantined' then 'quarantined'
+                     when s.state = 'held' and s.reason = %(ready)s and %(systemic_stop)s then 'blocked'
                      when s.state = 'held' and x.kind = 'stalled' then 'stalled'
                      -- uploaded after the last hourly sync and never classified: no run has held it yet
                      when s.state = 'held' and s.held_since is null and o.orderid > %(watermark)s then 'held'
@@ -369,14 +396,28 @@ def reconcile(
                 why = f"{reason}; held longer than {stall_after}"
             elif cause == "unknown":
                 why = f"{state}: {reason} although finalised in Sitoo"
+            elif cause == "blocked":
+                more = f" (+{stop_count - 5} more)" if stop_count > 5 else ""
+                why = (
+                    f"{reason}, but the quality gate's systemic stop (since {stop_since:%Y-%m-%d %H:%M} UTC) "
+                    f"blocks all posting until its cause is fixed: {stop_causes}{more}"
+                )
             if message:
                 why += f" — {kind}: {message}"
+            blocked = cause == "blocked"
             lines.append(
                 {
-                    "class": "missing_in_erp",
-                    "cause": cause,
+                    "class": BLOCKED if blocked else "missing_in_erp",
+                    "cause": "systemic stop" if blocked else cause,
                     "explained": cause in EXPLAINED_CAUSES,
-                    "owner": owner or ("retail_ops" if cause == "stalled" else "data_engineering"),
+                    "owner": owner
+                    or (
+                        OWNER[BLOCKED]
+                        if blocked
+                        else "retail_ops"
+                        if cause == "stalled"
+                        else "data_engineering"
+                    ),
                     "store_externalid": store,
                     "business_date": day,
                     "orderid": oid,
@@ -515,6 +556,8 @@ def reconcile(
             "tax": str(s[2]),
             "gross": str(s[1] + s[2]),
             "returns": str(s[3]),
+            # Distinct receipts per store: they add up to ``receipts``.
+            "receipts_by_store": {str(k): n for k, (n, _) in sorted(receipts_by_store.items(), key=str)},
         }
         result.erp = {"documents": s[4], "net": str(s[5]), "tax": str(s[6]), "gross": str(s[5] + s[6])}
         result.cells, result.store_days = s[7], s[8]

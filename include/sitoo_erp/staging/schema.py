@@ -7,6 +7,7 @@ PostgreSQL advisory lock serialises concurrent callers (two DAGs starting at onc
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +17,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from include.sitoo_erp.logs import quiet_libraries
+
+log = logging.getLogger(__name__)
 SCHEMA = "sitoo_erp"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x5170_E4B  # any constant shared by every migrating process
@@ -57,9 +61,16 @@ def migrate(url_or_engine: str | Engine) -> str:
         else url_or_engine
     )
     cfg = _config()
+    quiet_libraries(("alembic",))  # its context lines on every run; our own line says what changed
     with engine.begin() as conn:
         conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         conn.execute(text(f"create schema if not exists {SCHEMA}"))
+        before = MigrationContext.configure(
+            conn, opts={"version_table": "alembic_version", "version_table_schema": SCHEMA}
+        ).get_current_heads()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
-    return current_revision(engine)
+    after = current_revision(engine)
+    if ",".join(sorted(before)) != after:
+        log.info("staging schema upgraded from %s to %s", ",".join(sorted(before)) or "(none)", after)
+    return after

@@ -5,7 +5,13 @@
 2. each failing rule's SQL is re-run for *all* rows; drift, missing SKUs and negatives open one
    exception per cause (``stock_drift:location=…:sku=…``), re-seen causes bump ``occurrences``, causes
    that no longer fail are resolved;
-3. a ``gate_run`` row records the run; the result carries the report's top locations and SKUs.
+3. a ``gate_run`` row records the run; the result carries the report's top locations and SKUs;
+4. the failing causes (location/SKU and, for a drift, its units) are compared with the set the last
+   run saw (``ops_alert`` key ``stock_gate:failing_causes``): only a new or changed cause makes the
+   drift mail due (``alert_due``; ``alert`` is called inside the transaction, so a mail that fails
+   leaves the causes unannounced). An unchanged set is not mailed again: its exceptions stay open and
+   are in the daily digest (``sitoo_exceptions_digest``). A day that passes clears the set, so a
+   drift that comes back is news again.
 
 It never writes stock anywhere: drift is reported, never "fixed" by an adjustment.
 """
@@ -15,8 +21,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -30,6 +38,21 @@ from include.sitoo_erp.stock.snapshot import top_drift
 SUBJECT_PREFIX = "stock_drift:"
 STOCK_LOCK = "stock"
 MAX_EXCEPTIONS = 5000  # per run; beyond that the report says how many more (a systemic break, not news)
+ALERT_KEY = "stock_gate:failing_causes"  # sitoo_erp.ops_alert: the causes the last run saw failing
+NEWS_LISTED = 20
+
+# What failed, in the words the mail leads with: check -> (one, many). A check is a rule, or for
+# ``sku_in_both_systems`` the side the SKU is missing on.
+CHECK_WORDS: dict[str, tuple[str, str]] = {
+    "missing_in_erp": ("SKU missing in the ERP", "SKUs missing in the ERP"),
+    "missing_in_sitoo": ("SKU missing in Sitoo", "SKUs missing in Sitoo"),
+    "drift_within_tolerance": (
+        "SKU/location pair drifting beyond tolerance",
+        "SKU/location pairs drifting beyond tolerance",
+    ),
+    "no_unexplained_negative": ("unexplained negative on-hand", "unexplained negative on-hands"),
+    "movements_in_erp": ("stock movement line not in the ERP", "stock movement lines not in the ERP"),
+}
 
 
 @dataclass
@@ -69,6 +92,15 @@ class StockGateResult:
     duration_s: float = 0.0
     stock_written: bool = False  # never: the gate reports, it does not adjust
     notes: list[str] = field(default_factory=list)
+    # What failed: one entry per failing check (count, units, value of the failing rows only).
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    new_causes: int = 0  # failing causes the last run did not see
+    changed_causes: int = 0  # ... it saw with other drift units
+    unchanged_causes: int = 0  # ... it saw as they are (not news: in the daily digest)
+    gone_causes: int = 0  # ... it saw failing that pass now
+    news: list[str] = field(default_factory=list)  # detail of the new/changed causes (first 20)
+    alert_due: bool = False  # a new or changed cause: the drift mail goes out
+    last_seen_at: str | None = None  # when the previous failing set was recorded
 
     @property
     def success(self) -> bool:
@@ -83,9 +115,91 @@ class StockGateResult:
 def _failing_rows(conn: psycopg.Connection, rule, options: StockGateOptions) -> list[tuple]:
     cur = conn.execute(rule.for_batch(options.tokens(), batch=stock_drift.BATCH_TABLE))
     cols = [d.name for d in cur.description]
-    if tuple(cols[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
-        raise RuntimeError(f"stock rule {rule.name} returns {cols}, expected {RESULT_COLUMNS}")
+    want = (*RESULT_COLUMNS, "status", "units", "value")
+    if tuple(cols[: len(want)]) != want:
+        raise RuntimeError(f"stock rule {rule.name} returns {cols}, expected {want}")
     return cur.fetchall()
+
+
+def _check_of(rule_name: str, status: str | None) -> str:
+    return status if rule_name == stock_drift.SKU_IN_BOTH.name and status else rule_name
+
+
+def _checks(rows_by_rule: dict[str, list[tuple]]) -> list[dict[str, Any]]:
+    """Per failing check: how many (SKUs for a missing SKU, pairs/lines otherwise), units, value."""
+    acc: dict[str, dict[str, Any]] = {}
+    for rule_name, rows in rows_by_rule.items():
+        for row in rows:
+            sku, status, units, value = row[4], row[6], row[7], row[8]
+            check = _check_of(rule_name, status)
+            a = acc.setdefault(
+                check, {"check": check, "rule": rule_name, "rows": 0, "skus": set(), "units": 0, "value": 0}
+            )
+            a["rows"] += 1
+            a["skus"].add(sku)
+            a["units"] += abs(Decimal(str(units or 0)))
+            a["value"] += abs(Decimal(str(value or 0)))
+    out = []
+    for check in sorted(acc, key=lambda c: list(CHECK_WORDS).index(c) if c in CHECK_WORDS else 99):
+        a = acc[check]
+        count = len(a["skus"]) if check in ("missing_in_erp", "missing_in_sitoo") else a["rows"]
+        one, many = CHECK_WORDS.get(check, (check, check))
+        out.append(
+            {
+                "check": check,
+                "rule": a["rule"],
+                "count": count,
+                "rows": a["rows"],
+                "label": f"{count} {one if count == 1 else many}",
+                "units": _units_text(a["units"]),
+                "value": f"{a['value']:.2f}",
+            }
+        )
+    return out
+
+
+def _units_text(units: Any) -> str:
+    """``370.000`` -> ``370``, ``2.50`` -> ``2.5`` (never ``3.7E+2``)."""
+    return f"{Decimal(str(units)).normalize():f}" if units is not None else "?"
+
+
+def _claim_news(
+    conn: psycopg.Connection,
+    result: StockGateResult,
+    rows_by_rule: dict[str, list[tuple]],
+) -> None:
+    """Compare the failing causes with the last run's; record this run's set (see module doc)."""
+    current: dict[str, str] = {}
+    details: dict[str, str] = {}
+    for rule_name, rows in rows_by_rule.items():
+        for row in rows:
+            key = f"{rule_name} {row[2]}"
+            current[key] = _units_text(row[7])
+            details.setdefault(key, str(row[5])[:300])
+    row = conn.execute(
+        "select detail, sent_at from sitoo_erp.ops_alert where alert_key = %s for update", (ALERT_KEY,)
+    ).fetchone()
+    previous: dict[str, str] = dict((row[0] or {}).get("causes") or {}) if row else {}
+    new = [k for k in current if k not in previous]
+    changed = [k for k in current if k in previous and previous[k] != current[k]]
+    result.new_causes, result.changed_causes = len(new), len(changed)
+    result.unchanged_causes = len(current) - len(new) - len(changed)
+    result.gone_causes = sum(1 for k in previous if k not in current)
+    result.last_seen_at = row[1].isoformat() if row else None
+    result.news = [
+        ("changed: " if k in previous else "new: ") + details[k] for k in (new + changed)[:NEWS_LISTED]
+    ]
+    result.alert_due = bool(new or changed)
+    if not current:
+        conn.execute("delete from sitoo_erp.ops_alert where alert_key = %s", (ALERT_KEY,))
+        return
+    conn.execute(
+        """
+        insert into sitoo_erp.ops_alert (alert_key, detail) values (%s, %s::jsonb)
+        on conflict (alert_key) do update set detail = excluded.detail, sent_at = now()
+        """,
+        (ALERT_KEY, json.dumps({"business_date": result.business_date, "causes": current})),
+    )
 
 
 def run_stock_gate(
@@ -98,8 +212,12 @@ def run_stock_gate(
     run_id: str | None = None,
     use_gx: bool = True,
     top_n: int = 10,
+    alert: Callable[[StockGateResult], None] | None = None,
 ) -> StockGateResult:
-    """Validate one snapshot (see module doc); returns what the drift report shows."""
+    """Validate one snapshot (see module doc); returns what the drift report shows.
+
+    ``alert`` (send the drift mail) is called inside the transaction when a new or changed cause
+    failed: if it raises, nothing of this run is committed and the causes stay unannounced."""
     from include.sitoo_erp.quality.gate import validate_suites
 
     started = time.monotonic()
@@ -110,6 +228,7 @@ def run_stock_gate(
     opened = 0
     current: list[str] = []
     notes: list[str] = []
+    rows_by_rule: dict[str, list[tuple]] = {}
     with conn.transaction():
         # One stock gate at a time, from GX to its writes: a concurrent run never resolves causes
         # this one is raising (staging.locks).
@@ -124,8 +243,9 @@ def run_stock_gate(
             if outcome.get(rule.name, True):
                 continue
             rows = _failing_rows(conn, rule, options)
+            rows_by_rule[rule.name] = rows
             rule_counts[rule.name] = len(rows)
-            samples[rule.name] = [str(r[5])[:300] for r in rows[:5]]
+            samples[rule.name] = list(dict.fromkeys(str(r[5])[:300] for r in rows))[:5]
             if rule.name in stock_drift.REPORT_ONLY:
                 continue
             for n, (_oid, store, cause, fld, sku, detail, *_) in enumerate(rows):
@@ -221,7 +341,9 @@ def run_stock_gate(
             exceptions_resolved=resolved,
             run_label=run_label,
             notes=notes,
+            checks=_checks(rows_by_rule),
         )
+        _claim_news(conn, result, rows_by_rule)
         result.duration_s = round(time.monotonic() - started, 3)
         failed = sum(Counter(rule_counts).values())
         result.gate_run_id = conn.execute(
@@ -240,4 +362,6 @@ def run_stock_gate(
                 json.dumps(result.summary()),
             ),
         ).fetchone()[0]
+        if result.alert_due and alert is not None:
+            alert(result)
     return result

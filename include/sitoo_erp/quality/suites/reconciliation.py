@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from include.sitoo_erp.quality.rules import Rule, Suite
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"  # 1.2.0: no_blocked_receipts (systemic stop)
 BATCH_TABLE = "sitoo_erp.reconciliation_line"
 KIND = "reconciliation_difference"
 
@@ -57,6 +57,11 @@ SUITE = Suite(
         ),
         _rule(
             "zreports_agree", ("zreport_mismatch",), "every register-day's Z-report agrees with its receipts"
+        ),
+        _rule(
+            "no_blocked_receipts",
+            ("blocked_systemic_stop",),
+            "no finalised receipt held back by the quality gate's systemic stop",
         ),
         _rule("no_residual", ("unexplained_residual",), "no store-day difference left after classification"),
         _rule(

@@ -3,7 +3,9 @@
 Same machinery as the receipt gate (:class:`Rule` / :class:`Suite`, GX ``UnexpectedRowsExpectation``,
 one SQL text per rule, the contract columns ``orderid, store_externalid, cause_key, field, sku,
 detail``), on another batch: ``sitoo_erp.stock_drift`` scoped to ``__SNAPSHOT_ID__``. ``orderid`` is
-always null here. Options (tokens): ``snapshot_id``, ``business_date``, ``unit_tolerance``,
+always null here. After the contract columns each rule returns ``status, units, value`` (the drift
+row's status, its drift in units and value; a movement's quantity): the drift mail counts and values
+exactly what failed, and a drift whose units change is a changed cause. Options (tokens): ``snapshot_id``, ``business_date``, ``unit_tolerance``,
 ``value_tolerance``.
 
 The gate only *reports*: a failing rule raises an exception row and mails the drift report; it never
@@ -15,7 +17,7 @@ from __future__ import annotations
 from include.sitoo_erp.quality.rules import Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: status, units, value after the contract columns
 BATCH_TABLE = "sitoo_erp.stock_drift"
 
 _WHERE = "b.snapshot_id = __SNAPSHOT_ID__"
@@ -33,7 +35,8 @@ select null::bigint as orderid, b.store_externalid, 'location=' || b.location_id
        case when b.status = 'missing_in_erp'
             then {_WHO} || ': on hand ' || trim_scale(b.sitoo_on_hand) || ' in Sitoo, but the ERP has no item'
             else {_WHO} || ': the ERP holds ' || trim_scale(b.erp_on_hand) || ' (item ' || coalesce(b.item_id, '?')
-                 || ') but no Sitoo store warehouse knows the SKU' end as detail
+                 || ') but no Sitoo store warehouse knows the SKU' end as detail,
+       b.status, b.drift_units as units, b.drift_value as value
 from {{batch}} b
 join sitoo_erp.stock_snapshot s on s.snapshot_id = b.snapshot_id
 where {_WHERE} and b.status in ('missing_in_erp', 'missing_in_sitoo')
@@ -51,7 +54,8 @@ select null::bigint as orderid, b.store_externalid, 'location=' || b.location_id
          || ' vs ERP expected ' || trim_scale(b.expected_erp) || ' (ERP on hand ' || trim_scale(coalesce(b.erp_on_hand, 0))
          || ', unposted sales ' || trim_scale(b.unposted_sales) || ', unposted movements '
          || trim_scale(b.unposted_movements) || '): drift ' || trim_scale(b.drift_units) || ' units, value '
-         || coalesce(b.drift_value::text, 'unknown') as detail
+         || coalesce(b.drift_value::text, 'unknown') as detail,
+       b.status, b.drift_units as units, b.drift_value as value
 from {{batch}} b
 join sitoo_erp.stock_snapshot s on s.snapshot_id = b.snapshot_id
 where {_WHERE} and b.status = 'drift'
@@ -67,7 +71,8 @@ NO_UNEXPLAINED_NEGATIVE = Rule(
 select null::bigint as orderid, b.store_externalid,
        'negative/location=' || b.location_id || '/sku=' || b.sku as cause_key, 'on_hand' as field, b.sku,
        {_WHO} || ': negative on-hand (Sitoo ' || trim_scale(coalesce(b.sitoo_on_hand, 0)) || ', ERP expected '
-         || trim_scale(b.expected_erp) || ') and no open exception explains it' as detail
+         || trim_scale(b.expected_erp) || ') and no open exception explains it' as detail,
+       'negative' as status, b.drift_units as units, b.drift_value as value
 from {{batch}} b
 join sitoo_erp.stock_snapshot s on s.snapshot_id = b.snapshot_id
 where {_WHERE} and (coalesce(b.sitoo_on_hand, 0) < 0 or b.expected_erp < 0)
@@ -87,7 +92,8 @@ select null::bigint as orderid, m.store_externalid,
        'movement=' || m.warehousetransactionid || '/' || m.line_no as cause_key, 'sku' as field, m.sku,
        'warehouse transaction ' || m.warehousetransactionid || ' line ' || m.line_no || ' (warehouse '
          || m.warehouseid || ', SKU ' || m.sku || ', ' || trim_scale(m.quantity) || '): ' || m.status
-         || coalesce(' - ' || m.status_reason, '') as detail
+         || coalesce(' - ' || m.status_reason, '') as detail,
+       'movement_' || m.status as status, m.quantity as units, null::numeric as value
 from sitoo_erp.stock_movement m
 where m.business_date = date '__BUSINESS_DATE__' and m.status <> 'posted'
 """,
