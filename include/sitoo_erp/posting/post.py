@@ -244,6 +244,12 @@ def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | Non
     sql = "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = any(%s)"
     kinds = [str(DocumentKind.SALE), str(DocumentKind.REFUND), str(DocumentKind.CREDIT_MEMO)]
     row = conn.execute(sql, (orderid, kinds)).fetchone()
+    if row is None:  # a sale of a store in daily_summary mode: the return links to its day's summary
+        row = conn.execute(
+            "select d.erp_id from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d using (external_id)"
+            " where r.orderid = %s and d.status = 'posted'",
+            (orderid,),
+        ).fetchone()
     if row is None:
         # The original may be in flight in a concurrent run: wait for its claim, then look again, so
         # this posts in this run as it would have one run at a time (sales never wait: no deadlock).
