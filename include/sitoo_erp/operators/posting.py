@@ -213,9 +213,13 @@ class DailySummaryPostingOperator(BaseOperator):
         return_document: str = "cash_refund",
         closed_through: str | None = "{{ var.value.get('sitoo_erp_closed_through', '') }}",
         business_now: str | datetime | None = "{{ data_interval_end }}",
+        retry_attempts: int = 6,
+        retry_max_wait: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.retry_attempts = retry_attempts
+        self.retry_max_wait = retry_max_wait
         if return_document not in ("cash_refund", "credit_memo"):
             raise ValueError(
                 f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}"
@@ -233,6 +237,7 @@ class DailySummaryPostingOperator(BaseOperator):
         from datetime import date
 
         from include.sitoo_erp.erp import get_erp_adapter
+        from include.sitoo_erp.http_retry import RetryPolicy
         from include.sitoo_erp.operators.staging import as_datetime
         from include.sitoo_erp.posting.classify import business_clock
         from include.sitoo_erp.posting.summary import NETSUITE_MAX_LINES, SummaryOptions, post_daily_summaries
@@ -254,7 +259,11 @@ class DailySummaryPostingOperator(BaseOperator):
             return_document=self.return_document,
             max_lines=self.max_lines or NETSUITE_MAX_LINES,
         )
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = get_erp_adapter(
+            self.erp_conn_id,
+            self.erp_adapter,
+            retry=RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait),
+        )
         with connect_airflow(self.postgres_conn_id) as conn:
             # No data interval (a manual run): the Sitoo clock, never the wall clock (one clock).
             now = business_now or business_clock(conn)
