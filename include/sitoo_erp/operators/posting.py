@@ -282,18 +282,20 @@ class StateLedgerSummaryOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Context) -> dict:
+        from include.sitoo_erp.posting.summary import summary_ledger
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.staging.orders import state_counts
 
         with connect_airflow(self.postgres_conn_id) as conn:
             counts = state_counts(conn)
+            summaries = summary_ledger(conn)
             open_exceptions = dict(
                 conn.execute(
                     "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
                 ).fetchall()
             )
         accounted = counts["posted"] + counts["held"] + counts["quarantined"] + counts["excluded"]
-        summary = {**counts, "open_exceptions": open_exceptions}
+        summary = {**counts, "open_exceptions": open_exceptions, "daily_summaries": summaries}
         self.log.info("state ledger: %s", summary)
         if accounted != counts["seen"]:
             raise AirflowFailException(

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -664,13 +663,3 @@ def summary_ledger(conn: psycopg.Connection) -> dict[str, int]:
         """
     ).fetchone()
     return {"in_posted_summary": row[0], "in_pending_summary": row[1]}
-
-
-def receipts_of(conn: psycopg.Connection, external_ids: Iterable[str]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for eid, oid in conn.execute(
-        "select external_id, orderid from sitoo_erp.summary_receipt where external_id = any(%s) order by orderid",
-        (list(external_ids),),
-    ):
-        out.setdefault(eid, []).append(oid)
-    return out
