@@ -9,6 +9,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from include.sitoo_erp.operators.operations import ExceptionRateWatchOperator
 from include.sitoo_erp.operators.posting import (
     ClassifyOrdersOperator,
+    DailySummaryPostingOperator,
     ErpPostingOperator,
     RefreshErpItemsOperator,
     ResolvePostingIntentsOperator,
@@ -45,6 +46,7 @@ Every task is idempotent: re-running, clearing or backfilling never creates a se
 | `refresh_erp_items` | looks the batch's SKUs up in the ERP item master (SuiteQL, cached) | retried |
 | `quality_gate` | Great Expectations suites `orphaned_transactions`, `sku_mismatches`, `tax_rounding` on the batch in PostgreSQL; failing receipts quarantined with the rule's name, alert e-mail to `sitoo_erp_alert_recipients`; **more than 20 % failing for new reasons = systemic: fails, posts nothing** (the known quarantine backlog does not count) | not retried (same data, same answer) |
 | `post_to_erp` | one `cashSale` per sale, `cashRefund` per return (linked to its sale), POS tax via `taxDetailsOverride`, loyalty as a document discount; bounded by pool `erp_api` | retried; what posted stays posted |
+| `post_daily_summaries` | stores in `daily_summary` mode (`sitoo_erp.store_posting_mode`): once a store's business day has closed (+ 6 h), one `cashSale` (`SITOO-D-{store}-{yyyymmdd}`) and one `cashRefund` (`SITOO-DR-…`) for the day, lines per ERP item and tax code, POS VAT per rate; late receipts in numbered supplements (`…-S1`); nothing into a day on/before `sitoo_erp_closed_through` | retried; a document whose answer was lost is re-sent under the same key |
 | `summarise` | invariant 1: seen = posted + held + quarantined + excluded, else fails | — |
 | `watch_exception_rates` | new exceptions in the last hour per store and per kind vs their own 7-day hourly average; a jump (at least 5 and over 3 times the average) e-mails once per 6 h | runs even if the gate failed (not in a run refused by `check_window`) |
 
@@ -83,11 +85,14 @@ with DAG(
     items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
     gate = QualityGateOperator(task_id="quality_gate", pool="erp_api")  # looks up late SKUs (rarely)
     post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api", max_workers=ERP_WORKERS)
+    # Stores in daily_summary mode: one document per closed store-day, after the same gate.
+    post_summaries = DailySummaryPostingOperator(task_id="post_daily_summaries", pool="erp_api")
     summarise = StateLedgerSummaryOperator(task_id="summarise")
     # Runs whatever the gate decided: a jump in new exceptions is news even when posting stops.
     # Whatever the gate decided, but not in a run refused before go-live (check_window failed).
     watch = ExceptionRateWatchOperator(
         task_id="watch_exception_rates", trigger_rule="all_done_min_one_success"
     )
-    check >> migrate >> extract >> intents >> classify >> items >> gate >> post >> summarise
+    # Both posting steps take only what the gate passed; a failing one never holds up the other mode.
+    check >> migrate >> extract >> intents >> classify >> items >> gate >> [post, post_summaries] >> summarise
     [check, gate] >> watch

@@ -116,3 +116,16 @@ def test_journal_entry_posts_its_lines_and_must_balance(store):
     both = {"line": {"items": [{"account": {"id": SETTLEMENT_ACCOUNT_ID}, "debit": 1, "credit": 1}]}}
     with pytest.raises(NetSuiteError, match="either a debit or a credit"):
         store.prepare("journalEntry", "SITOO-TJ-S-3", both)
+
+
+def test_a_transaction_takes_at_most_the_documented_200_lines(store):
+    """NetSuite Help, "Limitations for Creating Transactions" (invoices, journal entries: 200)."""
+    record, eid, body = sale("SITOO-D-ST001-20261116", ITEM, 1.0, 0.2, SETTLEMENT_METHOD_ID)
+    line, tax = body["item"]["items"][0], body["taxDetails"]["items"][0]
+    body["item"]["items"] = [{**line, "taxDetailsReference": f"L{n}"} for n in range(1, 201)]
+    body["taxDetails"]["items"] = [{**tax, "taxDetailsReference": f"L{n}"} for n in range(1, 201)]
+    post(store, record, eid, body)  # 200 lines: accepted
+    body["item"]["items"].append({**line, "taxDetailsReference": "L201"})
+    body["taxDetails"]["items"].append({**tax, "taxDetailsReference": "L201"})
+    with pytest.raises(NetSuiteError, match="maximum number of lines"):
+        store.prepare(record, "SITOO-D-ST001-20261117", body)

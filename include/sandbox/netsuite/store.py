@@ -134,6 +134,22 @@ def money(value: Any, field: str) -> Decimal:
     return dec
 
 
+# NetSuite Help, "Limitations for Creating Transactions": invoices and journal entries take at most
+# 200 lines (sales orders 500); a cash sale / cash refund is an invoice paid at once, so 200 it is.
+MAX_TRANSACTION_LINES = 200
+
+
+def _check_line_limit(count: int, sublist: str) -> None:
+    if count > MAX_TRANSACTION_LINES:
+        raise NetSuiteError(
+            400,
+            E.USER_ERROR,
+            f"You have exceeded the maximum number of lines ({MAX_TRANSACTION_LINES}) for this transaction:"
+            f" {sublist} has {count}.",
+            sublist,
+        )
+
+
 def round2(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -444,6 +460,7 @@ class Store:
             raise NetSuiteError(
                 400, E.USER_ERROR, "You must enter at least one line item for this transaction.", "item"
             )
+        _check_line_limit(len(items), "item")
         sign = Decimal(-1) if record_type == "cashSale" else Decimal(1)  # netamount sign of item lines
         lines: list[dict[str, Any]] = []
         refs: dict[str, int] = {}
@@ -790,6 +807,7 @@ class Store:
         items = (body.get("line") or {}).get("items") or []
         if not items:
             raise NetSuiteError(400, E.USER_ERROR, "You must enter at least one line in line.", "line")
+        _check_line_limit(len(items), "line")
         tl: list[dict[str, Any]] = []
         accounting: list[tuple[int, int, Decimal]] = []
         out_items = []

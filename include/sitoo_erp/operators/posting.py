@@ -189,6 +189,89 @@ class ErpPostingOperator(BaseOperator):
         return summary
 
 
+class DailySummaryPostingOperator(BaseOperator):
+    """Stores in ``daily_summary`` mode: one ERP document per store x closed business day (plus
+    numbered supplements for late receipts), after the quality gate (``posting/summary.py``).
+
+    A day is closed at the store's midnight + ``grace_hours`` (default 6: the next morning), judged
+    by ``business_now`` (the run's data interval end), so a backfill summarises the days its own
+    period has closed. ``closed_through`` (Variable ``sitoo_erp_closed_through``): days on or before
+    it take nothing more; their late receipts become ``closed_period`` exceptions for finance.
+    """
+
+    template_fields: Sequence[str] = ("business_now", "closed_through")
+    ui_color = "#fce8e6"
+
+    def __init__(
+        self,
+        *,
+        erp_conn_id: str = "netsuite_default",
+        erp_adapter: str = "netsuite",
+        postgres_conn_id: str = DEFAULT_CONN_ID,
+        grace_hours: float = 6.0,
+        max_lines: int | None = None,
+        return_document: str = "cash_refund",
+        closed_through: str | None = "{{ var.value.get('sitoo_erp_closed_through', '') }}",
+        business_now: str | datetime | None = "{{ data_interval_end }}",
+        retry_attempts: int = 6,
+        retry_max_wait: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.retry_attempts = retry_attempts
+        self.retry_max_wait = retry_max_wait
+        if return_document not in ("cash_refund", "credit_memo"):
+            raise ValueError(
+                f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}"
+            )
+        self.erp_conn_id = erp_conn_id
+        self.erp_adapter = erp_adapter
+        self.postgres_conn_id = postgres_conn_id
+        self.grace_hours = grace_hours
+        self.max_lines = max_lines
+        self.return_document = return_document
+        self.closed_through = closed_through
+        self.business_now = business_now
+
+    def execute(self, context: Context) -> dict:
+        from datetime import date
+
+        from include.sitoo_erp.erp import get_erp_adapter
+        from include.sitoo_erp.http_retry import RetryPolicy
+        from include.sitoo_erp.operators.staging import as_datetime
+        from include.sitoo_erp.posting.classify import business_clock
+        from include.sitoo_erp.posting.summary import NETSUITE_MAX_LINES, SummaryOptions, post_daily_summaries
+        from include.sitoo_erp.staging.db import connect_airflow
+
+        closed = (self.closed_through or "").strip()
+        try:
+            closed_through = date.fromisoformat(closed) if closed else None
+        except ValueError as err:
+            raise AirflowFailException(
+                f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
+                f"got {closed!r}"
+            ) from err
+        value = self.business_now if self.business_now not in (None, "", "None") else None
+        business_now = as_datetime(value, "business_now") if value is not None else None
+        options = SummaryOptions(
+            grace=timedelta(hours=self.grace_hours),
+            closed_through=closed_through,
+            return_document=self.return_document,
+            max_lines=self.max_lines or NETSUITE_MAX_LINES,
+        )
+        erp = get_erp_adapter(
+            self.erp_conn_id,
+            self.erp_adapter,
+            retry=RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait),
+        )
+        with connect_airflow(self.postgres_conn_id) as conn:
+            # No data interval (a manual run): the Sitoo clock, never the wall clock (one clock).
+            now = business_now or business_clock(conn)
+            result = post_daily_summaries(conn, erp, now, options).as_dict()
+        self.log.info("daily summaries: %s", result)
+        return result
+
+
 class StateLedgerSummaryOperator(BaseOperator):
     """Invariant 1 as the run's last word: seen = posted + held + quarantined + excluded, or fail."""
 
@@ -199,18 +282,20 @@ class StateLedgerSummaryOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Context) -> dict:
+        from include.sitoo_erp.posting.summary import summary_ledger
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.staging.orders import state_counts
 
         with connect_airflow(self.postgres_conn_id) as conn:
             counts = state_counts(conn)
+            summaries = summary_ledger(conn)
             open_exceptions = dict(
                 conn.execute(
                     "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
                 ).fetchall()
             )
         accounted = counts["posted"] + counts["held"] + counts["quarantined"] + counts["excluded"]
-        summary = {**counts, "open_exceptions": open_exceptions}
+        summary = {**counts, "open_exceptions": open_exceptions, "daily_summaries": summaries}
         self.log.info("state ledger: %s", summary)
         if accounted != counts["seen"]:
             raise AirflowFailException(

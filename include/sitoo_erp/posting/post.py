@@ -106,6 +106,8 @@ def load_mappings(conn: psycopg.Connection) -> Mappings:
     )
 
 
+# Receipt mode only: a store posting daily summaries (``posting/summary.py``) is left to that step.
+RECEIPT_MODE = "sitoo_erp.posting_mode(o.store_externalid, o.business_date) = 'receipt'"
 _IS_RETURN = "(o.money_gross < 0 or (o.money_gross = 0 and o.refund_of_orderid is not null))"
 # Posting phases, in order: what a later phase links to has posted in an earlier one.
 PHASES: dict[str, str] = {
@@ -168,6 +170,7 @@ def _iter_ready(
                   from sitoo_erp.ready_receipt o
                   join sitoo_erp.order_state s using (orderid)
                  where o.orderid > %s and {where} and s.gate_run_id is not null
+                   and {RECEIPT_MODE}
                  order by o.orderid limit %s
                 """,
                 (last, batch_size),
@@ -181,40 +184,47 @@ def _iter_ready(
             ids = [h["orderid"] for h in headers]
             if hashes is not None:
                 hashes.update((h["orderid"], h["content_hash"]) for h in headers)
-            rows = cur.execute(
-                "select * from sitoo_erp.sitoo_order_row where orderid = any(%s) order by orderid, orderitemid",
-                (ids,),
-            ).fetchall()
-            payments = cur.execute(
-                "select * from sitoo_erp.sitoo_payment where orderid = any(%s) order by orderid, payment_index",
-                (ids,),
-            ).fetchall()
-            originals = {
-                r["orderid"]: r
-                for r in cur.execute(
-                    "select * from sitoo_erp.sitoo_order where orderid = any(%s)",
-                    ([h["refund_of_orderid"] for h in headers if h["refund_of_orderid"]],),
-                ).fetchall()
-            }
-        by_order: dict[int, list] = {}
-        for r in rows:
-            by_order.setdefault(r["orderid"], []).append(r)
-        pays: dict[int, list] = {}
-        for p in payments:
-            pays.setdefault(p["orderid"], []).append(p)
-        batch = []
-        for h in headers:
-            original = originals.get(h["refund_of_orderid"]) if h["refund_of_orderid"] else None
-            batch.append(
-                ReceiptInput.from_rows(
-                    h, by_order.get(h["orderid"], []), pays.get(h["orderid"], []), original=original
-                )
-            )
+            batch = receipt_inputs(cur, headers)
         yield batch
         for orderid in ids:  # the batch is recorded: free it (a return of another run may wait for it)
             if orderid in claimed:
                 claimed.discard(orderid)
                 release_receipt(conn, orderid)
+
+
+def receipt_inputs(cur: psycopg.Cursor, headers: list[dict]) -> list[ReceiptInput]:
+    """The receipts of these ``sitoo_order`` headers with their rows, payments and original sale."""
+    ids = [h["orderid"] for h in headers]
+    rows = cur.execute(
+        "select * from sitoo_erp.sitoo_order_row where orderid = any(%s) order by orderid, orderitemid",
+        (ids,),
+    ).fetchall()
+    payments = cur.execute(
+        "select * from sitoo_erp.sitoo_payment where orderid = any(%s) order by orderid, payment_index",
+        (ids,),
+    ).fetchall()
+    originals = {
+        r["orderid"]: r
+        for r in cur.execute(
+            "select * from sitoo_erp.sitoo_order where orderid = any(%s)",
+            ([h["refund_of_orderid"] for h in headers if h["refund_of_orderid"]],),
+        ).fetchall()
+    }
+    by_order: dict[int, list] = {}
+    for r in rows:
+        by_order.setdefault(r["orderid"], []).append(r)
+    pays: dict[int, list] = {}
+    for p in payments:
+        pays.setdefault(p["orderid"], []).append(p)
+    batch = []
+    for h in headers:
+        original = originals.get(h["refund_of_orderid"]) if h["refund_of_orderid"] else None
+        batch.append(
+            ReceiptInput.from_rows(
+                h, by_order.get(h["orderid"], []), pays.get(h["orderid"], []), original=original
+            )
+        )
+    return batch
 
 
 def _key_owner(conn: psycopg.Connection, external_id: str, this_run: dict[str, int]) -> int | None:
@@ -234,6 +244,12 @@ def _original_erp_id(conn: psycopg.Connection, orderid: int | None) -> str | Non
     sql = "select erp_id from sitoo_erp.posting_log where orderid = %s and document_type = any(%s)"
     kinds = [str(DocumentKind.SALE), str(DocumentKind.REFUND), str(DocumentKind.CREDIT_MEMO)]
     row = conn.execute(sql, (orderid, kinds)).fetchone()
+    if row is None:  # a sale of a store in daily_summary mode: the return links to its day's summary
+        row = conn.execute(
+            "select d.erp_id from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d using (external_id)"
+            " where r.orderid = %s and d.status = 'posted'",
+            (orderid,),
+        ).fetchone()
     if row is None:
         # The original may be in flight in a concurrent run: wait for its claim, then look again, so
         # this posts in this run as it would have one run at a time (sales never wait: no deadlock).

@@ -26,6 +26,7 @@ class ExceptionKind(StrEnum):
     DUPLICATE_RECEIPT = "duplicate_receipt"
     CHANGED_AFTER_POSTING = "changed_after_posting"
     CANCELLED_AFTER_POSTING = "cancelled_after_posting"
+    CLOSED_PERIOD = "closed_period"  # a late receipt of a business day whose ERP period is closed
 
 
 # Who owns a kind by default (issue: configurable per kind; overridable later by a mapping table).
@@ -43,6 +44,7 @@ DEFAULT_OWNER: dict[ExceptionKind, str] = {
     ExceptionKind.DUPLICATE_RECEIPT: "retail_ops",
     ExceptionKind.CHANGED_AFTER_POSTING: "finance",
     ExceptionKind.CANCELLED_AFTER_POSTING: "finance",
+    ExceptionKind.CLOSED_PERIOD: "finance",
 }
 
 
