@@ -1,13 +1,13 @@
 """Posting modes: one document per receipt, or one summary per store and business day.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 """
 
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
