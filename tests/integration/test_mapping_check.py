@@ -138,7 +138,9 @@ def test_several_mappings_all_or_none_and_what_they_fix_closes_at_once(staging_c
         MappingChange("map_vat_tax_code", "12.5", {"tax_code_id": "45", "tax_type_id": "7"}),
     ]
     # One refusal among them: nothing is saved.
-    with pytest.raises(MappingRefused, match=re.escape("map_vat_tax_code 12.500: tax_code_id 45 refused (erp.tax_code_rate)")):
+    with pytest.raises(
+        MappingRefused, match=re.escape("map_vat_tax_code 12.500: tax_code_id 45 refused (erp.tax_code_rate)")
+    ):
         save_mappings(staging_conn, erp, good, "alice", "ui")
     assert _counts(staging_conn) == (0, 0, 0)
 
