@@ -38,7 +38,8 @@ same step; then the run re-classifies, gates and posts as the hourly DAG does (i
 
 
 def _mapping_list(param: str, description: str) -> Param:
-    return Param([], type="array", items=mapping_row_schema(param), description=description)
+    # null allowed: the trigger form does not mark an unused list as required.
+    return Param([], type=["null", "array"], items=mapping_row_schema(param), description=description)
 
 
 with DAG(
