@@ -383,6 +383,7 @@ def create_app() -> FastAPI:
             can_edit=can_edit,
             filters=filters,
             filter_query=urlencode(filters.as_params()),
+            with_filter=lambda name, value: urlencode({**filters.as_params(), name: value or ""}),
             min_ages=list(queries.MIN_AGES),
             mapping_forms=MAPPING_FORMS,
             required_fields=REQUIRED_FIELDS,

@@ -257,7 +257,7 @@ def test_owner_change_is_audited_and_moves_open_exceptions(api_server, ui_stack)
         assert "msg=" in restored.headers["location"]
     owners = html[html.index('id="owners"') :]
     assert re.search(
-        r'data-kind="tender_mismatch"><td>tender_mismatch</td><td class="owner">store_ops<', owners
+        r'data-owner-kind="tender_mismatch"><td>tender_mismatch</td><td class="owner">store_ops<', owners
     )
     with connect_url(ui_stack.database_url) as conn:
         audit = conn.execute(

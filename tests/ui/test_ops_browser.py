@@ -243,12 +243,12 @@ def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
 
     # Change an owner.
     page.goto(f"{base}/sitoo-erp-ops/#owners")
-    owner_row = page.locator('#owners tr[data-kind="stalled"]')
+    owner_row = page.locator('#owners tr[data-owner-kind="stalled"]')
     owner_row.locator("input[name=owner]").fill("store_ops")
     page.screenshot(path=str(ARTIFACTS / "ops_page_owners_form.png"))
     owner_row.get_by_role("button", name="Set owner").click()
     page.wait_for_url("**msg=**")
-    assert page.locator('#owners tr[data-kind="stalled"] td.owner').inner_text() == "store_ops"
+    assert page.locator('#owners tr[data-owner-kind="stalled"] td.owner').inner_text() == "store_ops"
 
     # Ignore an exception with a reason: it leaves the queue and shows in the history with who and why.
     with connect_url(ui_stack.database_url) as conn:
