@@ -291,9 +291,9 @@ def test_history_shows_who_when_and_why(api_server, ui_stack):
         ignored = ops.get(PAGE, params={"history": "ignored", "kind": "erp_rejected"}).text
         api = ops.get(f"{PAGE}api/history", params={"kind": "erp_rejected", "limit": 500}).json()
     history = ignored[ignored.index('id="closed"') :]
-    assert f'data-exception-id="{ids[0]}" data-status="ignored"' in history
-    assert f'data-exception-id="{ids[1]}"' not in history  # the status filter: ignored only
-    row = history[history.index(f'data-exception-id="{ids[0]}"') :].split("</tr>")[0]
+    assert f'data-closed-id="{ids[0]}" data-status="ignored"' in history
+    assert f'data-closed-id="{ids[1]}"' not in history  # the status filter: ignored only
+    row = history[history.index(f'data-closed-id="{ids[0]}"') :].split("</tr>")[0]
     assert '<td class="who">ops</td>' in row and "training till, not a sale" in row
     by_id = {r["exception_id"]: r for r in api["rows"]}
     assert by_id[ids[1]]["status"] == "resolved" and by_id[ids[1]]["updated_by"] == "ops"

@@ -265,7 +265,7 @@ def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
     page.wait_for_url("**msg=**")
     assert page.locator(f'#exceptions tr[data-exception-id="{tender_exc}"]').count() == 0
     page.goto(f"{base}/sitoo-erp-ops/?history=ignored#history")
-    closed = page.locator(f'#closed tr[data-exception-id="{tender_exc}"]')
+    closed = page.locator(f'#closed tr[data-closed-id="{tender_exc}"]')
     assert closed.locator("td.who").inner_text() == "ops"
     assert "voided at the till" in closed.locator("td.why").inner_text()
     page.locator("#history").screenshot(path=str(ARTIFACTS / "ops_page_history.png"))
