@@ -222,6 +222,10 @@ def test_ignore_and_resolve_with_a_reason(api_server, ui_stack):
 
 def test_counts_follow_the_filters(api_server, ui_stack):
     with connect_url(ui_stack.database_url) as conn:
+        conn.execute(  # a second kind, owned by finance, beside the planted unknown SKU
+            "insert into sitoo_erp.exception (kind, subject_key, rule, message, owner) "
+            "select 'tax_beyond_tolerance', 'counts:' || g, 'test', 'synthetic', 'finance' from generate_series(1, 3) g"
+        )
         by_kind = dict(
             conn.execute(
                 "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
@@ -242,9 +246,16 @@ def test_counts_follow_the_filters(api_server, ui_stack):
     assert "retail_ops" not in facet  # only finance's exceptions are counted
     count = re.search(r'id="queue-count">\(([\d,]+) open matching', owner_html).group(1)
     assert int(count.replace(",", "")) == finance
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute("delete from sitoo_erp.exception where subject_key like 'counts:%'")
 
 
 def test_owner_change_is_audited_and_moves_open_exceptions(api_server, ui_stack):
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute(
+            "insert into sitoo_erp.exception (kind, subject_key, rule, message, owner) "
+            "values ('tender_mismatch', 'owner-move:1', 'test', 'synthetic', 'finance')"
+        )
     with api_server.client("viewer") as viewer:
         assert viewer.post(f"{PAGE}owners", data={"kind": "stalled", "owner": "x"}).status_code == 403
     with api_server.client("ops") as ops:
@@ -253,6 +264,11 @@ def test_owner_change_is_audited_and_moves_open_exceptions(api_server, ui_stack)
         moved = ops.post(f"{PAGE}owners", data={"kind": "tender_mismatch", "owner": "store_ops"})
         assert "msg=" in moved.headers["location"]
         html = ops.get(PAGE).text
+        with connect_url(ui_stack.database_url) as conn:
+            moved_owner = conn.execute(
+                "select owner from sitoo_erp.exception where subject_key = 'owner-move:1'"
+            ).fetchone()
+        assert moved_owner == ("store_ops",)  # the open exception moved with its kind
         restored = ops.post(f"{PAGE}owners", data={"kind": "tender_mismatch", "owner": "finance"})
         assert "msg=" in restored.headers["location"]
     owners = html[html.index('id="owners"') :]
@@ -272,6 +288,8 @@ def test_owner_change_is_audited_and_moves_open_exceptions(api_server, ui_stack)
         ("tender_mismatch", "ops", "ui", "finance"),
     ]
     assert owner == [("finance",)]
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute("delete from sitoo_erp.exception where subject_key = 'owner-move:1'")
 
 
 def test_history_shows_who_when_and_why(api_server, ui_stack):

@@ -173,11 +173,32 @@ def _new_store_sale(stack) -> tuple[int, str]:
     return orderid, payload
 
 
+def _orphaned_return(stack) -> int:
+    """A return at 12:20 whose original sale Sitoo never sent us (ops will ignore it)."""
+    import copy
+
+    ds = stack.dataset
+    template = next(
+        ds.order(oid)
+        for oid in range(10_001, ds.max_orderid + 1)
+        if ds.order(oid).get("creditorderid")
+        and "pos-refundsales-orderid" not in ds.order(oid)["additionaldata"]
+    )
+    payload = copy.deepcopy(template)
+    payload["creditorderid"] = 999_998
+    payload["additionaldata"]["pos-originalsales-orderid"] = "999998"
+    payload["additionaldata"]["pos-receiptid"] = "ORPHAN-RETURN-UI"
+    return stack.sitoo.add_order(
+        payload=payload, orderdate=at(12, 20).timestamp(), dateadded=at(12, 21).timestamp()
+    )
+
+
 def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
     api_server, ui_stack, sales_dag, browser_page
 ):
     page, base = browser_page, api_server.url
     _, payload = _new_store_sale(ui_stack)
+    orphan = _orphaned_return(ui_stack)
     store_key = payload["additionaldata"]["store-externalid"]
     with connect_url(ui_stack.database_url) as conn:
         mapping = conn.execute(
@@ -253,13 +274,12 @@ def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
     # Ignore an exception with a reason: it leaves the queue and shows in the history with who and why.
     with connect_url(ui_stack.database_url) as conn:
         tender_exc = conn.execute(
-            "select exception_id from sitoo_erp.exception where kind = 'tender_mismatch' and status = 'open' "
-            "order by exception_id limit 1"
+            "select exception_id from sitoo_erp.exception where orderid = %s and status = 'open'", (orphan,)
         ).fetchone()[0]
-    page.goto(f"{base}/sitoo-erp-ops/?kind=tender_mismatch")
+    page.goto(f"{base}/sitoo-erp-ops/?kind=orphaned_return")
     row = page.locator(f'tr[data-exception-id="{tender_exc}"]')
     row.locator("summary").click()
-    row.locator("input[name=reason]").fill("foreign-currency test sale, voided at the till")
+    row.locator("input[name=reason]").fill("refund of a pre-go-live sale, booked by hand")
     page.screenshot(path=str(ARTIFACTS / "ops_page_ignore_form.png"))
     row.get_by_role("button", name="Ignore").click()
     page.wait_for_url("**msg=**")
@@ -267,7 +287,7 @@ def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
     page.goto(f"{base}/sitoo-erp-ops/?history=ignored#history")
     closed = page.locator(f'#closed tr[data-closed-id="{tender_exc}"]')
     assert closed.locator("td.who").inner_text() == "ops"
-    assert "voided at the till" in closed.locator("td.why").inner_text()
+    assert "pre-go-live" in closed.locator("td.why").inner_text()
     page.locator("#history").screenshot(path=str(ARTIFACTS / "ops_page_history.png"))
     with connect_url(ui_stack.database_url) as conn:
         status = conn.execute(
@@ -279,7 +299,10 @@ def test_the_page_forms_add_a_mapping_change_an_owner_and_ignore_with_a_reason(
             " order by audit_id",
             (str(tender_exc),),
         ).fetchall()
-    assert status == ("ignored", "ops")
+        state = conn.execute(
+            "select state from sitoo_erp.order_state where orderid = %s", (orphan,)
+        ).fetchone()
+    assert status == ("ignored", "ops") and state == ("excluded",)
     assert audits == [
         ("exception_owner", "stalled", "update", "ops"),
         ("exception", str(tender_exc), "ignore", "ops"),
