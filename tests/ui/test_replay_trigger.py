@@ -76,14 +76,15 @@ def test_a_mapping_the_erp_lacks_is_accepted_by_the_form_but_refused_by_the_run(
     )
     with connect_url(ui_stack.database_url) as conn:
         before = conn.execute("select count(*) from sitoo_erp.audit_log").fetchone()[0]
+        mapped = conn.execute("select * from sitoo_erp.map_sku_item where sku = %s", (sku,)).fetchall()
     run = dagbag.get_dag("sitoo_exceptions_fix_mappings").test(run_conf=conf)
     states = task_states(run)
     assert states["save_mappings"] == "failed" and states["post_to_erp"] == "upstream_failed"
     with connect_url(ui_stack.database_url) as conn:
         assert conn.execute("select count(*) from sitoo_erp.audit_log").fetchone()[0] == before
-        assert conn.execute(
-            "select count(*) from sitoo_erp.map_sku_item where sku = %s", (sku,)
-        ).fetchone() == (0,)
+        assert (
+            conn.execute("select * from sitoo_erp.map_sku_item where sku = %s", (sku,)).fetchall() == mapped
+        )
 
 
 def test_a_decision_through_the_rest_api_closes_the_exceptions_and_is_audited(api_server, ui_stack, dagbag):
