@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from include.sitoo_erp.operations import actions, queries
+from include.sitoo_erp.operations.mapping_check import MappingChange
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,31 @@ MAPPING_FORMS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "VAT rate (%)",
         [("tax_code_id", "Tax code id"), ("tax_type_id", "Tax type id")],
     ),
+    "map_document_item": (
+        "Document item (loyalty, rounding, gift card, settlement)",
+        "Purpose",
+        [("item_id", "ERP item / account / method id")],
+    ),
 }
+REQUIRED_FIELDS = {
+    "item_id",
+    "location_id",
+    "customer_id",
+    "subsidiary_id",
+    "payment_method_id",
+    "tax_code_id",
+    "tax_type_id",
+}
+ERP_CONN_ID = "netsuite_default"
+# Exception subject keys name the cause: ``…:sku=SKU-1``, ``…:vat_rate=12.5``, ``stock:store:ST01``.
+CAUSE_TABLE = {
+    "sku": "map_sku_item",
+    "store": "map_store_location",
+    "tender": "map_tender_payment",
+    "vat_rate": "map_vat_tax_code",
+    "document_item": "map_document_item",
+}
+_CAUSE = re.compile(r"(?:^|:)(sku|store|tender|vat_rate|document_item)[=:]([^:]+)$")
 
 
 class _Pool:
@@ -183,22 +209,29 @@ env.filters["dt"] = _dt
 
 
 def _mapping_hint(row: dict[str, Any]) -> tuple[str, str] | None:
-    """Which mapping would fix this exception, and its key, when the row says so."""
-    kind, field, subject = row.get("kind"), row.get("field") or "", row.get("subject_key") or ""
-
-    def after(marker: str) -> str | None:
-        return subject.rsplit(marker, 1)[1] if marker in subject else None
-
+    """Which mapping would fix this exception, and its key, when the row says so (every kind a
+    mapping fixes: unknown or inactive SKU, tender, store, VAT rate, document item)."""
+    kind, subject = row.get("kind"), row.get("subject_key") or ""
     if kind in ("unknown_sku", "inactive_item") and row.get("sku"):
         return "map_sku_item", row["sku"]
-    if kind == "tender_mismatch" and (tender := after("tender=")):
-        return "map_tender_payment", tender
-    if kind == "missing_mapping":
-        if field == "store_externalid" and row.get("store_externalid"):
+    if kind not in ("unknown_sku", "inactive_item", "missing_mapping", "tender_mismatch"):
+        return None
+    match = _CAUSE.search(subject)
+    if match is None:
+        if (
+            kind == "missing_mapping"
+            and row.get("field") == "store_externalid"
+            and row.get("store_externalid")
+        ):
             return "map_store_location", row["store_externalid"]
-        if field == "vat_rate" and (rate := after("vat_rate=")):
-            return "map_vat_tax_code", rate
-    return None
+        return None
+    return CAUSE_TABLE[match.group(1)], match.group(2)
+
+
+def _erp():
+    from include.sitoo_erp.erp import get_erp_adapter
+
+    return get_erp_adapter(ERP_CONN_ID)
 
 
 def _same_origin(request: Request) -> None:
@@ -210,7 +243,9 @@ def _same_origin(request: Request) -> None:
 
 def _back(request: Request, **params: str) -> RedirectResponse:
     """Back to the page (keeping its filters), with a message; 303 so a reload does not re-post."""
-    keep = {k: v for k, v in request.query_params.items() if k in ("kind", "store", "owner", "min_age")}
+    keep = {
+        k: v for k, v in request.query_params.items() if k in ("kind", "store", "owner", "min_age", "history")
+    }
     keep.update({k: v for k, v in params.items() if v})
     return RedirectResponse(f"{URL_PREFIX}/?{urlencode(keep)}", status_code=303)
 
@@ -224,7 +259,13 @@ def _filters(kind: str | None, store: str | None, owner: str | None, min_age: st
     )
 
 
-def _page_data(conn: psycopg.Connection, filters: queries.ExceptionFilters, after: str | None) -> dict:
+def _page_data(
+    conn: psycopg.Connection,
+    filters: queries.ExceptionFilters,
+    after: str | None,
+    history: str | None = None,
+    history_after: str | None = None,
+) -> dict:
     timings: dict[str, float] = {}
 
     def timed(name: str, fn, *args, **kwargs):
@@ -246,8 +287,14 @@ def _page_data(conn: psycopg.Connection, filters: queries.ExceptionFilters, afte
     data = {
         "page": page,
         "counts": timed(
-            "counts", CACHE.get, f"counts:{version}", COUNTS_TTL, lambda: queries.open_counts(conn)
+            "counts",
+            CACHE.get,
+            f"counts:{version}:{sorted(filters.as_params().items())}",
+            COUNTS_TTL,
+            lambda: queries.open_counts(conn, filters),
         ),
+        "history": timed("history", queries.closed_exceptions, conn, filters, history, history_after),
+        "owners": timed("owners", _owners, conn),
         "choices": timed("choices", queries.filter_choices, conn),
         "stalled": timed("stalled", queries.stalled_receipts, conn),
         "stalled_orders": timed("stalled_orders", queries.stalled_orders, conn),
@@ -272,6 +319,19 @@ def _page_data(conn: psycopg.Connection, filters: queries.ExceptionFilters, afte
     data["runs"] = runs
     data["timings"] = timings
     return data
+
+
+def _owners(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every exception kind with its owning team (the table's, else the built-in default)."""
+    from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER, ExceptionKind
+
+    rows = {r["kind"]: r for r in queries.exception_owners(conn)}
+    kinds = sorted({*rows, *(str(k) for k in ExceptionKind)})
+    return [
+        rows.get(k)
+        or {"kind": k, "owner": DEFAULT_OWNER.get(ExceptionKind(k), "retail_ops"), "updated_by": None}
+        for k in kinds
+    ]
 
 
 def create_app() -> FastAPI:
@@ -306,13 +366,16 @@ def create_app() -> FastAPI:
         owner: str | None = None,
         min_age: str | None = None,
         after: str | None = None,
+        history: str | None = None,
+        history_after: str | None = None,
         msg: str | None = None,
         err: str | None = None,
     ) -> HTMLResponse:
         t0 = time.perf_counter()
         filters = _filters(kind, store, owner, min_age)
+        history = history if history in queries.HISTORY_STATUSES else None
         with POOL.connection() as conn:
-            data = _page_data(conn, filters, after)
+            data = _page_data(conn, filters, after, history, history_after)
         can_edit = _can_edit(user)
         html = env.get_template("page.html").render(
             prefix=URL_PREFIX,
@@ -320,8 +383,12 @@ def create_app() -> FastAPI:
             can_edit=can_edit,
             filters=filters,
             filter_query=urlencode(filters.as_params()),
+            with_filter=lambda name, value: urlencode({**filters.as_params(), name: value or ""}),
             min_ages=list(queries.MIN_AGES),
             mapping_forms=MAPPING_FORMS,
+            required_fields=REQUIRED_FIELDS,
+            history_status=history,
+            history_statuses=queries.HISTORY_STATUSES,
             msg=msg,
             err=err,
             **data,
@@ -354,6 +421,21 @@ def create_app() -> FastAPI:
             ],
         }
 
+    @app.get("/api/history", dependencies=[CanRead])
+    def api_history(
+        kind: str | None = None,
+        store: str | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 25,
+    ) -> dict:
+        with POOL.connection() as conn:
+            page = queries.closed_exceptions(
+                conn, _filters(kind, store, owner, None), status, after, page_size=limit
+            )
+        return {"next": page.next_cursor, "rows": page.rows}
+
     @app.get("/api/summary", dependencies=[CanRead])
     def api_summary() -> dict:
         with POOL.connection() as conn:
@@ -385,16 +467,51 @@ def create_app() -> FastAPI:
             values["is_gift_card"] = str(form.get("is_gift_card") or "").lower() in ("1", "true", "yes", "on")
         key = str(form.get("key") or "").strip()
         note = str(form.get("note") or "").strip() or None
+        change = MappingChange(table, key, {k: v for k, v in values.items() if v is not None})
+        try:
+            erp = _erp()
+            try:
+                with POOL.connection() as conn:
+                    saved = actions.save_mappings(
+                        conn, erp, [change], actor=user.get_name(), source=SOURCE, note=note
+                    )
+            finally:
+                erp.close()
+        except actions.ActionError as exc:
+            return _back(request, err=str(exc))
+        except Exception as exc:  # the ERP could not be asked: nothing is saved unchecked
+            log.exception("sitoo-erp-ops: mapping check failed")
+            return _back(
+                request, err=f"{table} {key}: not saved, the ERP could not be asked ({type(exc).__name__})"
+            )
+        CACHE.clear()
+        closed = len(saved[0]["closed"])
+        return _back(
+            request,
+            msg=f"{MAPPING_FORMS[table][0]}: {key} saved (audit #{saved[0]['audit_id']}), checked against the ERP; "
+            f"{closed} exception(s) it fixes closed; the next run re-posts the receipts",
+        )
+
+    @app.post("/owners", dependencies=[CanEdit])
+    def change_owner(
+        request: Request,
+        user: GetUserDep,
+        kind: Annotated[str, Form()] = "",
+        owner: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        _same_origin(request)
+        from include.sitoo_erp.staging.exceptions import ExceptionKind
+
+        if kind not in {str(k) for k in ExceptionKind}:
+            return _back(request, err=f"unknown exception kind {kind!r}")
         try:
             with POOL.connection() as conn:
-                audit_id = actions.upsert_mapping(
-                    conn, table, key, values, actor=user.get_name(), source=SOURCE, note=note
-                )
+                audit_id = actions.set_owner(conn, kind, owner, actor=user.get_name(), source=SOURCE)
         except actions.ActionError as exc:
             return _back(request, err=str(exc))
         CACHE.clear()
         return _back(
-            request, msg=f"{MAPPING_FORMS[table][0]}: {key} saved (audit #{audit_id}); the next run uses it"
+            request, msg=f"{kind} now owned by {owner.strip()} (audit #{audit_id}); open ones moved too"
         )
 
     @app.post("/exceptions/{exception_id}/ignore", dependencies=[CanEdit])

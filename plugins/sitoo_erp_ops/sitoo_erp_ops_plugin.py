@@ -13,7 +13,7 @@ class SitooErpOpsPlugin(AirflowPlugin):
     # Shown in the Airflow UI's navigation, the page rendered inside the UI (an iframe at /plugin/<url_route>).
     external_views = [
         {
-            "name": "Sitoo ERP ops",
+            "name": "ERP ops",  # short: the UI's nav cuts longer labels ("Sitoo ERP…")
             "href": f"{URL_PREFIX}/",
             "destination": "nav",
             "url_route": "sitoo-erp-ops",

@@ -49,6 +49,8 @@ def first_run(ui_stack, sales_dag):  # noqa: F811
 
 @pytest.fixture(scope="package")
 def api_server(ui_stack, first_run, tmp_path_factory):
-    server = ApiServer(tmp_path_factory.mktemp(f"api-{uuid.uuid4().hex[:6]}"), ui_stack.env).start()
+    server = ApiServer(tmp_path_factory.mktemp(f"api-{uuid.uuid4().hex[:6]}"), ui_stack.env).start(
+        timeout=360
+    )  # a loaded CI machine starts it slowly
     yield server
     server.stop()

@@ -140,12 +140,19 @@ def test_mapping_edit_through_the_form_writes_the_mapping_and_an_audit_row(api_s
             headers={"origin": "http://evil.example"},
         )
         assert cross_site.status_code == 403
+        # A payment method the ERP does not have is refused, naming key, field and rule; nothing saved.
+        refused = ops.post(
+            f"{PAGE}mappings?kind=tender_mismatch",
+            data={"table": "map_tender_payment", "key": "Foreign Currency", "payment_method_id": "97"},
+        )
+        flash = ops.get(refused.headers["location"]).text
+        assert "Foreign Currency: payment_method_id 97 refused (erp.payment_method_exists)" in flash
         response = ops.post(
             f"{PAGE}mappings?kind=tender_mismatch",
             data={
                 "table": "map_tender_payment",
                 "key": "Foreign Currency",
-                "payment_method_id": "7",
+                "payment_method_id": "1",
                 "is_gift_card": "false",
                 "note": "FX cash goes to the cash method",
             },
@@ -167,8 +174,8 @@ def test_mapping_edit_through_the_form_writes_the_mapping_and_an_audit_row(api_s
         unchanged = conn.execute("select count(*) from sitoo_erp.map_sku_item where sku = 'X-1'").fetchone()[
             0
         ]
-    assert mapped == ("7", False, "ops")
-    assert audit == [("insert", "ops", "ui", "FX cash goes to the cash method", "7")]
+    assert mapped == ("1", False, "ops")
+    assert audit == [("insert", "ops", "ui", "FX cash goes to the cash method", "1")]
     assert unchanged == 0
     assert "Foreign Currency" in page[page.index('id="edits"') :]
 
@@ -211,3 +218,103 @@ def test_ignore_and_resolve_with_a_reason(api_server, ui_stack):
         (ids[1], "resolved", "fixed in the ERP by hand", "ops"),
     ]
     assert audit == [(str(ids[0]), "ignore", "ops"), (str(ids[1]), "resolve", "ops")]
+
+
+def test_counts_follow_the_filters(api_server, ui_stack):
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute(  # a second kind, owned by finance, beside the planted unknown SKU
+            "insert into sitoo_erp.exception (kind, subject_key, rule, message, owner) "
+            "select 'tax_beyond_tolerance', 'counts:' || g, 'test', 'synthetic', 'finance' from generate_series(1, 3) g"
+        )
+        by_kind = dict(
+            conn.execute(
+                "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
+            ).fetchall()
+        )
+        finance = conn.execute(
+            "select count(*) from sitoo_erp.exception where status = 'open' and owner = 'finance'"
+        ).fetchone()[0]
+    assert len(by_kind) >= 2
+    with api_server.client("ops") as ops:
+        html = ops.get(PAGE, params={"kind": "unknown_sku"}).text
+        owner_html = ops.get(PAGE, params={"owner": "finance"}).text
+    count = re.search(r'id="queue-count">\(([\d,]+) open matching', html).group(1)
+    assert int(count.replace(",", "")) == by_kind["unknown_sku"]
+    facet_kind = html[html.index('id="facet-kind"') : html.index('id="facet-owner"')]
+    assert "unknown_sku" in facet_kind and "tender_mismatch" not in facet_kind
+    facet = owner_html[owner_html.index('id="facet-kind"') : owner_html.index('id="queue"')]
+    assert "retail_ops" not in facet  # only finance's exceptions are counted
+    count = re.search(r'id="queue-count">\(([\d,]+) open matching', owner_html).group(1)
+    assert int(count.replace(",", "")) == finance
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute("delete from sitoo_erp.exception where subject_key like 'counts:%'")
+
+
+def test_owner_change_is_audited_and_moves_open_exceptions(api_server, ui_stack):
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute(
+            "insert into sitoo_erp.exception (kind, subject_key, rule, message, owner) "
+            "values ('tender_mismatch', 'owner-move:1', 'test', 'synthetic', 'finance')"
+        )
+    with api_server.client("viewer") as viewer:
+        assert viewer.post(f"{PAGE}owners", data={"kind": "stalled", "owner": "x"}).status_code == 403
+    with api_server.client("ops") as ops:
+        unknown = ops.post(f"{PAGE}owners", data={"kind": "no_such_kind", "owner": "x"})
+        assert "err=" in unknown.headers["location"]
+        moved = ops.post(f"{PAGE}owners", data={"kind": "tender_mismatch", "owner": "store_ops"})
+        assert "msg=" in moved.headers["location"]
+        html = ops.get(PAGE).text
+        with connect_url(ui_stack.database_url) as conn:
+            moved_owner = conn.execute(
+                "select owner from sitoo_erp.exception where subject_key = 'owner-move:1'"
+            ).fetchone()
+        assert moved_owner == ("store_ops",)  # the open exception moved with its kind
+        restored = ops.post(f"{PAGE}owners", data={"kind": "tender_mismatch", "owner": "finance"})
+        assert "msg=" in restored.headers["location"]
+    owners = html[html.index('id="owners"') :]
+    assert re.search(
+        r'data-owner-kind="tender_mismatch"><td>tender_mismatch</td><td class="owner">store_ops<', owners
+    )
+    with connect_url(ui_stack.database_url) as conn:
+        audit = conn.execute(
+            "select entity_key, actor, source, after ->> 'owner' from sitoo_erp.audit_log "
+            "where entity = 'exception_owner' order by audit_id"
+        ).fetchall()
+        owner = conn.execute(
+            "select distinct owner from sitoo_erp.exception where kind = 'tender_mismatch' and status = 'open'"
+        ).fetchall()
+    assert audit[-2:] == [
+        ("tender_mismatch", "ops", "ui", "store_ops"),
+        ("tender_mismatch", "ops", "ui", "finance"),
+    ]
+    assert owner == [("finance",)]
+    with connect_url(ui_stack.database_url) as conn:
+        conn.execute("delete from sitoo_erp.exception where subject_key = 'owner-move:1'")
+
+
+def test_history_shows_who_when_and_why(api_server, ui_stack):
+    earlier = datetime.now(UTC) - timedelta(days=3)
+    with connect_url(ui_stack.database_url) as conn:
+        ids = [
+            conn.execute(
+                "insert into sitoo_erp.exception (kind, subject_key, rule, message, first_seen_at) "
+                "values ('erp_rejected', %s, 'test', 'synthetic history', %s) returning exception_id",
+                (f"history:{n}", earlier),
+            ).fetchone()[0]
+            for n in range(2)
+        ]
+    with api_server.client("ops") as ops:
+        ops.post(f"{PAGE}exceptions/{ids[0]}/ignore", data={"reason": "training till, not a sale"})
+        ops.post(f"{PAGE}exceptions/{ids[1]}/resolve", data={"note": "re-keyed in NetSuite by hand"})
+        ignored = ops.get(PAGE, params={"history": "ignored", "kind": "erp_rejected"}).text
+        api = ops.get(f"{PAGE}api/history", params={"kind": "erp_rejected", "limit": 500}).json()
+    history = ignored[ignored.index('id="closed"') :]
+    assert f'data-closed-id="{ids[0]}" data-status="ignored"' in history
+    assert f'data-closed-id="{ids[1]}"' not in history  # the status filter: ignored only
+    row = history[history.index(f'data-closed-id="{ids[0]}"') :].split("</tr>")[0]
+    assert '<td class="who">ops</td>' in row and "training till, not a sale" in row
+    by_id = {r["exception_id"]: r for r in api["rows"]}
+    assert by_id[ids[1]]["status"] == "resolved" and by_id[ids[1]]["updated_by"] == "ops"
+    assert by_id[ids[1]]["resolution_note"] == "re-keyed in NetSuite by hand" and by_id[ids[1]]["resolved_at"]
+    stamps = [r["resolved_at"] for r in api["rows"]]
+    assert stamps == sorted(stamps, reverse=True)  # newest decision first

@@ -43,6 +43,34 @@ class ErpItem:
     is_inactive: bool
 
 
+class MasterKind(StrEnum):
+    """ERP master records a mapping may point at (what ops type into a mapping form)."""
+
+    ITEM = "item"
+    LOCATION = "location"
+    CUSTOMER = "customer"
+    SUBSIDIARY = "subsidiary"
+    PAYMENT_METHOD = "payment_method"
+    ACCOUNT = "account"
+    TAX_CODE = "tax_code"
+    TAX_TYPE = "tax_type"
+
+
+@dataclass(frozen=True)
+class MasterRecord:
+    """One ERP master record by internal id: its name, whether it is active, and what a mapping must
+    agree with (a location's or customer's subsidiary, a tax code's rate and tax type, an item's type)."""
+
+    kind: MasterKind
+    id: str
+    name: str
+    is_inactive: bool = False
+    subsidiary_id: str | None = None
+    rate: Decimal | None = None
+    tax_type_id: str | None = None
+    item_type: str | None = None
+
+
 @dataclass(frozen=True)
 class OnHand:
     location_id: str
@@ -94,6 +122,10 @@ class ErpAdapter(Protocol):
 
     def iter_on_hand(self, location_ids: Iterable[str]) -> Iterator[OnHand]:
         """On-hand stock per (location, item) for the given locations."""
+        ...
+
+    def lookup_master(self, kind: MasterKind, ids: Iterable[str]) -> dict[str, MasterRecord]:
+        """Master records of one kind by internal id; ids the ERP does not know are absent."""
         ...
 
     def query(self, sql: str) -> Iterator[dict[str, Any]]:

@@ -26,7 +26,15 @@ import jwt
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from include.sitoo_erp.erp.adapter import DocumentKind, ErpItem, ErpRejected, OnHand, PostResult
+from include.sitoo_erp.erp.adapter import (
+    DocumentKind,
+    ErpItem,
+    ErpRejected,
+    MasterKind,
+    MasterRecord,
+    OnHand,
+    PostResult,
+)
 from include.sitoo_erp.http_retry import (
     ApiError,
     AuthError,
@@ -52,6 +60,17 @@ TRANSACTION_TYPES: dict[str, DocumentKind] = {
     "CashRfnd": DocumentKind.REFUND,
     "CustCred": DocumentKind.CREDIT_MEMO,
     "InvAdjst": DocumentKind.STOCK_ADJUSTMENT,
+}
+# SuiteQL of each master kind: table, name column, and the columns a mapping must agree with.
+MASTER_QUERIES: dict[MasterKind, str] = {
+    MasterKind.ITEM: "SELECT id, itemid AS name, isinactive, itemtype FROM item",
+    MasterKind.LOCATION: "SELECT id, name, isinactive, subsidiary FROM location",
+    MasterKind.CUSTOMER: "SELECT id, entityid AS name, isinactive, subsidiary FROM customer",
+    MasterKind.SUBSIDIARY: "SELECT id, name, isinactive FROM subsidiary",
+    MasterKind.PAYMENT_METHOD: "SELECT id, name, isinactive FROM paymentmethod",
+    MasterKind.ACCOUNT: "SELECT id, name, isinactive FROM account",
+    MasterKind.TAX_CODE: "SELECT id, itemid AS name, isinactive, rate, taxtype FROM salestaxitem",
+    MasterKind.TAX_TYPE: "SELECT id, name FROM taxtype",
 }
 EXTRA_KEY = "netsuite"
 SUITEQL_PAGE = 1000
@@ -422,3 +441,24 @@ class NetSuiteHook(HttpHook):
                     on_hand=Decimal(str(row.get("on_hand") or 0)),
                     available=Decimal(str(row.get("available") or 0)),
                 )
+
+    def lookup_master(self, kind: MasterKind, ids: Iterable[str]) -> dict[str, MasterRecord]:
+        """Master records by internal id through SuiteQL (ids are numeric in NetSuite; others are absent)."""
+        wanted = sorted({str(i).strip() for i in ids if str(i).strip().isdigit()}, key=int)
+        found: dict[str, MasterRecord] = {}
+        for start in range(0, len(wanted), SKU_LOOKUP_CHUNK):
+            chunk = wanted[start : start + SKU_LOOKUP_CHUNK]
+            sql = f"{MASTER_QUERIES[kind]} WHERE id IN ({', '.join(chunk)}) ORDER BY id"
+            for row in self.query(sql):
+                rate = row.get("rate")
+                found[str(row["id"])] = MasterRecord(
+                    kind=kind,
+                    id=str(row["id"]),
+                    name=str(row.get("name") or ""),
+                    is_inactive=row.get("isinactive") == "T",
+                    subsidiary_id=str(row["subsidiary"]) if row.get("subsidiary") not in (None, "") else None,
+                    rate=Decimal(str(rate)) if rate not in (None, "") else None,
+                    tax_type_id=str(row["taxtype"]) if row.get("taxtype") not in (None, "") else None,
+                    item_type=str(row["itemtype"]) if row.get("itemtype") else None,
+                )
+        return found

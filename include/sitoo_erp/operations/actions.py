@@ -40,6 +40,32 @@ class ActionError(ValueError):
     """A change that cannot be made as asked; the message says which field and why."""
 
 
+class MappingRefused(ActionError):
+    """The ERP's master data refuses one or more mappings; nothing was saved."""
+
+    def __init__(self, refusals: list) -> None:
+        self.refusals = refusals
+        super().__init__("mapping refused, nothing saved: " + "; ".join(str(r) for r in refusals))
+
+
+# Cause prefix of each mapping table in exception subject keys (``…:sku=SKU-1``, ``stock:store:ST01``).
+CAUSE_PREFIX = {
+    "map_sku_item": "sku",
+    "map_store_location": "store",
+    "map_tender_payment": "tender",
+    "map_vat_tax_code": "vat_rate",
+    "map_document_item": "document_item",
+}
+# Receipts a mapping key touches (for ERP rejections that named the mapping's old value).
+_TOUCHES = {
+    "map_sku_item": "exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = e.orderid and r.sku = %(key)s)",
+    "map_store_location": "e.store_externalid = %(key)s",
+    "map_tender_payment": "exists (select 1 from sitoo_erp.sitoo_payment p where p.orderid = e.orderid and p.name = %(key)s)",
+    "map_vat_tax_code": "exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = e.orderid and r.vat_rate = %(key)s::numeric)",
+    "map_document_item": "true",
+}
+
+
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(dict(value), default=str, sort_keys=True)
 
@@ -273,3 +299,122 @@ def set_owner(conn: psycopg.Connection, kind: str, owner: str, actor: str, sourc
 
 def _pick(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("kind", "subject_key", "orderid", "sku", "status", "owner") if k in row}
+
+
+def close_fixed_exceptions(
+    conn: psycopg.Connection,
+    table: str,
+    key: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+    actor: str,
+    audit_id: int,
+) -> list[int]:
+    """Close the open exceptions whose cause this mapping removed, at once (not at the next run).
+
+    Those are: the unmapped/unknown key itself (gate or posting, ``…:sku=KEY``, ``stock:store:KEY``),
+    and ERP rejections of receipts with this key that named the mapping's old value ("Invalid item
+    reference key 100164"). The receipts stay quarantined until a run re-gates them; one whose
+    cause is still there opens a fresh exception then.
+    """
+    prefix = CAUSE_PREFIX[table]
+    note = f"{table} {key} saved by {actor} (audit #{audit_id}): cause gone"
+    if table == "map_vat_tax_code":
+        own = (
+            "(e.subject_key ~ ':vat_rate=[0-9.]+$' and "
+            "substring(e.subject_key from ':vat_rate=([0-9.]+)$')::numeric = %(key)s::numeric)"
+        )
+    else:
+        own = (
+            "(right(e.subject_key, length(%(suffix)s)) = %(suffix)s or e.subject_key = %(stock)s "
+            "or e.subject_key = %(bare)s)"
+        )
+    old_values = [
+        str(v)
+        for k, v in (before or {}).items()
+        if k not in ("updated_by", "updated_at")
+        and v not in (None, "")
+        and not isinstance(v, bool)
+        and str(after.get(k)) != str(v)
+        and k != MAPPING_TABLES[table][0]
+    ]
+    rejected = (
+        f"(e.kind = 'erp_rejected' and ({_TOUCHES[table]}) and "
+        "exists (select 1 from unnest(%(needles)s::text[]) n where position(n in e.message) > 0))"
+    )
+    rows = conn.execute(
+        f"""
+        update sitoo_erp.exception e
+           set status = 'resolved', resolved_at = now(), resolution_note = %(note)s, updated_by = %(actor)s
+         where e.status = 'open'
+           and ((e.kind in ('unknown_sku', 'inactive_item', 'missing_mapping', 'tender_mismatch') and {own})
+                or {rejected})
+        returning e.exception_id
+        """,
+        {
+            "key": key,
+            "suffix": f":{prefix}={key}",
+            "stock": f"stock:{prefix}:{key}",
+            "bare": f"{prefix}={key}",
+            "needles": [f"reference key {v}" for v in old_values],
+            "note": note,
+            "actor": actor,
+        },
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def save_mappings(
+    conn: psycopg.Connection,
+    erp: Any,
+    changes: list,
+    actor: str,
+    source: str,
+    note: str | None = None,
+) -> list[dict[str, Any]]:
+    """Check every mapping against the ERP, then save them all (or none) and close what they fix.
+
+    The one way the page and the replay DAGs change mappings: the format is checked, then the
+    ERP's master data (``mapping_check``); any refusal raises ``MappingRefused`` naming key, field
+    and rule, and nothing is written. Otherwise each row is upserted with its audit row and the
+    exceptions it fixes are closed, all in one transaction.
+    """
+    from include.sitoo_erp.operations.mapping_check import MappingChange, check_mappings
+
+    if not changes:
+        raise ActionError("no mapping given: add at least one (table, key and values)")
+    cleaned = []
+    for change in changes:
+        key, values = _clean(change.table, change.key, change.values)
+        cleaned.append(MappingChange(change.table, key, values))
+    refusals = check_mappings(erp, cleaned)
+    if refusals:
+        raise MappingRefused(refusals)
+    saved: list[dict[str, Any]] = []
+    with conn.transaction():
+        for change in cleaned:
+            key_column = MAPPING_TABLES[change.table][0]
+            before = conn.execute(
+                f"select to_jsonb(m) from sitoo_erp.{change.table} m where {key_column} = %s", (change.key,)
+            ).fetchone()
+            audit_id = upsert_mapping(conn, change.table, change.key, change.values, actor, source, note)
+            closed = close_fixed_exceptions(
+                conn, change.table, change.key, before[0] if before else None, change.values, actor, audit_id
+            )
+            saved.append({"table": change.table, "key": change.key, "audit_id": audit_id, "closed": closed})
+    return saved
+
+
+def decide_exceptions(
+    conn: psycopg.Connection, decision: str, exception_ids: list[int], reason: str, actor: str, source: str
+) -> list[int]:
+    """Ignore or resolve several exceptions with one reason, all or none; returns the audit ids."""
+    if decision not in ("ignore", "resolve"):
+        raise ActionError(f"decision must be 'ignore' or 'resolve', got {decision!r}")
+    if not exception_ids:
+        raise ActionError(f"{decision}: at least one exception id is required")
+    if decision == "resolve" and len((reason or "").strip()) < 5:
+        raise ActionError("resolve: a note (at least 5 characters) saying what was fixed is required")
+    fn = ignore_exception if decision == "ignore" else resolve_exception
+    with conn.transaction():
+        return [fn(conn, int(i), reason, actor, source) for i in dict.fromkeys(exception_ids)]

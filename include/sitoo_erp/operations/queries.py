@@ -95,19 +95,8 @@ def open_exceptions(
     without, ``exception_open_age_idx``. It reads ``page_size + 1`` rows and stops: no OFFSET, no count.
     """
     now = now or datetime.now(UTC)
-    where = [sql.SQL("e.status = 'open'")]
     params: dict[str, Any] = {"limit": page_size + 1}
-    for column, value in (
-        ("kind", filters.kind),
-        ("store_externalid", filters.store),
-        ("owner", filters.owner),
-    ):
-        if value:
-            where.append(sql.SQL("e.{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
-            params[column] = value
-    if filters.min_age in MIN_AGES:
-        where.append(sql.SQL("e.first_seen_at <= %(seen_before)s"))
-        params["seen_before"] = now - MIN_AGES[filters.min_age]
+    where = [sql.SQL("e.status = 'open'"), *_filter_sql(filters, now, params)]
     position = decode_cursor(cursor)
     if position is not None:
         where.append(sql.SQL("(e.first_seen_at, e.exception_id) > (%(after_ts)s, %(after_id)s)"))
@@ -135,13 +124,39 @@ def open_exceptions(
     return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor, now=now)
 
 
-def open_counts(conn: psycopg.Connection, store_limit: int = 25) -> dict[str, list[dict[str, Any]]]:
-    """Open exceptions per kind, store and owner, with the oldest first-seen of each group.
+def _filter_sql(filters: ExceptionFilters, now: datetime, params: dict[str, Any]) -> list[sql.Composable]:
+    """Where-clauses for the page's filters (kind, store, owner, minimum age), filling ``params``."""
+    where: list[sql.Composable] = []
+    for column, value in (
+        ("kind", filters.kind),
+        ("store_externalid", filters.store),
+        ("owner", filters.owner),
+    ):
+        if value:
+            where.append(sql.SQL("e.{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
+            params[column] = value
+    if filters.min_age in MIN_AGES:
+        where.append(sql.SQL("e.first_seen_at <= %(seen_before)s"))
+        params["seen_before"] = now - MIN_AGES[filters.min_age]
+    return where
+
+
+def open_counts(
+    conn: psycopg.Connection,
+    filters: ExceptionFilters = ExceptionFilters(),
+    store_limit: int = 25,
+    now: datetime | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Open exceptions per kind, store and owner, with the oldest first-seen of each group, counting
+    only what the page's filters let through (so the numbers match the list below them).
 
     Each is one ``group by`` over a partial index whose leading column is the group key
-    (index-only scan: ~100k index entries, a few ms, no heap). Stores are capped to the
-    ``store_limit`` with most open exceptions.
+    (index-only scan without filters: ~100k index entries, a few ms, no heap). Stores are capped to
+    the ``store_limit`` with most open exceptions.
     """
+    now = now or datetime.now(UTC)
+    params: dict[str, Any] = {}
+    where = sql.SQL(" and ").join([sql.SQL("e.status = 'open'"), *_filter_sql(filters, now, params)])
     out: dict[str, list[dict[str, Any]]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for name, column, limit in (
@@ -152,16 +167,69 @@ def open_counts(conn: psycopg.Connection, store_limit: int = 25) -> dict[str, li
             query = sql.SQL(
                 """
                 select {col} as key, count(*) as open, min(first_seen_at) as oldest
-                  from sitoo_erp.exception where status = 'open'
+                  from sitoo_erp.exception e where {where}
                  group by {col} order by count(*) desc, {col} {limit}
                 """
             ).format(
                 col=sql.Identifier(column),
+                where=where,
                 limit=sql.SQL("limit {}").format(sql.Literal(limit)) if limit else sql.SQL(""),
             )
-            out[name] = cur.execute(query).fetchall()
+            out[name] = cur.execute(query, params).fetchall()
     out["total"] = [{"key": "all", "open": sum(r["open"] for r in out["kind"])}]
     return out
+
+
+HISTORY_STATUSES = ("resolved", "ignored")
+
+
+def closed_exceptions(
+    conn: psycopg.Connection,
+    filters: ExceptionFilters = ExceptionFilters(),
+    status: str | None = None,
+    cursor: str | None = None,
+    page_size: int = 25,
+) -> ExceptionPage:
+    """Resolved and ignored exceptions, newest decision first: who (``updated_by``; empty = the
+    pipeline itself), when (``resolved_at``) and why (``resolution_note``). Keyset-paged on
+    ``(resolved_at, id)`` descending over migration 0012's ``exception_closed_idx``."""
+    params: dict[str, Any] = {"limit": page_size + 1}
+    where = [sql.SQL("e.status <> 'open'"), sql.SQL("e.resolved_at is not null")]
+    filtered = ExceptionFilters(kind=filters.kind, store=filters.store, owner=filters.owner)
+    where += _filter_sql(filtered, datetime.now(UTC), params)
+    if status in HISTORY_STATUSES:
+        where.append(sql.SQL("e.status = %(status)s"))
+        params["status"] = status
+    position = decode_cursor(cursor)
+    if position is not None:
+        where.append(sql.SQL("(e.resolved_at, e.exception_id) < (%(after_ts)s, %(after_id)s)"))
+        params["after_ts"], params["after_id"] = position
+    query = sql.SQL(
+        """
+        select e.exception_id, e.kind, e.status, e.store_externalid, e.owner, e.orderid, e.sku, e.subject_key,
+               e.message, e.first_seen_at, e.resolved_at, e.resolution_note, e.updated_by, s.receipt_id
+          from sitoo_erp.exception e
+          left join sitoo_erp.order_state s on s.orderid = e.orderid
+         where {where}
+         order by e.resolved_at desc, e.exception_id desc
+         limit %(limit)s
+        """
+    ).format(where=sql.SQL(" and ").join(where))
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, params).fetchall()
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        next_cursor = encode_cursor(rows[-1]["resolved_at"], rows[-1]["exception_id"])
+    return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor)
+
+
+def exception_owners(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Which team owns each exception kind (editable on the page), with who changed it last."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select kind, owner, updated_by, updated_at from sitoo_erp.exception_owner order by kind"
+        ).fetchall()
 
 
 def filter_choices(conn: psycopg.Connection) -> dict[str, list[str]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -11,8 +12,64 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
-MAPPING_ACTIONS = ("map_sku_item", "map_store_location", "map_tender_payment", "map_vat_tax_code")
-ACTIONS = (*MAPPING_ACTIONS, "ignore_exception", "resolve_exception", "replay_only")
+# The mapping DAG's form: one list per mapping table, each row with exactly the fields that table needs.
+# param name -> (table, key field in the form, required value fields, optional value fields)
+MAPPING_PARAMS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
+    "sku_items": ("map_sku_item", "sku", ("item_id",), ()),
+    "store_locations": (
+        "map_store_location",
+        "store",
+        ("location_id", "customer_id", "subsidiary_id"),
+        ("timezone",),
+    ),
+    "tender_payments": (
+        "map_tender_payment",
+        "tender",
+        ("payment_method_id",),
+        ("account_id", "is_gift_card", "via_journal"),
+    ),
+    "vat_tax_codes": ("map_vat_tax_code", "vat_rate", ("tax_code_id", "tax_type_id"), ()),
+    "document_items": ("map_document_item", "purpose", ("item_id",), ()),
+}
+_ID = {"type": "string", "pattern": "^[0-9]+$", "description": "ERP internal id (digits)"}
+
+
+def mapping_row_schema(param: str) -> dict[str, Any]:
+    """JSON schema of one row of a mapping list: Airflow checks it when the run is triggered
+    (trigger form or REST API, HTTP 400 on a missing field); the ERP check runs in the task."""
+    _, key_field, required, optional = MAPPING_PARAMS[param]
+    props: dict[str, Any] = {key_field: {"type": "string", "minLength": 1}}
+    if key_field == "vat_rate":
+        props[key_field] = {"type": ["string", "number"], "pattern": "^[0-9]+([.][0-9]+)?$"}
+    for name in required:
+        props[name] = dict(_ID)
+    for name in optional:
+        props[name] = (
+            {"type": "boolean"}
+            if name in ("is_gift_card", "via_journal")
+            else {"type": ["null", "string"]}
+            if name == "timezone"
+            else {"type": ["null", "string"], "pattern": "^[0-9]+$"}
+        )
+    return {
+        "type": "object",
+        "required": [key_field, *required],
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def mapping_changes(form: Mapping[str, Any]) -> list:
+    """The mapping rows of a trigger form as ``MappingChange`` objects (table, key, values)."""
+    from include.sitoo_erp.operations.mapping_check import MappingChange
+
+    changes = []
+    for param, (table, key_field, _, _) in MAPPING_PARAMS.items():
+        for row in form.get(param) or []:
+            row = dict(row)
+            key = row.pop(key_field, "")
+            changes.append(MappingChange(table, str(key), {k: v for k, v in row.items() if v is not None}))
+    return changes
 
 
 def actor_of(context: Context, named: str | None) -> str:
@@ -25,76 +82,132 @@ def actor_of(context: Context, named: str | None) -> str:
     return str(user or named or "airflow")
 
 
-class ApplyOpsFixOperator(BaseOperator):
-    """Apply one fix from the replay DAG's trigger form (audited), before the batch is re-posted.
+def _named(value: Any) -> str | None:
+    return None if value in (None, "", "None") else str(value)
 
-    ``action`` is one of: ``map_sku_item``, ``map_store_location``, ``map_tender_payment``,
-    ``map_vat_tax_code`` (key + values), ``ignore_exception`` / ``resolve_exception``
-    (exception_id + reason), or ``replay_only``.
+
+def _loads(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value) if value not in ("", "None", "null") else None
+    return value
+
+
+class SaveMappingsOperator(BaseOperator):
+    """Save the trigger form's mappings (checked against the ERP's master data, all or none, audited)
+    and close the exceptions they fix, before the batch is re-posted.
+
+    A mapping the ERP refuses (unknown or inactive item, location, payment method or tax code; a tax
+    code of another rate) fails this task with the key, field and rule, and nothing is saved.
     """
 
-    template_fields: Sequence[str] = ("action", "key", "values", "exception_id", "reason", "changed_by")
+    template_fields: Sequence[str] = ("mappings", "reason", "changed_by")
     ui_color = "#e8f0fe"
 
     def __init__(
         self,
         *,
-        action: str = "{{ params.action }}",
-        key: str = "{{ params.key }}",
-        values: Any = "{{ params['values'] | tojson }}",
-        exception_id: Any = "{{ params.exception_id }}",
-        reason: str = "{{ params.reason }}",
-        changed_by: str = "{{ params.changed_by }}",
+        mappings: Any = "{{ {"
+        + ", ".join(f"'{p}': params.get('{p}')" for p in MAPPING_PARAMS)
+        + "} | tojson }}",
+        reason: Any = "{{ params.get('reason') }}",
+        changed_by: Any = "{{ params.get('changed_by') }}",
+        postgres_conn_id: str = DEFAULT_CONN_ID,
+        erp_conn_id: str = "netsuite_default",
+        erp_adapter: str = "netsuite",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.mappings, self.reason, self.changed_by = mappings, reason, changed_by
+        self.postgres_conn_id, self.erp_conn_id, self.erp_adapter = postgres_conn_id, erp_conn_id, erp_adapter
+
+    def execute(self, context: Context) -> dict:
+        from include.sitoo_erp.erp import get_erp_adapter
+        from include.sitoo_erp.operations.actions import ActionError, save_mappings
+        from include.sitoo_erp.staging.db import connect_airflow
+
+        actor = actor_of(context, _named(self.changed_by))
+        changes = mapping_changes(_loads(self.mappings) or {})
+        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        try:
+            with connect_airflow(self.postgres_conn_id) as conn:
+                saved = save_mappings(conn, erp, changes, actor, "replay_dag", note=_named(self.reason))
+        except ActionError as err:
+            raise AirflowFailException(str(err)) from None
+        finally:
+            close = getattr(erp, "close", None)
+            if close is not None:
+                close()
+        for s in saved:
+            self.log.info(
+                "saved %s %s by %s (audit %s), closed %d exception(s)",
+                s["table"],
+                s["key"],
+                actor,
+                s["audit_id"],
+                len(s["closed"]),
+            )
+        return {"saved": len(saved), "closed": sum(len(s["closed"]) for s in saved), "actor": actor}
+
+
+class DecideExceptionsOperator(BaseOperator):
+    """Ignore or resolve the form's exceptions with one reason (all or none, audited)."""
+
+    template_fields: Sequence[str] = ("decision", "exception_ids", "reason", "changed_by")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        decision: Any = "{{ params.decision }}",
+        exception_ids: Any = "{{ params.exception_ids | tojson }}",
+        reason: Any = "{{ params.reason }}",
+        changed_by: Any = "{{ params.get('changed_by') }}",
         postgres_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
-        self.action, self.key, self.values = action, key, values
-        self.exception_id, self.reason, self.changed_by = exception_id, reason, changed_by
-        self.postgres_conn_id = postgres_conn_id
+        self.decision, self.exception_ids, self.reason = decision, exception_ids, reason
+        self.changed_by, self.postgres_conn_id = changed_by, postgres_conn_id
 
     def execute(self, context: Context) -> dict:
-        import json
-
-        from include.sitoo_erp.operations.actions import (
-            ActionError,
-            ignore_exception,
-            resolve_exception,
-            upsert_mapping,
-        )
+        from include.sitoo_erp.operations.actions import ActionError, decide_exceptions
         from include.sitoo_erp.staging.db import connect_airflow
 
-        action = str(self.action or "").strip()
-        if action not in ACTIONS:
-            raise AirflowFailException(f"action must be one of {list(ACTIONS)}, got {action!r}")
-        actor = actor_of(context, None if self.changed_by in (None, "", "None") else str(self.changed_by))
-        values = self.values
-        if isinstance(values, str):
-            values = json.loads(values or "{}") if values not in ("None", "") else {}
+        actor = actor_of(context, _named(self.changed_by))
+        ids = [int(i) for i in (_loads(self.exception_ids) or [])]
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
-                if action in MAPPING_ACTIONS:
-                    audit_id = upsert_mapping(
-                        conn,
-                        action,
-                        str(self.key),
-                        values or {},
-                        actor,
-                        "replay_dag",
-                        note=str(self.reason or "") or None,
-                    )
-                elif action in ("ignore_exception", "resolve_exception"):
-                    if self.exception_id in (None, "", "None"):
-                        raise ActionError(f"{action}: exception_id is required")
-                    fn = ignore_exception if action == "ignore_exception" else resolve_exception
-                    audit_id = fn(conn, int(self.exception_id), str(self.reason or ""), actor, "replay_dag")
-                else:
-                    audit_id = None
+                audit_ids = decide_exceptions(
+                    conn, str(self.decision), ids, str(_named(self.reason) or ""), actor, "replay_dag"
+                )
         except ActionError as err:
             raise AirflowFailException(str(err)) from None
-        self.log.info("applied %s by %s (audit %s)", action, actor, audit_id)
-        return {"action": action, "actor": actor, "audit_id": audit_id}
+        self.log.info("%s %s by %s (audit %s)", self.decision, ids, actor, audit_ids)
+        return {"decided": len(audit_ids), "actor": actor}
+
+
+def repost_now(upstream: BaseOperator | None = None) -> BaseOperator:
+    """Inside a DAG: re-classify, look up new SKUs, gate and post now, as the hourly DAG does
+    (same idempotent upserts, so it can run beside it). Returns the last task."""
+    from include.sitoo_erp.operators.posting import (
+        ClassifyOrdersOperator,
+        ErpPostingOperator,
+        RefreshErpItemsOperator,
+        StateLedgerSummaryOperator,
+    )
+    from include.sitoo_erp.operators.quality import QualityGateOperator
+
+    classify = ClassifyOrdersOperator(task_id="classify", business_now=None)  # on demand: the Sitoo clock
+    items = RefreshErpItemsOperator(task_id="refresh_erp_items", pool="erp_api")
+    gate = QualityGateOperator(task_id="quality_gate")
+    post = ErpPostingOperator(task_id="post_to_erp", pool="erp_api")
+    summarise = StateLedgerSummaryOperator(task_id="summarise")
+    if upstream is not None:
+        upstream >> classify
+    classify >> items >> gate >> post >> summarise
+    return summarise
 
 
 class _OpsMailOperator(BaseOperator):
