@@ -1,13 +1,13 @@
 """Reconciliation: receipts blocked by the quality gate's systemic stop are their own class.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
