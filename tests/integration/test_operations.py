@@ -169,3 +169,13 @@ def test_reconciliation_status_with_a_reconciliation_in_the_database(staging_con
     assert by_store["ST002"]["lines"] == 0 and by_store["ST002"]["diff_net"] == 0
     assert by_store["ST009"]["sitoo_receipts"] is None and by_store["ST009"]["unexplained"] == 1
     assert by_store[None]["lines"] == 1 and by_store[None]["unexplained"] == 0
+
+    # Once the run records its distinct receipts per store (a two-rate receipt is in two cells),
+    # the page shows those, so per-store receipts add up to the run's total.
+    staging_conn.execute(
+        "update sitoo_erp.reconciliation_run set summary = %s where recon_run_id = %s",
+        ('{"sitoo": {"receipts": 16, "receipts_by_store": {"ST001": 13, "ST002": 3}}}', run_id),
+    )
+    by_store = {s["store"]: s for s in reconciliation_status(staging_conn)["stores"]}
+    assert by_store["ST001"]["sitoo_receipts"] == 13 and by_store["ST002"]["sitoo_receipts"] == 3
+    assert by_store["ST009"]["sitoo_receipts"] is None

@@ -384,7 +384,8 @@ def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(
             """
-            select recon_run_id, dag_id, run_id, date_from, date_to, status, started_at, compared_at
+            select recon_run_id, dag_id, run_id, date_from, date_to, status, started_at, compared_at,
+                   summary -> 'sitoo' -> 'receipts_by_store' as receipts_by_store
               from sitoo_erp.reconciliation_run
              where status <> 'running'
              order by recon_run_id desc limit 1
@@ -421,6 +422,13 @@ def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:
             """,
             {"run": run["recon_run_id"]},
         ).fetchall()
+    # A receipt with two VAT rates is in two cells: count receipts once per store from the run's
+    # own summary (runs from before it was recorded fall back to the cell sums).
+    per_store = run.pop("receipts_by_store")
+    if per_store is not None:
+        for row in stores:
+            if row["store"] is not None and row["sitoo_receipts"] is not None:
+                row["sitoo_receipts"] = per_store.get(str(row["store"]), 0)
     return {"available": True, "stores": stores, "run": run}
 
 
