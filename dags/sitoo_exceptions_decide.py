@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import DAG, Param
 
 from include.sitoo_erp.operators.operations import DecideExceptionsOperator, repost_now
-from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
+from include.sitoo_erp.operators.retry import OPERATIONS_DEFAULT_ARGS
 
 DOC_MD = """
 ### Decide on exceptions and re-post now
@@ -33,12 +31,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "retail-ops",
-        "retries": 1,
-        "retry_policy": TRANSIENT_ONLY,
-        "retry_delay": timedelta(minutes=1),
-    },
+    default_args=OPERATIONS_DEFAULT_ARGS,
     tags=["sitoo", "erp", "operations"],
     doc_md=DOC_MD,
     params={

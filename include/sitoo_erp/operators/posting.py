@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
+
+
+def closed_through_and_now(
+    closed_through: str | None, business_now: Any
+) -> tuple[date | None, datetime | None]:
+    """The rendered ``closed_through`` Variable and ``business_now`` as values (None: not given;
+    a manual run of an unscheduled DAG has no data interval and falls back to the Sitoo clock)."""
+    from include.sitoo_erp.operators.staging import as_datetime
+
+    closed = (closed_through or "").strip()
+    try:
+        closed_date = date.fromisoformat(closed) if closed else None
+    except ValueError as err:
+        raise AirflowFailException(
+            f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
+            f"got {closed!r}"
+        ) from err
+    value = business_now if business_now not in (None, "", "None") else None
+    return closed_date, (as_datetime(value, "business_now") if value is not None else None)
 
 
 class ResolvePostingIntentsOperator(BaseOperator):
@@ -74,23 +93,10 @@ class ClassifyOrdersOperator(BaseOperator):
         self.business_now = business_now
 
     def execute(self, context: Context) -> dict:
-        from datetime import date
-
-        from include.sitoo_erp.operators.staging import as_datetime
         from include.sitoo_erp.posting.classify import classify
         from include.sitoo_erp.staging.db import connect_airflow
 
-        closed = (self.closed_through or "").strip()
-        try:
-            closed_through = date.fromisoformat(closed) if closed else None
-        except ValueError as err:
-            raise AirflowFailException(
-                f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
-                f"got {closed!r}"
-            ) from err
-        # No data interval (a manual run of an unscheduled DAG): the Sitoo clock (newest order date).
-        value = self.business_now if self.business_now not in (None, "", "None") else None
-        business_now = as_datetime(value, "business_now") if value is not None else None
+        closed_through, business_now = closed_through_and_now(self.closed_through, self.business_now)
         run = context.get("run_id") if hasattr(context, "get") else None
         with connect_airflow(self.postgres_conn_id) as conn:
             result = classify(
@@ -234,25 +240,13 @@ class DailySummaryPostingOperator(BaseOperator):
         self.business_now = business_now
 
     def execute(self, context: Context) -> dict:
-        from datetime import date
-
         from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.http_retry import RetryPolicy
-        from include.sitoo_erp.operators.staging import as_datetime
         from include.sitoo_erp.posting.classify import business_clock
         from include.sitoo_erp.posting.summary import NETSUITE_MAX_LINES, SummaryOptions, post_daily_summaries
         from include.sitoo_erp.staging.db import connect_airflow
 
-        closed = (self.closed_through or "").strip()
-        try:
-            closed_through = date.fromisoformat(closed) if closed else None
-        except ValueError as err:
-            raise AirflowFailException(
-                f"closed_through (Variable sitoo_erp_closed_through) must be an ISO date such as 2026-10-31, "
-                f"got {closed!r}"
-            ) from err
-        value = self.business_now if self.business_now not in (None, "", "None") else None
-        business_now = as_datetime(value, "business_now") if value is not None else None
+        closed_through, business_now = closed_through_and_now(self.closed_through, self.business_now)
         options = SummaryOptions(
             grace=timedelta(hours=self.grace_hours),
             closed_through=closed_through,

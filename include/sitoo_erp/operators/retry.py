@@ -8,6 +8,8 @@ failure means.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
 TRANSIENT_ONLY = ExceptionRetryPolicy(
@@ -34,3 +36,12 @@ TRANSIENT_ONLY = ExceptionRetryPolicy(
     ],
     default=RetryAction.DEFAULT,
 )
+
+# The three on-demand operations DAGs (replay, fix mappings, decide): run by people, so one retry
+# after a minute for an outage and nothing else.
+OPERATIONS_DEFAULT_ARGS = {
+    "owner": "retail-ops",
+    "retries": 1,
+    "retry_policy": TRANSIENT_ONLY,
+    "retry_delay": timedelta(minutes=1),
+}
