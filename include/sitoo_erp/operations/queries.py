@@ -112,13 +112,7 @@ def open_exceptions(
          limit %(limit)s
         """
     ).format(where=sql.SQL(" and ").join(where))
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, params).fetchall()
-    next_cursor = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        last = rows[-1]
-        next_cursor = encode_cursor(last["first_seen_at"], last["exception_id"])
+    rows, next_cursor = _keyset_page(conn, query, params, page_size, "first_seen_at")
     for row in rows:
         row["age"] = now - row["first_seen_at"]
     return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor, now=now)
@@ -215,13 +209,20 @@ def closed_exceptions(
          limit %(limit)s
         """
     ).format(where=sql.SQL(" and ").join(where))
+    rows, next_cursor = _keyset_page(conn, query, params, page_size, "resolved_at")
+    return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor)
+
+
+def _keyset_page(
+    conn: psycopg.Connection, query: sql.Composable, params: dict, page_size: int, order_column: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page (the query fetches ``page_size + 1`` rows) and the cursor after its last row."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, params).fetchall()
-    next_cursor = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        next_cursor = encode_cursor(rows[-1]["resolved_at"], rows[-1]["exception_id"])
-    return ExceptionPage(rows=rows, next_cursor=next_cursor, filters=filters, cursor=cursor)
+    if len(rows) <= page_size:
+        return rows, None
+    rows = rows[:page_size]
+    return rows, encode_cursor(rows[-1][order_column], rows[-1]["exception_id"])
 
 
 def exception_owners(conn: psycopg.Connection) -> list[dict[str, Any]]:
