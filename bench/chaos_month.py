@@ -87,6 +87,8 @@ class ChaosPlan:
     # ERP writes of the hour), started again a second later; Airflow retries the task.
     crash_hour: int | None = None
     crash_after_upserts: int = 3
+    # Wall-time budget: past it, the run stops at the next day boundary and proves the days it ran.
+    max_wall_s: float | None = None
     faults_seed: int = 5
     extra: dict = field(default_factory=dict)
 
@@ -192,7 +194,12 @@ def run_chaos(stack, dagbag, plan: ChaosPlan, log: Callable[[str], None] = print
     # The account as it was at the start of the period: a receipt is visible once uploaded.
     stack.sitoo.set_clock(int(t0.timestamp()))
     stock_done: set[date] = set()
+    days_done = plan.days
     for h in range(hours):
+        if h and h % 24 == 0 and plan.max_wall_s and time.monotonic() - began > plan.max_wall_s:
+            days_done = h // 24  # out of time: stop at a day boundary, prove the days run
+            log(f"  wall-time budget spent: stopping after {days_done} of {plan.days} days")
+            break
         start = t0 + timedelta(hours=h)
         if h and plan.restart_every_hours and h % plan.restart_every_hours == 0:
             stack.postgres.restart()
@@ -255,8 +262,10 @@ def run_chaos(stack, dagbag, plan: ChaosPlan, log: Callable[[str], None] = print
         if local.hour >= 3 and day >= plan.start and day not in stock_done:
             run_stock(day)
             stock_done.add(day)
-    last_day = plan.start + timedelta(days=plan.days - 1)
-    for offset in range(plan.days):
+    facts["days_run"], facts["days_planned"] = days_done, plan.days
+    facts["period_end"] = (t0 + timedelta(days=days_done)).isoformat()
+    last_day = plan.start + timedelta(days=days_done - 1)
+    for offset in range(days_done):
         day = plan.start + timedelta(days=offset)
         if day not in stock_done and day <= last_day:
             run_stock(day)
@@ -699,9 +708,16 @@ def prove(stack, facts: dict) -> dict:
     # 3. Every finalised receipt Sitoo shows: in the ERP, or an open exception naming its cause, or held
     # with a reason.
     now = stack.sitoo.now
+    period_end = (
+        int(datetime.fromisoformat(facts["period_end"]).timestamp()) if facts.get("period_end") else now
+    )
     fate: Counter[str] = Counter()
     for oid in range(10_001, ds.max_orderid + 1):
-        if ds.row(oid)["dateadded"] > now or not is_finalised(ds.order(oid)):
+        if (
+            ds.row(oid)["dateadded"] > now
+            or ds.row(oid)["orderdate"] >= period_end
+            or not is_finalised(ds.order(oid))
+        ):
             continue
         state, reason = states.get(oid, (None, None))
         if state == "posted" and logged.get(oid) in per_key:
@@ -837,6 +853,7 @@ def prove(stack, facts: dict) -> dict:
         },
         "stock_runs": {d: s["state"] for d, s in facts.get("stock_runs", {}).items()},
         "stock_failed_tasks": {d: s["tasks"] for d, s in failed_stock.items()},
+        "days_run": facts.get("days_run"),
         "hourly_runs": facts.get("hourly_runs"),
         "hourly_failed": len(facts.get("hourly_failed", [])),
         "pg_restarts": facts.get("pg_restarts"),
@@ -847,6 +864,7 @@ def prove(stack, facts: dict) -> dict:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     checks = {
+        "whole_period_run": facts.get("days_run") == facts.get("days_planned"),
         "zero_duplicate_erp_documents": not duplicates and sales_docs == set(logged.values()),
         "zero_wrong_erp_documents": not wrong,
         "changes_after_posting_corrected_or_raised": corrected_ok,
@@ -907,6 +925,12 @@ def main() -> int:
         "--jitter-ms", type=float, default=400.0, help="NetSuite latency spikes: + U(0, this)"
     )
     parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="wall-time budget: stop at the next day boundary past it and prove the days run (0: none)",
+    )
+    parser.add_argument(
         "--work",
         default=str(ROOT / "var" / "bench-chaos"),
         help="working directory (PostgreSQL data, Airflow home); one per concurrent run",
@@ -921,6 +945,7 @@ def main() -> int:
         change_hour=None if args.change_hour < 0 else args.change_hour,
         lost_answer_hour=None if args.lost_answer_hour < 0 else args.lost_answer_hour,
         crash_hour=None if args.crash_hour < 0 else args.crash_hour,
+        max_wall_s=args.max_minutes * 60 or None,
         erp_jitter_ms=args.jitter_ms,
     )
 
