@@ -383,14 +383,17 @@ def _lost_answer_then_change(stack, sales, start: datetime, log) -> dict:
         ]
     ds = stack.dataset
     cancel = lost[0] if lost else None
-    edit = next(
-        (r for r in lost[1:] if r["n_rows"] >= 2 and len(ds.order(r["orderid"])["payments"]) == 1), None
-    )
+    # The edit: a row less if the receipt has two, else its single tender swapped (Card <-> Cash).
+    edit = next((r for r in lost[1:] if len(ds.order(r["orderid"])["payments"]) == 1), None)
     if cancel:
         stack.sitoo.update_order(cancel["orderid"], orderstateid=20)
     if edit:
         order = ds.order(edit["orderid"])
-        stack.sitoo.update_order(edit["orderid"], **_basket(order, order["orderitems"][:1]))
+        if edit["n_rows"] >= 2:
+            stack.sitoo.update_order(edit["orderid"], **_basket(order, order["orderitems"][:1]))
+        else:
+            tender = "Cash" if order["payments"][0]["name"] != "Cash" else "Card"
+            stack.sitoo.update_order(edit["orderid"], payments=[dict(order["payments"][0], name=tender)])
     second = sales.test(logical_date=start + timedelta(hours=1))
     out = {
         "hour": start.isoformat(),
@@ -663,8 +666,12 @@ def prove(stack, facts: dict) -> dict:
                 "select kind, status, count(*) as n from sitoo_erp.exception group by kind, status order by 1, 2"
             )
         }
+        # On-hand below zero in Sitoo or the ERP. Not ``stock_drift_location.negative``: that also counts
+        # an *expected* ERP on-hand below zero for a SKU the ERP does not have (missing_in_erp), where
+        # nothing is negative (the first month counted 61 such rows, all planted unknown SKUs).
         negative_stock = cur.execute(
-            "select coalesce(sum(negative), 0) as n from sitoo_erp.stock_drift_location"
+            "select count(*) as n from sitoo_erp.stock_drift "
+            "where sitoo_on_hand < 0 or erp_on_hand < 0 or status = 'negative'"
         ).fetchone()["n"]
         recon = cur.execute(
             "select recon_run_id, status, summary from sitoo_erp.reconciliation_run "
