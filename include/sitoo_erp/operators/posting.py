@@ -12,6 +12,20 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
+def check_return_document(return_document: str) -> None:
+    """Fail at parse time (not at the first posting run) on a return document NetSuite lacks."""
+    if return_document not in ("cash_refund", "credit_memo"):
+        raise ValueError(f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}")
+
+
+def erp_with_retries(erp_conn_id: str, erp_adapter: str, attempts: int, max_wait: float) -> Any:
+    """The ERP adapter both posting operators use, with the task's own retry policy for each call."""
+    from include.sitoo_erp.erp import get_erp_adapter
+    from include.sitoo_erp.http_retry import RetryPolicy
+
+    return get_erp_adapter(erp_conn_id, erp_adapter, retry=RetryPolicy(attempts=attempts, max_wait=max_wait))
+
+
 def closed_through_and_now(
     closed_through: str | None, business_now: Any
 ) -> tuple[date | None, datetime | None]:
@@ -165,10 +179,7 @@ class ErpPostingOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("pool_slots", max_workers)
         super().__init__(**kwargs)
-        if return_document not in ("cash_refund", "credit_memo"):
-            raise ValueError(
-                f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}"
-            )
+        check_return_document(return_document)
         self.erp_conn_id = erp_conn_id
         self.erp_adapter = erp_adapter
         self.postgres_conn_id = postgres_conn_id
@@ -178,16 +189,10 @@ class ErpPostingOperator(BaseOperator):
         self.retry_max_wait = retry_max_wait
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
-        from include.sitoo_erp.http_retry import RetryPolicy
         from include.sitoo_erp.posting.post import PostingOptions, post_ready
         from include.sitoo_erp.staging.db import connect_airflow
 
-        erp = get_erp_adapter(
-            self.erp_conn_id,
-            self.erp_adapter,
-            retry=RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait),
-        )
+        erp = erp_with_retries(self.erp_conn_id, self.erp_adapter, self.retry_attempts, self.retry_max_wait)
         options = PostingOptions(max_workers=self.max_workers, return_document=self.return_document)
         with connect_airflow(self.postgres_conn_id) as conn:
             summary = post_ready(conn, erp, options).as_dict()
@@ -226,10 +231,7 @@ class DailySummaryPostingOperator(BaseOperator):
         super().__init__(**kwargs)
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
-        if return_document not in ("cash_refund", "credit_memo"):
-            raise ValueError(
-                f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}"
-            )
+        check_return_document(return_document)
         self.erp_conn_id = erp_conn_id
         self.erp_adapter = erp_adapter
         self.postgres_conn_id = postgres_conn_id
@@ -240,8 +242,6 @@ class DailySummaryPostingOperator(BaseOperator):
         self.business_now = business_now
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
-        from include.sitoo_erp.http_retry import RetryPolicy
         from include.sitoo_erp.posting.classify import business_clock
         from include.sitoo_erp.posting.summary import NETSUITE_MAX_LINES, SummaryOptions, post_daily_summaries
         from include.sitoo_erp.staging.db import connect_airflow
@@ -253,11 +253,7 @@ class DailySummaryPostingOperator(BaseOperator):
             return_document=self.return_document,
             max_lines=self.max_lines or NETSUITE_MAX_LINES,
         )
-        erp = get_erp_adapter(
-            self.erp_conn_id,
-            self.erp_adapter,
-            retry=RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait),
-        )
+        erp = erp_with_retries(self.erp_conn_id, self.erp_adapter, self.retry_attempts, self.retry_max_wait)
         with connect_airflow(self.postgres_conn_id) as conn:
             # No data interval (a manual run): the Sitoo clock, never the wall clock (one clock).
             now = business_now or business_clock(conn)
