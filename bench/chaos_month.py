@@ -228,14 +228,17 @@ def run_chaos(stack, dagbag, plan: ChaosPlan, log: Callable[[str], None] = print
             _check_stall_clock(stack, facts, start + timedelta(hours=1))
             continue
         if h == plan.crash_hour:
-            post = sales.get_task("post_to_erp")
-            saved_delay = post.retry_delay
-            post.retry_delay = timedelta(seconds=10)  # the retry finds the database recovered
+            # Every task that meets the dead database (the posting task and those after it) retries
+            # once crash recovery is through, as Airflow's minutes-long retry_delay gives it in production.
+            saved_delays = {t.task_id: t.retry_delay for t in sales.tasks}
+            for t in sales.tasks:
+                t.retry_delay = timedelta(seconds=10)
             try:
                 with _CrashMidPosting(stack, plan.crash_after_upserts) as crash:
                     run = sales.test(logical_date=start + timedelta(hours=1))
             finally:
-                post.retry_delay = saved_delay
+                for t in sales.tasks:
+                    t.retry_delay = saved_delays[t.task_id]
             facts["crash"] = {
                 "hour": start.isoformat(),
                 **crash.facts,
@@ -982,8 +985,8 @@ def main() -> int:
             return 1
         for dag in bag.dags.values():  # keep Airflow's retries, without minutes of waiting
             for task in dag.tasks:
-                task.retry_delay = timedelta(seconds=0)
-                task.retry_exponential_backoff = False
+                task.retry_delay = timedelta(seconds=1)
+                task.retry_exponential_backoff = 0
         facts = run_chaos(stack, bag, plan)
         result = prove(stack, facts)
     finally:

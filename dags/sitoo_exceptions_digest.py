@@ -8,7 +8,7 @@ import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from include.sitoo_erp.operators.operations import ExceptionDigestOperator
-from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
+from include.sitoo_erp.operators.retry import scheduled_default_args
 
 DOC_MD = """
 ### Open exceptions, every morning
@@ -30,12 +30,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 11, 1, tz="Europe/London"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_policy": TRANSIENT_ONLY,
-        "retry_delay": timedelta(minutes=5),
-    },
+    default_args=scheduled_default_args(retry_delay=timedelta(minutes=5)),
     tags=["sitoo", "erp", "operations"],
     doc_md=DOC_MD,
 ) as dag:

@@ -12,7 +12,7 @@ from include.sitoo_erp.operators.reconciliation import (
     ReconciliationGateOperator,
     SitooPeriodSweepOperator,
 )
-from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
+from include.sitoo_erp.operators.retry import scheduled_default_args
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
 from include.sitoo_erp.operators.window import CheckWindowOperator
 from include.sitoo_erp.schedule import configured_start_date
@@ -71,13 +71,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args={
-        "owner": "finance-systems",
-        "retries": 2,
-        "retry_policy": TRANSIENT_ONLY,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,
-    },
+    default_args=scheduled_default_args(retry_delay=timedelta(minutes=5), owner="finance-systems"),
     params={
         "date_from": Param(
             None,

@@ -16,7 +16,7 @@ from include.sitoo_erp.operators.posting import (
     StateLedgerSummaryOperator,
 )
 from include.sitoo_erp.operators.quality import QualityGateOperator
-from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
+from include.sitoo_erp.operators.retry import scheduled_default_args
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator, SitooOrdersToStagingOperator
 from include.sitoo_erp.operators.window import CheckWindowOperator
 from include.sitoo_erp.schedule import configured_start_date
@@ -67,13 +67,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=55),
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_policy": TRANSIENT_ONLY,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-    },
+    default_args=scheduled_default_args(retry_delay=timedelta(minutes=2)),
     tags=["sitoo", "erp", "sales"],
     doc_md=DOC_MD,
 ) as dag:

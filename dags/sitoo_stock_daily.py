@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from include.sitoo_erp.operators.retry import TRANSIENT_ONLY
+from include.sitoo_erp.operators.retry import scheduled_default_args
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
 from include.sitoo_erp.operators.stock import (
     SitooStockMovementsOperator,
@@ -64,13 +64,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=3),
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_policy": TRANSIENT_ONLY,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,
-    },
+    default_args=scheduled_default_args(retry_delay=timedelta(minutes=5)),
     tags=["sitoo", "erp", "stock"],
     doc_md=DOC_MD,
 ) as dag:

@@ -34,6 +34,15 @@ def test_every_dag_has_owner_retries_tags_and_docs(dagbag):
             assert task.owner not in (None, "", "airflow"), f"{dag_id}.{task.task_id}: no owner"
 
 
+def test_scheduled_dags_back_off_between_retries(dagbag):
+    """Airflow 3.3 reads retry_exponential_backoff as a multiplier (True is 1.0: no backoff); the
+    scheduled DAGs' tries wait longer each time so a restarting database has room to come back."""
+    for dag_id in ("sitoo_sales_hourly", "sitoo_stock_daily", "sitoo_reconciliation_monthly"):
+        for task in dagbag.dags[dag_id].tasks:
+            assert task.retry_delay.total_seconds() >= 60, f"{dag_id}.{task.task_id}"
+            assert task.retry_exponential_backoff >= 2, f"{dag_id}.{task.task_id}: no backoff"
+
+
 def test_time_windowed_dags_have_real_data_intervals(dagbag):
     """A cron string alone gives a zero-width interval on Airflow 3: windows must be explicit."""
     import pendulum

@@ -37,6 +37,23 @@ TRANSIENT_ONLY = ExceptionRetryPolicy(
     default=RetryAction.DEFAULT,
 )
 
+# Airflow 3.3 reads ``retry_exponential_backoff`` as a *multiplier*: ``True`` is 1.0, i.e. no backoff
+# at all. 2.0 doubles the wait per try (2 → 4 min for the hourly DAG) so a restarting database or an
+# ERP outage gets room to come back before the last try is spent.
+BACKOFF_MULTIPLIER = 2.0
+
+
+def scheduled_default_args(retry_delay: timedelta, owner: str = "data-platform") -> dict:
+    """``default_args`` of the scheduled ledger DAGs: two retries on transient errors, doubling waits."""
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_policy": TRANSIENT_ONLY,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": BACKOFF_MULTIPLIER,
+    }
+
+
 # The three on-demand operations DAGs (replay, fix mappings, decide): run by people, so one retry
 # after a minute for an outage and nothing else.
 OPERATIONS_DEFAULT_ARGS = {
