@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.operators.operations import ExceptionDigestOperator
 from include.sitoo_erp.operators.retry import scheduled_default_args
 
@@ -26,8 +27,8 @@ Recipients: variable `sitoo_erp_owner_recipients` (JSON, e.g. `{"finance": "cont
 with DAG(
     dag_id="sitoo_exceptions_digest",
     description="Daily e-mail of open exceptions per owning team",
-    schedule=CronTriggerTimetable("0 7 * * *", timezone="Europe/London", interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 11, 1, tz="Europe/London"),
+    schedule=CronTriggerTimetable("0 7 * * *", timezone=DEFAULT_TIMEZONE, interval=timedelta(days=1)),
+    start_date=pendulum.datetime(2026, 11, 1, tz=DEFAULT_TIMEZONE),
     catchup=False,
     max_active_runs=1,
     default_args=scheduled_default_args(retry_delay=timedelta(minutes=5)),

@@ -7,6 +7,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 from dateutil.relativedelta import relativedelta
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.operators.reconciliation import (
     ReconcileOperator,
     ReconciliationGateOperator,
@@ -18,7 +19,7 @@ from include.sitoo_erp.operators.window import CheckWindowOperator
 from include.sitoo_erp.schedule import configured_start_date
 
 RUN_DAY_OF_MONTH = 3  # days after month end the close is reconciled (late uploads and the hourly sync settle)
-TIMEZONE = "Europe/London"
+TIMEZONE = DEFAULT_TIMEZONE
 
 DOC_MD = f"""
 ### Monthly reconciliation: Sitoo vs ERP vs Z-reports

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.operators.retry import scheduled_default_args
 from include.sitoo_erp.operators.staging import MigrateStagingSchemaOperator
 from include.sitoo_erp.operators.stock import (
@@ -19,7 +20,7 @@ from include.sitoo_erp.operators.window import CheckWindowOperator
 from include.sitoo_erp.schedule import configured_start_date
 
 # Deployment settings (environment, not Variables: read at parse time without any I/O).
-STORE_TIMEZONE = os.environ.get("SITOO_ERP_STORE_TIMEZONE", "Europe/London")
+STORE_TIMEZONE = os.environ.get("SITOO_ERP_STORE_TIMEZONE", DEFAULT_TIMEZONE)
 RUN_AT = os.environ.get("SITOO_ERP_STOCK_CRON", "30 2 * * *")  # after the stores close, local time
 
 DOC_MD = f"""

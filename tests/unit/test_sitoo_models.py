@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from include.sitoo_erp.sitoo.models import OrderState, SitooPayloadError, WarehouseItem, parse, parse_order
+from include.sitoo_erp.domain import OrderState
+from include.sitoo_erp.sitoo.models import SitooPayloadError, WarehouseItem, parse, parse_order
 
 
 def order(**overrides):

@@ -14,10 +14,9 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import recipients, run_url
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
-
-DEFAULT_TIMEZONE = "Europe/London"
 
 
 def period_for(context: Context, timezone: str = DEFAULT_TIMEZONE):

@@ -13,11 +13,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
 from include.sitoo_erp.operators.staging import as_datetime
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
-
-DEFAULT_STORE_TIMEZONE = "Europe/London"
 
 
 class _StockDayOperator(BaseOperator):
@@ -28,7 +27,7 @@ class _StockDayOperator(BaseOperator):
         *,
         postgres_conn_id: str = DEFAULT_CONN_ID,
         interval_start: str = "{{ data_interval_start }}",
-        store_timezone: str = DEFAULT_STORE_TIMEZONE,
+        store_timezone: str = DEFAULT_TIMEZONE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

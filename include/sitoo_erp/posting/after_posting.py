@@ -33,25 +33,22 @@ from decimal import Decimal
 
 import psycopg
 
+from include.sitoo_erp.domain import FINALISED_SQL, OrderState
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import DocumentError, external_id_for
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
-FINALISED = (
-    "o.orderstateid = 10 and o.paymentstateid = 20 and o.ordertypeid <> 100 and o.registerid is not null"
-)
-
 CHANGED_SQL = f"""
 select pl.orderid, pl.external_id, pl.erp_id, pl.document_type, pl.tran_date, pl.content_hash,
        o.content_hash, pl.gross_amount, pl.tax_amount, o.money_gross, o.money_vat, o.orderstateid,
        o.paymentstateid, o.ordertypeid, o.store_externalid, o.receipt_id, o.business_date,
-       o.refund_of_orderid, not ({FINALISED}) as not_finalised
+       o.refund_of_orderid, not {FINALISED_SQL} as not_finalised
   from sitoo_erp.posting_log pl
   join sitoo_erp.sitoo_order o on o.orderid = pl.orderid
   join sitoo_erp.order_state s on s.orderid = pl.orderid
  where pl.document_type in ('sale', 'refund', 'credit_memo') and s.state = '{S.POSTED}'
-   and ((pl.content_hash is not null and o.content_hash is distinct from pl.content_hash) or not ({FINALISED}))
+   and ((pl.content_hash is not null and o.content_hash is distinct from pl.content_hash) or not {FINALISED_SQL})
  order by pl.orderid
 """
 
@@ -121,8 +118,12 @@ def review_posted(
             "run": run_id,
         }
         if not_finalised:
-            change = "cancelled" if orderstateid == 20 else "no_longer_finalised"
-            what = "cancelled" if orderstateid == 20 else f"no longer finalised ({revision['new_state']})"
+            change = "cancelled" if orderstateid == OrderState.CANCELLED else "no_longer_finalised"
+            what = (
+                "cancelled"
+                if orderstateid == OrderState.CANCELLED
+                else f"no longer finalised ({revision['new_state']})"
+            )
             message = (
                 f"{who} was {what} in Sitoo after it was posted as {posted_as}: the ERP still holds it. "
                 "Remedy: reverse it in NetSuite (void the document while its period is open, else a refund / "

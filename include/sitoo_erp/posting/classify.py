@@ -17,37 +17,21 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
+from include.sitoo_erp.domain import classification_case
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.after_posting import review_posted
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 from include.sitoo_erp.staging.locks import lock_stage
 
-# A web or API order (no register) is never a POS sale, whatever its state: excluded at once, so an
-# open web order is not held and never reported as stalled. Parked POS orders (110) keep their till.
-NOT_POS = "coalesce(o.registerid, '') = ''"
+# The classification rules (booking, cancelled, web order without a till, open, parked, unpaid) are
+# ``domain``'s, the one definition every query and check shares; the first that matches decides.
+_STATE_CASE, _REASON_CASE = classification_case()
 
 CLASSIFY_SQL = f"""
 with c as (
     select o.orderid, o.orderdate,
-           case
-             when o.ordertypeid = 100 then '{S.EXCLUDED}'
-             when o.orderstateid = 20 then '{S.EXCLUDED}'
-             when o.orderstateid = -1 then '{S.EXCLUDED}'
-             when {NOT_POS} then '{S.EXCLUDED}'
-             when o.orderstateid = 0 then '{S.HELD}'
-             when o.paymentstateid <> 20 then '{S.HELD}'
-             else '{S.HELD}'
-           end as state,
-           case
-             when o.ordertypeid = 100 then '{S.EXCLUDED_BOOKING}'
-             when o.orderstateid = 20 then '{S.EXCLUDED_CANCELLED}'
-             when o.orderstateid = -1 then '{S.EXCLUDED_ABANDONED}'
-             when {NOT_POS} then '{S.EXCLUDED_NOT_POS}'
-             when o.orderstateid = 0 and o.ordertypeid = 110 then '{S.NOT_FINALISED_PARKED}'
-             when o.orderstateid = 0 then '{S.NOT_FINALISED_OPEN}'
-             when o.paymentstateid <> 20 then '{S.NOT_FINALISED_PAYMENT}'
-             else '{S.READY}'
-           end as reason
+           {_STATE_CASE} as state,
+           {_REASON_CASE} as reason
     from sitoo_erp.sitoo_order o
     join sitoo_erp.order_state s using (orderid)
     where s.state <> '{S.POSTED}'

@@ -107,6 +107,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.sitoo_erp import loyalty as loyalty_keys
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE, OrderState, PaymentState
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import vat as vat_rule
 
@@ -115,7 +116,6 @@ ZERO = Decimal("0.00")
 RATE_Q = Decimal("0.001")
 HUNDRED = Decimal(100)
 MAX_EXTERNAL_ID = 255
-DEFAULT_TIMEZONE = "Europe/London"
 GIFT_CARD_SKU = "GIFTCARD"
 GIFT_CARD_GROUP_TYPE = "30"
 DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
@@ -740,8 +740,8 @@ def build_document(
         return DocumentError(message, orderid=oid, field=field, rule=rule)
 
     if options.require_finalised and (
-        (receipt.orderstateid is not None and receipt.orderstateid != 10)
-        or (receipt.paymentstateid is not None and receipt.paymentstateid != 20)
+        receipt.orderstateid not in (None, OrderState.CLOSED)
+        or receipt.paymentstateid not in (None, PaymentState.SUCCESSFUL)
     ):
         raise fail(
             f"not finalised (orderstateid={receipt.orderstateid}, paymentstateid={receipt.paymentstateid})",

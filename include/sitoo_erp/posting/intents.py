@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import dict_row
 
+from include.sitoo_erp.domain import not_finalised_reason
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import LedgerDocument
@@ -116,7 +117,7 @@ def clear_intent(conn: psycopg.Connection, external_id: str) -> None:
 
 
 OPEN_INTENTS_SQL = """
-select i.*, o.receipt_id, o.orderstateid, o.paymentstateid, o.ordertypeid,
+select i.*, o.receipt_id, o.orderstateid, o.paymentstateid, o.ordertypeid, o.registerid,
        exists (select 1 from sitoo_erp.posting_log pl where pl.external_id = i.external_id) as logged
   from sitoo_erp.posting_intent i
   left join sitoo_erp.sitoo_order o using (orderid)
@@ -127,20 +128,12 @@ select i.*, o.receipt_id, o.orderstateid, o.paymentstateid, o.ordertypeid,
 
 
 def _no_longer_finalised(row: dict[str, Any]) -> str | None:
-    """Why the staged receipt is no longer a finalised POS sale (None if it still is)."""
+    """Why the staged receipt is no longer a finalised POS sale (None if it still is, or is gone)."""
     if row["orderstateid"] is None:
         return None
-    if row["ordertypeid"] == 100:
-        return S.EXCLUDED_BOOKING
-    if row["orderstateid"] == 20:
-        return S.EXCLUDED_CANCELLED
-    if row["orderstateid"] == -1:
-        return S.EXCLUDED_ABANDONED
-    if row["orderstateid"] != 10:
-        return S.NOT_FINALISED_OPEN
-    if row["paymentstateid"] != 20:
-        return S.NOT_FINALISED_PAYMENT
-    return None
+    return not_finalised_reason(
+        row["orderstateid"], row["paymentstateid"], row["ordertypeid"], row["registerid"]
+    )
 
 
 def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: str) -> None:

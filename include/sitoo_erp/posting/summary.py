@@ -42,6 +42,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
 from include.sitoo_erp.http_retry import ApiError, TransientApiError
 from include.sitoo_erp.posting import states as S
@@ -349,7 +350,7 @@ select o.orderid, o.store_externalid, o.business_date
    and o.business_date is not null
    and sitoo_erp.posting_mode(o.store_externalid, o.business_date) = '{DAILY_SUMMARY}'
    and not exists (select 1 from sitoo_erp.summary_receipt r where r.orderid = o.orderid)
-   and ((o.business_date + 1)::timestamp + %(grace)s) at time zone coalesce(o.store_timezone, 'Europe/London')
+   and ((o.business_date + 1)::timestamp + %(grace)s) at time zone coalesce(o.store_timezone, '{DEFAULT_TIMEZONE}')
        <= %(now)s
  order by o.store_externalid, o.business_date, o.orderid
 """

@@ -47,6 +47,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.sitoo_erp.domain import FINALISED_SQL
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.classify import business_clock
 from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
@@ -77,8 +78,7 @@ BLOCKED = "blocked_systemic_stop"
 CENT = Decimal("0.01")
 
 FINALISED = (
-    "o.orderstateid = 10 and o.paymentstateid = 20 and o.ordertypeid <> 100 and o.registerid is not null "
-    "and o.business_date between %(date_from)s and %(date_to)s "
+    f"{FINALISED_SQL} and o.business_date between %(date_from)s and %(date_to)s "
     "and (%(all_stores)s or o.store_externalid = any(%(stores)s))"
 )
 

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
+
 PAD = timedelta(hours=15)  # UTC-12 .. UTC+14 and a little more
 
 
@@ -71,7 +73,7 @@ def _stores(value: Any) -> tuple[str, ...]:
     return tuple(sorted({str(s).strip() for s in items if str(s).strip()}))
 
 
-def closed_month(interval_start: datetime, timezone: str = "Europe/London") -> tuple[date, date]:
+def closed_month(interval_start: datetime, timezone: str = DEFAULT_TIMEZONE) -> tuple[date, date]:
     """The calendar month in which the run's data interval starts (local time): the month that closed.
 
     The monthly timetable's interval is [run - 1 month, run) with the run a few days into the next
@@ -83,7 +85,7 @@ def closed_month(interval_start: datetime, timezone: str = "Europe/London") -> t
 
 
 def resolve_period(
-    params: Mapping[str, Any] | None, interval_start: datetime | None, timezone: str = "Europe/London"
+    params: Mapping[str, Any] | None, interval_start: datetime | None, timezone: str = DEFAULT_TIMEZONE
 ) -> Period:
     """Params win (finance's weekly check: ``date_from``/``date_to``/``stores``); else the closed month.
 

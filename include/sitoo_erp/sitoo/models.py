@@ -18,6 +18,9 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+# The order codes are the ledger's vocabulary (``domain``); the payload model validates against them.
+from include.sitoo_erp.domain import OrderState, OrderType, PaymentState
+
 # ASCII digits only, whole string (``$`` would accept a trailing newline, ``\d`` Arabic-Indic digits).
 _MONEY_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
 _DECIMAL_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,3})?")
@@ -59,28 +62,6 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Int32 = Annotated[int, Field(ge=-(2**31), lt=2**31)]
 Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]
 OrderId = Annotated[int, Field(gt=0, lt=2**63)]
-
-
-class OrderState(IntEnum):
-    OPEN = 0
-    CLOSED = 10
-    CANCELLED = 20
-    ABANDONED = -1
-
-
-class PaymentState(IntEnum):
-    NONE = 0
-    PENDING = 10
-    RESERVED = 15
-    SUCCESSFUL = 20
-    CANCELLED = 30
-    FAILED = 40
-
-
-class OrderType(IntEnum):
-    ORDER = 10
-    BOOKING = 100
-    POS_PARKED = 110
 
 
 class WarehouseTransactionType(IntEnum):

@@ -21,11 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from include.sitoo_erp import loyalty
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 from include.sitoo_erp.staging.locks import lock_stage
-
-DEFAULT_TIMEZONE = "Europe/London"
 
 
 @dataclass

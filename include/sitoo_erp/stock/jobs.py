@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.stock import movements as M
 from include.sitoo_erp.stock import snapshot as S
 
 log = logging.getLogger(__name__)
 
 
-def business_date_of(interval_start: datetime, timezone: str = M.DEFAULT_TIMEZONE) -> date:
+def business_date_of(interval_start: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
     """The business day a run covers: the local date its data interval starts on."""
     return interval_start.astimezone(ZoneInfo(timezone)).date()
 
@@ -43,7 +44,7 @@ def extract_movements(
     """Stage every non-sale movement of store warehouses from the start of ``business_date`` (earliest
     store timezone) up to now."""
     warehouses = load_store_warehouses(hook, conn, eshopid)
-    zones = {w.timezone for w in warehouses.values()} or {M.DEFAULT_TIMEZONE}
+    zones = {w.timezone for w in warehouses.values()} or {DEFAULT_TIMEZONE}
     start = min(day_start_utc(business_date, z) for z in zones)
     transactions = hook.iter_warehouse_transactions(eshopid, datecreatedfrom=int(start.timestamp()))
     summary = M.stage_movements(conn, transactions, warehouses)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpAdapter, ErpRejected
 from include.sitoo_erp.http_retry import TransientApiError
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 SALE_TYPES = frozenset({30, 40})  # posted hourly as cash sales / refunds
 ADJUSTMENT_ACCOUNT_PURPOSE = "stock_adjustment_account"
-DEFAULT_TIMEZONE = "Europe/London"
 DOCUMENT_TYPE = str(DocumentKind.STOCK_ADJUSTMENT)
 TYPE_NAMES = {10: "move in", 20: "move out", 50: "stock count"}
 

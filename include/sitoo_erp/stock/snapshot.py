@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from include.sitoo_erp.domain import FINALISED_SQL
 from include.sitoo_erp.stock.movements import StoreWarehouse
 
 
@@ -133,7 +134,7 @@ def skus_without_erp_rows(conn: psycopg.Connection, snapshot_id: int) -> list[st
     ]
 
 
-COMPARE_SQL = """
+COMPARE_SQL = f"""
 with
 sitoo as (
     select location_id, min(store_externalid) as store_externalid, sku,
@@ -161,7 +162,7 @@ unposted_sales as (
     join sitoo_erp.sitoo_order_row r on r.orderid = o.orderid
     join store_loc l on l.store_externalid = o.store_externalid
     where st.state in ('held', 'quarantined')
-      and o.orderstateid = 10 and o.paymentstateid = 20 and o.ordertypeid = 10
+      and {FINALISED_SQL}
       and r.sku is not null
     group by l.location_id, r.sku
 ),

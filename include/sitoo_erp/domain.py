@@ -1,0 +1,138 @@
+"""The ledger's business vocabulary, defined once (no I/O).
+
+*Finalised* decides what may reach the ERP (invariant 3), so it must have one answer everywhere:
+the classification that moves receipts through the state ledger, the reconciliation's and stock
+snapshot's SQL, the after-posting review and the intents resolver all use the rule table below —
+as SQL (``FINALISED_SQL``, ``classification_case``) or as Python (``not_finalised_reason``). The
+Sitoo codes are the ones the Sitoo API documents (``orderstateid``, ``paymentstateid``,
+``ordertypeid``); state names and reasons live in ``posting/states.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from include.sitoo_erp.posting import states as S
+
+# Where a store has no timezone of its own (sitoo_erp.store.timezone, the DAGs' store timezone).
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+class OrderState(IntEnum):
+    OPEN = 0
+    CLOSED = 10
+    CANCELLED = 20
+    ABANDONED = -1
+
+
+class PaymentState(IntEnum):
+    NONE = 0
+    PENDING = 10
+    RESERVED = 15
+    SUCCESSFUL = 20
+    CANCELLED = 30
+    FAILED = 40
+
+
+class OrderType(IntEnum):
+    ORDER = 10
+    BOOKING = 100
+    POS_PARKED = 110
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One step of the classification: the first rule that matches decides state and reason."""
+
+    sql: str  # over the staged order ``o``
+    matches: Callable[[int | None, int | None, int | None, str | None], bool]
+    state: str
+    reason: str
+
+
+# In order: a booking, a cancelled/abandoned order or a web order (no till) is never a POS sale;
+# an open or unpaid POS order is held until it closes. ``is distinct from`` so that a missing code
+# holds the receipt (never lets it through), the same in SQL as in Python.
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        f"o.ordertypeid = {OrderType.BOOKING}",
+        lambda st, pay, typ, reg: typ == OrderType.BOOKING,
+        S.EXCLUDED,
+        S.EXCLUDED_BOOKING,
+    ),
+    _Rule(
+        f"o.orderstateid = {OrderState.CANCELLED}",
+        lambda st, pay, typ, reg: st == OrderState.CANCELLED,
+        S.EXCLUDED,
+        S.EXCLUDED_CANCELLED,
+    ),
+    _Rule(
+        f"o.orderstateid = {OrderState.ABANDONED}",
+        lambda st, pay, typ, reg: st == OrderState.ABANDONED,
+        S.EXCLUDED,
+        S.EXCLUDED_ABANDONED,
+    ),
+    _Rule(
+        "coalesce(o.registerid, '') = ''",
+        lambda st, pay, typ, reg: not reg,
+        S.EXCLUDED,
+        S.EXCLUDED_NOT_POS,
+    ),
+    _Rule(
+        f"o.orderstateid is distinct from {OrderState.CLOSED} and o.ordertypeid = {OrderType.POS_PARKED}",
+        lambda st, pay, typ, reg: st != OrderState.CLOSED and typ == OrderType.POS_PARKED,
+        S.HELD,
+        S.NOT_FINALISED_PARKED,
+    ),
+    _Rule(
+        f"o.orderstateid is distinct from {OrderState.CLOSED}",
+        lambda st, pay, typ, reg: st != OrderState.CLOSED,
+        S.HELD,
+        S.NOT_FINALISED_OPEN,
+    ),
+    _Rule(
+        f"o.paymentstateid is distinct from {PaymentState.SUCCESSFUL}",
+        lambda st, pay, typ, reg: pay != PaymentState.SUCCESSFUL,
+        S.HELD,
+        S.NOT_FINALISED_PAYMENT,
+    ),
+)
+
+# A finalised POS receipt: closed, paid, not a booking, rung up on a till. The one SQL fragment.
+FINALISED_SQL = (
+    f"(o.orderstateid = {OrderState.CLOSED} and o.paymentstateid = {PaymentState.SUCCESSFUL}"
+    f" and o.ordertypeid is distinct from {OrderType.BOOKING} and coalesce(o.registerid, '') <> '')"
+)
+
+
+def classify_order(
+    orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
+) -> tuple[str, str]:
+    """(state, reason) of a staged, not yet posted order: ``held``/``ready to post`` if finalised."""
+    for rule in _RULES:
+        if rule.matches(orderstateid, paymentstateid, ordertypeid, registerid):
+            return rule.state, rule.reason
+    return S.HELD, S.READY
+
+
+def not_finalised_reason(
+    orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
+) -> str | None:
+    """Why the order is not a finalised POS receipt (a state-ledger reason), or None if it is."""
+    _, reason = classify_order(orderstateid, paymentstateid, ordertypeid, registerid)
+    return None if reason == S.READY else reason
+
+
+def is_finalised(
+    orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
+) -> bool:
+    return not_finalised_reason(orderstateid, paymentstateid, ordertypeid, registerid) is None
+
+
+def classification_case() -> tuple[str, str]:
+    """The SQL ``case`` expressions (state, reason) of ``classify_order``, over the staged order ``o``."""
+    state = " ".join(f"when {r.sql} then '{r.state}'" for r in _RULES)
+    reason = " ".join(f"when {r.sql} then '{r.reason}'" for r in _RULES)
+    return f"case {state} else '{S.HELD}' end", f"case {reason} else '{S.READY}' end"
