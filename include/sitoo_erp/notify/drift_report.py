@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-from include.sitoo_erp.notify.gate_alert import one_line_subject
+from include.sitoo_erp.notify.mail import one_line_subject, send_mail
 
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
@@ -179,8 +179,5 @@ class DriftReportNotifier:
 
     def send(self, result: Any, run_url: str = "", page_url: str = "") -> tuple[str, str]:
         subject, html = render_drift_report(result, run_url, page_url)
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:
-            hook.send_email_smtp(to=self.to, subject=subject, html_content=html, from_email=self.from_email)
+        send_mail(self.smtp_conn_id, self.to, subject, html, from_email=self.from_email)
         return subject, html

@@ -7,12 +7,12 @@ imported only when a mail is sent, so this module imports without Airflow.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
+from include.sitoo_erp.notify.mail import one_line_subject, send_mail
 from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER
 
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -89,15 +89,6 @@ Failing receipts were quarantined; the clean ones went on to posting.
 </body></html>
 """
 )
-
-
-_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-
-
-def one_line_subject(subject: str, limit: int = 250) -> str:
-    """A subject is one header line: CR, LF and other control characters from POS data become a space
-    (a CR/LF would otherwise start a new header, or make the SMTP hook refuse the message)."""
-    return _LINE_BREAKS.sub(" ", subject)[:limit]
 
 
 def _summary(result: Any) -> Mapping[str, Any]:
@@ -248,10 +239,7 @@ class GateAlertNotifier:
 
     def send(self, result: Any, run_url: str, page_url: str = "") -> tuple[str, str]:
         subject, html = render_gate_alert(result, run_url, self.owner_by_kind, page_url)
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:
-            hook.send_email_smtp(to=self.to, subject=subject, html_content=html, from_email=self.from_email)
+        send_mail(self.smtp_conn_id, self.to, subject, html, from_email=self.from_email)
         return subject, html
 
     def __call__(self, context: Mapping[str, Any]) -> None:

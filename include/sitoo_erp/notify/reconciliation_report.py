@@ -22,6 +22,8 @@ import psycopg
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from include.sitoo_erp.notify.mail import send_mail
+
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 ZERO = Decimal("0.00")
 MAX_HTML_LINES = 500
@@ -357,20 +359,12 @@ def send_report(report: Report, to: list[str], smtp_conn_id: str = "smtp_default
     """
     import tempfile
 
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
     body = _BODY.render(report=report, lines=report.text.splitlines(), run_url=run_url)
     with tempfile.TemporaryDirectory(prefix="recon-") as tmp:
         files = [Path(tmp) / f"{report.filename}.html", Path(tmp) / f"{report.filename}.csv"]
         files[0].write_text(report.html, encoding="utf-8")
         files[1].write_text(report.csv, encoding="utf-8")
-        with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
-            hook.send_email_smtp(
-                to=to,
-                subject=report.subject.replace("\n", " ")[:250],
-                html_content=body,
-                files=[str(f) for f in files],
-            )
+        send_mail(smtp_conn_id, to, report.subject, body, files=[str(f) for f in files])
 
 
 _BODY = _ENV.from_string(

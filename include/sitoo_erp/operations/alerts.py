@@ -21,7 +21,7 @@ import psycopg
 from jinja2 import Environment, StrictUndefined
 
 from include.sitoo_erp.notify.addressing import page_url
-from include.sitoo_erp.notify.gate_alert import one_line_subject
+from include.sitoo_erp.notify.mail import one_line_subject
 
 _ENV = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
@@ -179,10 +179,3 @@ def render_rate_jumps(jumps: Iterable[RateJump], ui_base_url: str, run_url: str)
         link=lambda j: page_url(ui_base_url, **{j.dimension: j.value}),
     )
     return one_line_subject(subject), html
-
-
-def send_mail(smtp_conn_id: str, to: list[str], subject: str, html: str) -> None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
-        hook.send_email_smtp(to=to, subject=subject, html_content=html)

@@ -241,7 +241,8 @@ class ExceptionDigestOperator(_OpsMailOperator):
     def execute(self, context: Context) -> dict:
         from datetime import UTC, datetime
 
-        from include.sitoo_erp.operations.alerts import digest, render_digest, send_mail
+        from include.sitoo_erp.notify.mail import send_mail
+        from include.sitoo_erp.operations.alerts import digest, render_digest
         from include.sitoo_erp.staging.db import connect_airflow
 
         with connect_airflow(self.postgres_conn_id) as conn:
@@ -284,7 +285,8 @@ class ExceptionRateWatchOperator(_OpsMailOperator):
         from dataclasses import asdict
         from datetime import timedelta
 
-        from include.sitoo_erp.operations.alerts import claim_alert, rate_jumps, render_rate_jumps, send_mail
+        from include.sitoo_erp.notify.mail import send_mail
+        from include.sitoo_erp.operations.alerts import claim_alert, rate_jumps, render_rate_jumps
         from include.sitoo_erp.staging.db import connect_airflow
 
         ti = context["ti"]
