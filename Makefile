@@ -32,7 +32,7 @@ airflow-status:
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
 
 # Fast lane while coding: pure logic, properties, hooks/staging against the real PostgreSQL and
 # sandboxes — no DAG runs, no scheduler, no browser. `make test` stays the whole truth.
