@@ -232,3 +232,27 @@ def test_stock_day_posts_adjustments_quarantines_unknown_and_reports_only_real_d
     # Never "fixed": the ERP still has the planted difference, and there is still one document per store.
     assert stack.netsuite.on_hand(item[sku_c], loc2) == ds.initial_on_hand(2, sku_c) - 3
     assert stack.netsuite.count_documents_by_external_id() == before
+
+
+def test_a_sku_the_erp_lacks_is_missing_not_negative(stack, stock_dag):
+    """A move-out of a SKU the ERP does not know leaves its "expected ERP on-hand" below zero; that
+    is the missing SKU's story (quarantined, missing_in_erp), not a negative-stock count to chase."""
+    ds = stack.dataset
+    st1 = ds.catalogue.stores[0]
+    unknown = next(p.sku for p in ds.catalogue.products if not p.in_erp)
+    plant(stack, st1.warehouseid, local_ts(DAY, 11), 20, [(unknown, -4)])
+
+    run = stock_dag.test(logical_date=RUN_AT)
+    assert str(run.state) == "success", {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    with connect_url(stack.database_url) as conn:
+        drift = conn.execute(
+            "select status, sitoo_on_hand, expected_erp from sitoo_erp.stock_drift "
+            "where location_id = %s and sku = %s",
+            (st1.erp_location_id, unknown),
+        ).fetchone()
+        assert drift is not None and drift[0] == "missing_in_erp", drift
+        negative = conn.execute(
+            "select negative from sitoo_erp.stock_drift_location where location_id = %s order by snapshot_id desc",
+            (st1.erp_location_id,),
+        ).fetchone()
+        assert negative == (0,)

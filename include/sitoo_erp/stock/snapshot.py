@@ -234,7 +234,8 @@ select %(id)s, %(day)s, min(store_externalid), location_id, count(*),
        count(*) filter (where status = 'drift'),
        count(*) filter (where status = 'missing_in_erp'),
        count(*) filter (where status = 'missing_in_sitoo'),
-       count(*) filter (where coalesce(sitoo_on_hand, 0) < 0 or expected < 0),
+       -- a SKU the ERP does not know has no ERP on-hand to be negative: it is counted as missing
+       count(*) filter (where status <> 'missing_in_erp' and (coalesce(sitoo_on_hand, 0) < 0 or expected < 0)),
        coalesce(sum(abs(drift_units)), 0),
        coalesce(sum(abs(round(drift_units * unit_cost, 2))), 0),
        coalesce(sum(round(drift_units * unit_cost, 2)), 0)
