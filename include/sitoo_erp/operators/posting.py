@@ -279,7 +279,7 @@ class StateLedgerSummaryOperator(BaseOperator):
         with connect_airflow(self.postgres_conn_id) as conn:
             counts = state_counts(conn)
             summaries = summary_ledger(conn)
-            open_exceptions = dict(
+            open_exceptions: dict[str, int] = dict(
                 conn.execute(
                     "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
                 ).fetchall()

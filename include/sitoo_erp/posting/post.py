@@ -192,7 +192,7 @@ def _iter_ready(
                 release_receipt(conn, orderid)
 
 
-def receipt_inputs(cur: psycopg.Cursor, headers: list[dict]) -> list[ReceiptInput]:
+def receipt_inputs(cur: psycopg.Cursor[dict[str, Any]], headers: list[dict]) -> list[ReceiptInput]:
     """The receipts of these ``sitoo_order`` headers with their rows, payments and original sale."""
     ids = [h["orderid"] for h in headers]
     rows = cur.execute(
@@ -438,7 +438,7 @@ def post_ready(
     mappings = load_mappings(conn)
     summary = PostingSummary()
     transient: list[str] = []
-    variance = 0
+    variance = Decimal(0)
     keys_this_run: dict[str, int] = {}
     hashes: dict[int, str] = {}
     claimed: set[int] = set()  # receipts this run holds (staging.locks); freed below or with the connection
