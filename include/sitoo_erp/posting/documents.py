@@ -436,9 +436,12 @@ class Mappings:
         )
 
 
+ReturnDocument = Literal["cash_refund", "credit_memo"]  # what a return becomes in the ERP
+
+
 @dataclass(frozen=True)
 class DocumentOptions:
-    return_document: Literal["cash_refund", "credit_memo"] = "cash_refund"
+    return_document: ReturnDocument = "cash_refund"
     memo_prefix: str = "Sitoo receipt"
     gift_card_skus: frozenset[str] = frozenset({GIFT_CARD_SKU})
     require_finalised: bool = True

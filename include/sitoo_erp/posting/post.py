@@ -47,6 +47,7 @@ from include.sitoo_erp.posting.documents import (
     MappingMissing,
     Mappings,
     ReceiptInput,
+    ReturnDocument,
     build_document,
 )
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
@@ -70,7 +71,7 @@ class DocumentPoster(Protocol):
 @dataclass
 class PostingOptions:
     max_workers: int = 4
-    return_document: str = "cash_refund"  # or "credit_memo"
+    return_document: ReturnDocument = "cash_refund"  # or "credit_memo"
     batch_size: int = 500
 
 
@@ -434,7 +435,7 @@ def post_ready(
 ) -> PostingSummary:
     """Post every ready receipt; returns what happened (small, for XCom)."""
     options = options or PostingOptions()
-    doc_options = DocumentOptions(return_document=options.return_document)  # type: ignore[arg-type]
+    doc_options = DocumentOptions(return_document=options.return_document)
     mappings = load_mappings(conn)
     summary = PostingSummary()
     transient: list[str] = []

@@ -55,6 +55,7 @@ from include.sitoo_erp.posting.documents import (
     LineKind,
     Mappings,
     ReceiptInput,
+    ReturnDocument,
     TenderSplit,
     _tender_plan,
     build_document,
@@ -318,7 +319,7 @@ def summarise(
 class SummaryOptions:
     grace: timedelta = timedelta(hours=6)  # after the store's midnight: "the next morning"
     closed_through: date | None = None  # ERP periods up to this date take nothing more
-    return_document: str = "cash_refund"
+    return_document: ReturnDocument = "cash_refund"
     max_lines: int = NETSUITE_MAX_LINES
 
 
@@ -545,7 +546,7 @@ def post_daily_summaries(
 ) -> SummaryResult:
     """Summarise every closed store-day of daily-summary stores; supplements for late receipts."""
     options = options or SummaryOptions()
-    doc_options = DocumentOptions(return_document=options.return_document)  # type: ignore[arg-type]
+    doc_options = DocumentOptions(return_document=options.return_document)
     mappings = load_mappings(conn)
     out = SummaryResult()
     transient: list[str] = []

@@ -35,6 +35,7 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import psycopg
 
@@ -57,6 +58,12 @@ NEW_CAUSES_LISTED = 100
 SAMPLE_DETAILS = 3
 DETAIL_CHARS = 300
 REASON_PREFIX = "quality gate"
+
+
+class RuleOptions(Protocol):
+    """What a gate's rules read: the values of their ``__TOKEN__`` placeholders."""
+
+    def tokens(self) -> dict[str, object]: ...
 
 
 @dataclass
@@ -149,7 +156,7 @@ class GateResult:
 
 
 def _build_context(
-    database_url: str, suites: tuple[Suite, ...], options: GateOptions, batch_table: str = BATCH_TABLE
+    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
 ):
     """Ephemeral GX context: SQL data source, the batch table/view (default: the ready view) as a table
     asset, suites + validations. ``options`` is anything with ``tokens()`` (the rules' option values)."""
@@ -209,7 +216,7 @@ def _build_context(
 def _run_gx(
     database_url: str,
     suites: tuple[Suite, ...],
-    options: GateOptions,
+    options: RuleOptions,
     errors: list[str],
     batch_table: str = BATCH_TABLE,
 ) -> dict[str, dict[str, bool]]:
@@ -235,11 +242,11 @@ def _run_gx(
 
 
 def validate_suites(
-    database_url: str, suites: tuple[Suite, ...], options: object, batch_table: str = BATCH_TABLE
+    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
 ) -> dict[str, dict[str, bool]]:
     """GX over any batch table/view: suite -> rule -> passed. Used by gates other than the receipt gate
     (e.g. the stock gate); ``options`` needs ``tokens()``."""
-    return _run_gx(database_url, suites, options, [], batch_table)  # type: ignore[arg-type]
+    return _run_gx(database_url, suites, options, [], batch_table)
 
 
 def _fetch_failures(
