@@ -42,6 +42,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy  # include, dags, plugins ([tool.mypy] in pyproject.toml); zero errors
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
@@ -55,4 +56,4 @@ bench: setup
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

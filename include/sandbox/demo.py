@@ -122,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         # A fresh staging database per demo run (start(fresh=True)): the figures are this run's alone.
         stack.export_env()
         ds = stack.dataset
+        assert ds is not None and stack.postgres and stack.sitoo and stack.netsuite and stack.smtp  # started
         say(f"  PostgreSQL   {stack.postgres.url(config.database)}")
         say(
             f"  Sitoo        {stack.sitoo.base_url}  ({len(ds)} orders over {config.days} days, {config.stores} stores)"
@@ -286,6 +287,7 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
             "select count(*), count(distinct store_externalid) from sitoo_erp.posting_log "
             "where document_type = 'stock_adjustment'"
         ).fetchone()
+        assert adjustments is not None  # an aggregate: always one row
         say(f"\nStock adjustments posted: {adjustments[0]} (one per store per day, {adjustments[1]} stores)")
         mark = conn.execute("select value from sitoo_erp.extract_watermark").fetchall()
         say(f"\nOrderid high-water mark: {mark[0][0] if mark else 'not set'}")

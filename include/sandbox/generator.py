@@ -427,8 +427,8 @@ class SitooDataset:
         self._tz = ZoneInfo(self.timezone)
         self._costs = {p.sku: p.cost for p in self.catalogue.products}
         self._cache_version = -1
-        self._ledger_cache: tuple | None = None
-        self._z_cache: dict | None = None
+        self._ledger_cache: tuple[list[dict], list[int], dict[tuple[int, str], int]] | None = None
+        self._z_cache: tuple[int, list[dict]] | None = None  # (version, reports)
 
     # ------------------------------------------------------------------ index access
     def __len__(self) -> int:
@@ -584,7 +584,8 @@ class SitooDataset:
 
     def store_of(self, order: dict) -> Store | None:
         """The store whose till rang the order up (None for a web order)."""
-        sid = self.store_by_registerid.get(order.get("registerid"))
+        registerid = order.get("registerid")
+        sid = self.store_by_registerid.get(registerid) if registerid is not None else None
         return self.stores_by_id[sid] if sid is not None else None
 
     def vat_by_rate(self, order: dict) -> dict[Any, tuple[Decimal, Decimal]]:
@@ -1200,6 +1201,7 @@ class SitooDataset:
         return self._ledger_cache
 
     def _level(self, wid: int, sku: str) -> int:
+        assert self._ledger_cache is not None  # _ledger() sets it before it appends
         levels = self._ledger_cache[2]
         key = (wid, sku)
         if key not in levels:
@@ -1224,6 +1226,7 @@ class SitooDataset:
         counted: bool = False,
     ) -> None:
         """Append one transaction; ``items`` are (sku, change), or (sku, count error) if ``counted``."""
+        assert self._ledger_cache is not None  # _ledger() sets it before it appends
         txs, times, levels = self._ledger_cache
         txid = len(txs) + 1
         costs = self._costs
@@ -1545,19 +1548,19 @@ def generate_dataset(
     link_u = rs.random(M)
     # Receipt numbers: per store's till, in orderdate order (web orders count apart: no till).
     till = np.where(web, S, store)
-    by_store = np.lexsort((np.arange(M), orderdate, till))
+    by_till = np.lexsort((np.arange(M), orderdate, till))
     receiptno = np.zeros(M, dtype=np.int32)
     counts = np.bincount(till, minlength=S + 1)
     firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    receiptno[by_store] = (np.arange(M) - np.repeat(firsts, counts) + 1).astype(np.int32)
+    receiptno[by_till] = (np.arange(M) - np.repeat(firsts, counts) + 1).astype(np.int32)
     # Arrival order -> orderids.
     order = np.lexsort((np.arange(M), dateadded))
     inv = np.empty(M, dtype=np.int64)
     inv[order] = np.arange(M)
     orderid = ORDERID_BASE + np.arange(M, dtype=np.int64)
-    store, orderdate, dateadded, kind, fl, tender, receiptno, link_u, cross_u = (
-        a[order] for a in (store, orderdate, dateadded, kind, fl, tender, receiptno, link_u, cross_u)
-    )
+    store, orderdate, dateadded = store[order], orderdate[order], dateadded[order]
+    kind, fl, tender = kind[order], fl[order], tender[order]
+    receiptno, link_u, cross_u = receiptno[order], link_u[order], cross_u[order]
     partner_pre = partner_pre[order]
     partner = np.where(partner_pre >= 0, ORDERID_BASE + inv[np.maximum(partner_pre, 0)], 0)
     # Returns / exchange refunds link to an earlier finalised sale that had already reached the
@@ -1591,7 +1594,7 @@ def generate_dataset(
         stores_c = np.flatnonzero(country == c)
         rp = np.sort(np.concatenate([cross_of[s] for s in stores_c]))
         if len(stores_c) < 2:  # no other store to return to: a same-store return
-            for s in stores_c:
+            for s in stores_c.tolist():
                 unlinked.append(pick(sales_of[s], cross_of[s]))
             continue
         unlinked.append(pick(np.sort(np.concatenate([sales_of[s] for s in stores_c])), rp))

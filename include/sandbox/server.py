@@ -10,7 +10,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
@@ -28,7 +30,7 @@ def free_port() -> int:
 class ServerThread:
     """A uvicorn server bound to loopback only, started and stopped from Python."""
 
-    app: object
+    app: Callable[..., Any]  # an ASGI application
     port: int = 0
     _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)

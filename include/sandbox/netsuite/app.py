@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -492,8 +492,9 @@ class NetSuiteSandbox:
                 self._counters.faults_injected += 1
         return hit
 
-    def _admit(self) -> tuple[str, float] | None:
-        """Take a concurrency slot or report why not: ('429' | '503' | '500', 0) or None + latency."""
+    def _admit(self) -> tuple[str, float]:
+        """Take a concurrency slot or report why not: ('429', 0), an injected fault ('503' | '500' |
+        '502', latency) or ('ok', latency)."""
         with self._lock:
             f = self.faults
             self._counters.api_requests += 1
@@ -579,9 +580,9 @@ class _LimitsMiddleware:
                 await _send_json(send, status, error_body(status, code, "Injected fault (sandbox)."))
                 return
             state = scope.setdefault("state", {})
-            held: list[dict] = []
+            held: list[MutableMapping[str, Any]] = []
 
-            async def capture(message: dict) -> None:
+            async def capture(message: MutableMapping[str, Any]) -> None:
                 if state.get("ns_timeout_after_commit"):
                     held.append(message)
                 else:

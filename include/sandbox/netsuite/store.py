@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from include.sandbox.netsuite import errors as E
 from include.sandbox.netsuite.errors import NetSuiteError
@@ -379,6 +379,12 @@ class Store:
         return out
 
     # ------------------------------------------------------------------ validation
+    @overload
+    def _check_ref(self, value: Any, known: set[str] | dict, field: str, required: Literal[True]) -> str: ...
+    @overload
+    def _check_ref(
+        self, value: Any, known: set[str] | dict, field: str, required: bool = False
+    ) -> str | None: ...
     def _check_ref(
         self, value: Any, known: set[str] | dict, field: str, required: bool = False
     ) -> str | None:
@@ -600,6 +606,7 @@ class Store:
                         "taxDetails.items",
                     )
             for _n, ref, code, ttype, t, path in parsed_tax:
+                assert code is not None and ttype is not None  # the override requires both (checked above)
                 tax_rows.append(
                     {
                         "line": valid_refs[ref],
@@ -681,6 +688,7 @@ class Store:
                 }
             )
         if discount_line_id is not None:
+            assert discount_item is not None  # a discount line exists only for a discount item
             tl.append(
                 {
                     "id": discount_line_id,
@@ -735,6 +743,7 @@ class Store:
         accounting: list[tuple[int, int, Decimal]] = [(0, cash_account, s * total)]
         accounting += [(ln["id"], self._item_account(ln["item"]), -s * ln["amount"]) for ln in lines]
         if discount_line_id is not None:
+            assert discount_item is not None  # a discount line exists only for a discount item
             accounting.append((discount_line_id, self._item_account(int(discount_item["id"])), -s * discount))
         accounting += [(t["taxline_id"], ACCOUNT_TAX_PAYABLE, -s * t["taxamount"]) for t in tax_rows]
 
@@ -761,7 +770,7 @@ class Store:
             "taxtotal": float(tax_total),
             "subtotal": float(subtotal),
             "discounttotal": float(discount),
-            "createdfrom": int(ref_id(body["createdFrom"])) if ref_id(body.get("createdFrom")) else None,
+            "createdfrom": int(created_from) if (created_from := ref_id(body.get("createdFrom"))) else None,
             "paymentmethod": int(payment) if payment else None,
             "account": int(account) if account else None,
             "taxdetailsoverride": "T" if override else "F",
@@ -828,7 +837,11 @@ class Store:
                     f"Journal line {n + 1}: enter either a debit or a credit amount (not negative).",
                     f"{path}.debit",
                 )
-            amount = debit if debit is not None else -credit  # + debit / - credit
+            if debit is not None:  # + debit / - credit (exactly one of them: checked above)
+                amount = debit
+            else:
+                assert credit is not None
+                amount = -credit
             debits += debit or 0
             credits += credit or 0
             tl.append(
@@ -852,7 +865,7 @@ class Store:
                 {
                     "line": n,
                     "account": {"id": acct},
-                    **({"debit": float(debit)} if debit is not None else {"credit": float(credit)}),
+                    **({"debit": float(debit)} if debit is not None else {"credit": float(-amount)}),
                     **({"location": {"id": loc}} if loc else {}),
                     **({"entity": {"id": entity}} if entity else {}),
                     **({"memo": line["memo"]} if line.get("memo") else {}),

@@ -128,7 +128,7 @@ class _BacktickSQLite(SQLite):
 _FORBIDDEN = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Merge, exp.Command, exp.Alter)
 
 
-def translate(q: str) -> str:
+def translate(q: object) -> str:
     """SuiteQL text -> SQLite text. Raises NetSuiteError(400) unless it is one SELECT."""
     if not isinstance(q, str) or not q.strip():
         raise NetSuiteError(400, E.INVALID_PARAMETER, "Invalid search query: the q parameter is empty.", "q")
@@ -153,7 +153,7 @@ def translate(q: str) -> str:
     return tree.sql(dialect=_BacktickSQLite, identify=True)
 
 
-def run(conn: sqlite3.Connection, q: str, limit: int, offset: int) -> dict[str, Any]:
+def run(conn: sqlite3.Connection, q: object, limit: int, offset: int) -> dict[str, Any]:
     """Execute a paged SuiteQL query and build the REST response (without links)."""
     sql = translate(q)
     try:

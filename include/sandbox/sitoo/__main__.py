@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.published:
         from include.sandbox.sitoo.published import PublishedSitooSandbox
 
-        sb = PublishedSitooSandbox(account_id=args.account_id, api_id=args.api_id, password=args.password)
-        print(f"published examples: {len(sb.examples)} orders; clock={sb.now}")
+        pub = PublishedSitooSandbox(account_id=args.account_id, api_id=args.api_id, password=args.password)
+        print(f"published examples: {len(pub.examples)} orders; clock={pub.now}")
         print(
             f"base url: http://{LOOPBACK}:{args.port}/v2/accounts/{args.account_id}  (API id {args.api_id})"
         )
-        uvicorn.run(sb.app, host=LOOPBACK, port=args.port, log_level="info", lifespan="off")
+        uvicorn.run(pub.app, host=LOOPBACK, port=args.port, log_level="info", lifespan="off")
         return
     ds = generate_dataset(
         seed=args.seed,

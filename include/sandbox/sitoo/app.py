@@ -15,7 +15,7 @@ import base64
 import binascii
 import secrets
 from dataclasses import asdict
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
@@ -73,6 +73,10 @@ def _ints(request: Request, name: str) -> list[int] | None:
         raise ApiError(400, f"Invalid value for {name}") from None
 
 
+@overload
+def _int(request: Request, name: str, default: int) -> int: ...
+@overload
+def _int(request: Request, name: str, default: None = None) -> int | None: ...
 def _int(request: Request, name: str, default: int | None = None) -> int | None:
     v = request.query_params.get(name)
     if v is None or v == "":

@@ -112,7 +112,7 @@ class PublishedSitooSandbox(SitooSandbox):
     def __init__(self, examples: PublishedExamples | None = None, **kwargs: Any) -> None:
         examples = examples or PublishedExamples()
         kwargs.setdefault("now", examples.end_ts + 86_400)
-        super().__init__(examples, **kwargs)  # type: ignore[arg-type]
+        super().__init__(examples, **kwargs)  # type: ignore[arg-type]  # duck-types what the sandbox reads
         self.examples = examples
 
     @property

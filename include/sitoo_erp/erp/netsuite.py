@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import jwt
 import requests
@@ -87,7 +87,7 @@ class _BearerAuth(requests.auth.AuthBase):
         self.hook = hook
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if not request.url.endswith(TOKEN_PATH):
+        if not (request.url or "").endswith(TOKEN_PATH):
             request.headers["Authorization"] = f"Bearer {self.hook.access_token()}"
         return request
 
@@ -279,6 +279,22 @@ class NetSuiteHook(HttpHook):
             )
         raise ApiError(f"{what}: HTTP {status} {text}", status)
 
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        ok_404: Literal[False] = False,
+        tally: list[int] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response: ...
+
+    @overload
+    def request(
+        self, method: str, path: str, what: str, ok_404: bool, tally: list[int] | None = None, **kwargs: Any
+    ) -> requests.Response | None: ...
+
     def request(
         self,
         method: str,
@@ -291,6 +307,7 @@ class NetSuiteHook(HttpHook):
         """One call with retries; a 401 refreshes the token once. ``path`` starts at /services/rest.
 
         ``tally``, if given, gets one entry per attempt (the posting log records attempts).
+        None only for a 404 under ``ok_404``.
         """
         url = self.url_from_endpoint("/services/rest" + path)
         refreshed = False

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.locks import lock_stage
 
 # table -> (key column, editable value columns, required value columns)
@@ -81,13 +82,15 @@ def audit(
     source: str,
     note: str | None = None,
 ) -> int:
-    return conn.execute(
+    row = conn.execute(
         """
         insert into sitoo_erp.audit_log (entity, entity_key, action, before, after, actor, source, note)
         values (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s) returning audit_id
         """,
         (entity, entity_key, action, _json(before), _json(after), actor, source, note),
-    ).fetchone()[0]
+    ).fetchone()
+    assert row is not None  # insert … returning: always one row
+    return row[0]
 
 
 def _clean(table: str, key: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -176,7 +179,7 @@ def _strip(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in row.items() if k not in ("updated_at",)}
 
 
-def _exception(cur: psycopg.Cursor, exception_id: int) -> dict[str, Any]:
+def _exception(cur: psycopg.Cursor[dict[str, Any]], exception_id: int) -> dict[str, Any]:
     row = cur.execute(
         "select * from sitoo_erp.exception where exception_id = %s for update", (exception_id,)
     ).fetchone()
@@ -212,10 +215,12 @@ def ignore_exception(
         )
         orderid = before["orderid"]
         if orderid is not None:
-            still_open = cur.execute(
-                "select count(*) as n from sitoo_erp.exception where orderid = %s and status = 'open'",
-                (orderid,),
-            ).fetchone()["n"]
+            still_open = one_row(
+                cur.execute(
+                    "select count(*) as n from sitoo_erp.exception where orderid = %s and status = 'open'",
+                    (orderid,),
+                )
+            )["n"]
             if not still_open:
                 cur.execute(
                     """

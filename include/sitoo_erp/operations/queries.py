@@ -188,7 +188,7 @@ def closed_exceptions(
     pipeline itself), when (``resolved_at``) and why (``resolution_note``). Keyset-paged on
     ``(resolved_at, id)`` descending over migration 0012's ``exception_closed_idx``."""
     params: dict[str, Any] = {"limit": page_size + 1}
-    where = [sql.SQL("e.status <> 'open'"), sql.SQL("e.resolved_at is not null")]
+    where: list[sql.Composable] = [sql.SQL("e.status <> 'open'"), sql.SQL("e.resolved_at is not null")]
     filtered = ExceptionFilters(kind=filters.kind, store=filters.store, owner=filters.owner)
     where += _filter_sql(filtered, datetime.now(UTC), params)
     if status in HISTORY_STATUSES:
@@ -214,7 +214,7 @@ def closed_exceptions(
 
 
 def _keyset_page(
-    conn: psycopg.Connection, query: sql.Composable, params: dict, page_size: int, order_column: str
+    conn: psycopg.Connection, query: sql.Composed, params: dict, page_size: int, order_column: str
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page (the query fetches ``page_size + 1`` rows) and the cursor after its last row."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -375,12 +375,13 @@ def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:
     The tables come from migration 0004 (monthly reconciliation); where they do not exist
     (``to_regclass`` is null) the page says "no reconciliation yet".
     """
-    present = conn.execute(
+    tables = conn.execute(
         "select to_regclass('sitoo_erp.reconciliation_run') is not null "
         "and to_regclass('sitoo_erp.reconciliation_cell') is not null "
         "and to_regclass('sitoo_erp.reconciliation_line') is not null"
-    ).fetchone()[0]
-    if not present:
+    ).fetchone()
+    assert tables is not None  # a select without from: always one row
+    if not tables[0]:
         return {"available": False, "stores": [], "run": None}
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(

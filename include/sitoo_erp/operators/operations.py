@@ -31,6 +31,9 @@ MAPPING_PARAMS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "vat_tax_codes": ("map_vat_tax_code", "vat_rate", ("tax_code_id", "tax_type_id"), ()),
     "document_items": ("map_document_item", "purpose", ("item_id",), ()),
 }
+# The form's lists as one JSON value, rendered at run time (built here, not in the default argument:
+# mypy misreads a comprehension there, python/mypy#9346).
+MAPPINGS_TEMPLATE = "{{ {" + ", ".join(f"'{p}': params.get('{p}')" for p in MAPPING_PARAMS) + "} | tojson }}"
 _ID = {"type": "string", "pattern": "^[0-9]+$", "description": "ERP internal id (digits)"}
 
 
@@ -106,9 +109,7 @@ class SaveMappingsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        mappings: Any = "{{ {"
-        + ", ".join(f"'{p}': params.get('{p}')" for p in MAPPING_PARAMS)
-        + "} | tojson }}",
+        mappings: Any = MAPPINGS_TEMPLATE,
         reason: Any = "{{ params.get('reason') }}",
         changed_by: Any = "{{ params.get('changed_by') }}",
         postgres_conn_id: str = DEFAULT_CONN_ID,
@@ -287,11 +288,11 @@ class ExceptionRateWatchOperator(_OpsMailOperator):
 
         from include.sitoo_erp.notify.mail import send_mail
         from include.sitoo_erp.operations.alerts import claim_alert, rate_jumps, render_rate_jumps
-        from include.sitoo_erp.staging.db import connect_airflow
+        from include.sitoo_erp.staging.db import connect_airflow, one_row
 
         ti = context["ti"]
         with connect_airflow(self.postgres_conn_id) as conn:
-            now = conn.execute("select now()").fetchone()[0]
+            now = one_row(conn.execute("select now()"))[0]
             jumps = rate_jumps(conn, now, self.baseline_days, self.factor, self.min_count)
             fresh = [
                 j for j in jumps if claim_alert(conn, j.key, asdict(j), timedelta(hours=self.quiet_hours))

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
+if TYPE_CHECKING:
+    from include.sitoo_erp.posting.documents import ReturnDocument
 
-def check_return_document(return_document: str) -> None:
+_RETURN_DOCUMENTS: dict[str, ReturnDocument] = {"cash_refund": "cash_refund", "credit_memo": "credit_memo"}
+
+
+def check_return_document(return_document: str) -> ReturnDocument:
     """Fail at parse time (not at the first posting run) on a return document NetSuite lacks."""
-    if return_document not in ("cash_refund", "credit_memo"):
+    if return_document not in _RETURN_DOCUMENTS:
         raise ValueError(f"return_document must be 'cash_refund' or 'credit_memo', got {return_document!r}")
+    return _RETURN_DOCUMENTS[return_document]
 
 
 def erp_with_retries(erp_conn_id: str, erp_adapter: str, attempts: int, max_wait: float) -> Any:
@@ -179,12 +185,11 @@ class ErpPostingOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("pool_slots", max_workers)
         super().__init__(**kwargs)
-        check_return_document(return_document)
+        self.return_document = check_return_document(return_document)
         self.erp_conn_id = erp_conn_id
         self.erp_adapter = erp_adapter
         self.postgres_conn_id = postgres_conn_id
         self.max_workers = max_workers
-        self.return_document = return_document
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
 
@@ -231,13 +236,12 @@ class DailySummaryPostingOperator(BaseOperator):
         super().__init__(**kwargs)
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
-        check_return_document(return_document)
+        self.return_document = check_return_document(return_document)
         self.erp_conn_id = erp_conn_id
         self.erp_adapter = erp_adapter
         self.postgres_conn_id = postgres_conn_id
         self.grace_hours = grace_hours
         self.max_lines = max_lines
-        self.return_document = return_document
         self.closed_through = closed_through
         self.business_now = business_now
 
@@ -279,7 +283,7 @@ class StateLedgerSummaryOperator(BaseOperator):
         with connect_airflow(self.postgres_conn_id) as conn:
             counts = state_counts(conn)
             summaries = summary_ledger(conn)
-            open_exceptions = dict(
+            open_exceptions: dict[str, int] = dict(
                 conn.execute(
                     "select kind, count(*) from sitoo_erp.exception where status = 'open' group by kind"
                 ).fetchall()

@@ -95,7 +95,9 @@ class QualityGateOperator(BaseOperator):
                 return refresh_item_cache(conn, erp, max_age=timedelta(hours=6))
 
         with connect_airflow(self.postgres_conn_id) as conn:
-            owners = dict(conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall())
+            owners: dict[str, str] = dict(
+                conn.execute("select kind, owner from sitoo_erp.exception_owner").fetchall()
+            )
             result = run_gate(
                 sqlalchemy_url_for(self.postgres_conn_id),
                 conn,

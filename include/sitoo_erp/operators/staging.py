@@ -17,7 +17,9 @@ def as_datetime(value: Any, field: str) -> datetime:
     if isinstance(value, datetime):
         return pendulum.instance(value)
     if isinstance(value, str) and value:
-        return pendulum.parse(value)
+        parsed = pendulum.parse(value)
+        if isinstance(parsed, datetime):  # not a bare duration ("P1D")
+            return parsed
     raise ValueError(f"{field} must be a datetime or ISO-8601 string, got {value!r}")
 
 
@@ -80,7 +82,7 @@ class SitooOrdersToStagingOperator(BaseOperator):
         hook = SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
-                summary = extract_orders(
+                summary: dict[str, Any] = extract_orders(
                     hook, conn, start, end, sweep_late=self.sweep_late, reexamine_held=self.reexamine_held
                 )
         finally:

@@ -20,6 +20,7 @@ import psycopg
 from include.sitoo_erp.domain import classification_case
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.after_posting import review_posted
+from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 from include.sitoo_erp.staging.locks import lock_stage
 
@@ -56,7 +57,7 @@ def business_clock(conn: psycopg.Connection, business_now: datetime | None = Non
     order date staged (the database's ``now()`` only when nothing is staged yet)."""
     if business_now is not None:
         return business_now
-    return conn.execute("select coalesce(max(orderdate), now()) from sitoo_erp.sitoo_order").fetchone()[0]
+    return one_row(conn.execute("select coalesce(max(orderdate), now()) from sitoo_erp.sitoo_order"))[0]
 
 
 def classify(

@@ -436,9 +436,12 @@ class Mappings:
         )
 
 
+ReturnDocument = Literal["cash_refund", "credit_memo"]  # what a return becomes in the ERP
+
+
 @dataclass(frozen=True)
 class DocumentOptions:
-    return_document: Literal["cash_refund", "credit_memo"] = "cash_refund"
+    return_document: ReturnDocument = "cash_refund"
     memo_prefix: str = "Sitoo receipt"
     gift_card_skus: frozenset[str] = frozenset({GIFT_CARD_SKU})
     require_finalised: bool = True
@@ -631,6 +634,13 @@ def _doc_item(mappings: Mappings, purpose: str, orderid: int) -> str:
     return item
 
 
+def _sku_item(mappings: Mappings, sku: str, orderid: int) -> str:
+    item = mappings.items.get(sku)
+    if not item:
+        raise MappingMissing("sku", sku, orderid)
+    return item
+
+
 def _is_gift_card_row(row: ReceiptRow, options: DocumentOptions) -> bool:
     return (
         (row.sku is not None and row.sku in options.gift_card_skus)
@@ -781,9 +791,7 @@ def build_document(
         else:
             if not row.sku:
                 raise fail(f"row {row.orderitemid} has no SKU", "sitoo_order_row.sku", "sku.required")
-            item_id = mappings.items.get(row.sku)
-            if not item_id:
-                raise MappingMissing("sku", row.sku, oid)
+            item_id = _sku_item(mappings, row.sku, oid)
             line_kind = LineKind.ITEM
         qty = s * row.quantity
         lnet, lvat = row_loyalty.get(row.orderitemid, (ZERO, ZERO))
@@ -876,8 +884,8 @@ def build_document(
 
     # --- variance: what the ERP would compute per line without the override.
     erp_tax: dict[Decimal, Decimal] = {}
-    for ln in doc_lines:
-        erp_tax[ln.vat_rate] = erp_tax.get(ln.vat_rate, ZERO) + r2(ln.amount * ln.vat_rate / HUNDRED)
+    for dl in doc_lines:
+        erp_tax[dl.vat_rate] = erp_tax.get(dl.vat_rate, ZERO) + r2(dl.amount * dl.vat_rate / HUNDRED)
     for t in discount.taxes if discount else ():
         erp_tax[t.vat_rate] = erp_tax.get(t.vat_rate, ZERO) + r2(t.basis * t.vat_rate / HUNDRED)
     for rate in erp_tax:

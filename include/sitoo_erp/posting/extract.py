@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -26,7 +26,7 @@ HELD_CHUNK = 100
 
 
 class OrderSource(Protocol):
-    def iter_order_payloads(self, **kwargs: object) -> Iterator[dict]: ...
+    def iter_order_payloads(self, **kwargs: Any) -> Iterator[dict]: ...
 
 
 def _ts(moment: datetime) -> int:

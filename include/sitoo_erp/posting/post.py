@@ -47,6 +47,7 @@ from include.sitoo_erp.posting.documents import (
     MappingMissing,
     Mappings,
     ReceiptInput,
+    ReturnDocument,
     build_document,
 )
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
@@ -70,7 +71,7 @@ class DocumentPoster(Protocol):
 @dataclass
 class PostingOptions:
     max_workers: int = 4
-    return_document: str = "cash_refund"  # or "credit_memo"
+    return_document: ReturnDocument = "cash_refund"  # or "credit_memo"
     batch_size: int = 500
 
 
@@ -192,7 +193,7 @@ def _iter_ready(
                 release_receipt(conn, orderid)
 
 
-def receipt_inputs(cur: psycopg.Cursor, headers: list[dict]) -> list[ReceiptInput]:
+def receipt_inputs(cur: psycopg.Cursor[dict[str, Any]], headers: list[dict]) -> list[ReceiptInput]:
     """The receipts of these ``sitoo_order`` headers with their rows, payments and original sale."""
     ids = [h["orderid"] for h in headers]
     rows = cur.execute(
@@ -434,11 +435,11 @@ def post_ready(
 ) -> PostingSummary:
     """Post every ready receipt; returns what happened (small, for XCom)."""
     options = options or PostingOptions()
-    doc_options = DocumentOptions(return_document=options.return_document)  # type: ignore[arg-type]
+    doc_options = DocumentOptions(return_document=options.return_document)
     mappings = load_mappings(conn)
     summary = PostingSummary()
     transient: list[str] = []
-    variance = 0
+    variance = Decimal(0)
     keys_this_run: dict[str, int] = {}
     hashes: dict[int, str] = {}
     claimed: set[int] = set()  # receipts this run holds (staging.locks); freed below or with the connection

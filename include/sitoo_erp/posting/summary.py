@@ -56,6 +56,7 @@ from include.sitoo_erp.posting.documents import (
     LineKind,
     Mappings,
     ReceiptInput,
+    ReturnDocument,
     TenderSplit,
     _tender_plan,
     build_document,
@@ -103,9 +104,9 @@ def set_posting_mode(
 
 
 def posting_mode(conn: psycopg.Connection, store_externalid: str, business_date: date) -> str:
-    return conn.execute(
-        "select sitoo_erp.posting_mode(%s, %s)", (store_externalid, business_date)
-    ).fetchone()[0]
+    row = conn.execute("select sitoo_erp.posting_mode(%s, %s)", (store_externalid, business_date)).fetchone()
+    assert row is not None  # a function call: always one row
+    return row[0]
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -220,10 +221,10 @@ def summarise(
     if with_discount:
         per_rate: dict[Decimal, list] = {}
         for disc in with_discount:
-            for t in disc.taxes:
-                acc = per_rate.setdefault(t.vat_rate, [t.tax_code_id, t.tax_type_id, ZERO, ZERO])
-                acc[2] += t.basis
-                acc[3] += t.tax_amount
+            for dt in disc.taxes:
+                acc = per_rate.setdefault(dt.vat_rate, [dt.tax_code_id, dt.tax_type_id, ZERO, ZERO])
+                acc[2] += dt.basis
+                acc[3] += dt.tax_amount
         discount = DocumentDiscount(
             item_id=with_discount[0].item_id,
             amount=sum((d.amount for d in with_discount), ZERO),
@@ -238,8 +239,8 @@ def summarise(
     erp_tax: dict[Decimal, Decimal] = {}
     for ln in lines:
         erp_tax[ln.vat_rate] = erp_tax.get(ln.vat_rate, ZERO) + r2(ln.amount * ln.vat_rate / HUNDRED)
-    for t in discount.taxes if discount else ():
-        erp_tax[t.vat_rate] = erp_tax.get(t.vat_rate, ZERO) + r2(t.basis * t.vat_rate / HUNDRED)
+    for dt in discount.taxes if discount else ():
+        erp_tax[dt.vat_rate] = erp_tax.get(dt.vat_rate, ZERO) + r2(dt.basis * dt.vat_rate / HUNDRED)
     for rate in erp_tax:
         pos_tax.setdefault(rate, ZERO)
     variance = {rate: pos_tax[rate] - erp_tax.get(rate, ZERO) for rate in pos_tax}
@@ -319,7 +320,7 @@ def summarise(
 class SummaryOptions:
     grace: timedelta = timedelta(hours=6)  # after the store's midnight: "the next morning"
     closed_through: date | None = None  # ERP periods up to this date take nothing more
-    return_document: str = "cash_refund"
+    return_document: ReturnDocument = "cash_refund"
     max_lines: int = NETSUITE_MAX_LINES
 
 
@@ -546,7 +547,7 @@ def post_daily_summaries(
 ) -> SummaryResult:
     """Summarise every closed store-day of daily-summary stores; supplements for late receipts."""
     options = options or SummaryOptions()
-    doc_options = DocumentOptions(return_document=options.return_document)  # type: ignore[arg-type]
+    doc_options = DocumentOptions(return_document=options.return_document)
     mappings = load_mappings(conn)
     out = SummaryResult()
     transient: list[str] = []
@@ -574,7 +575,7 @@ def post_daily_summaries(
                     f"closed_through={options.closed_through}",
                 )
             continue
-        hashes = dict(
+        hashes: dict[int, str] = dict(
             conn.execute(
                 "select orderid, content_hash from sitoo_erp.sitoo_order where orderid = any(%s)", (orderids,)
             ).fetchall()
@@ -598,11 +599,13 @@ def post_daily_summaries(
                     "select pg_advisory_xact_lock(hashtext(%s))",
                     (f"summary:{store}:{business_date}:{direction}",),
                 )
-                supplement = conn.execute(
+                numbered = conn.execute(
                     "select coalesce(max(supplement) + 1, 0) from sitoo_erp.summary_document "
                     "where store_externalid = %s and business_date = %s and direction = %s",
                     (store, business_date, direction),
-                ).fetchone()[0]
+                ).fetchone()
+                assert numbered is not None  # an aggregate: always one row
+                supplement = numbered[0]
                 parts = []
                 try:
                     for number, receipts in enumerate(pack(group, options.max_lines), start=1):
@@ -663,4 +666,5 @@ def summary_ledger(conn: psycopg.Connection) -> dict[str, int]:
           from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d using (external_id)
         """
     ).fetchone()
+    assert row is not None  # an aggregate: always one row
     return {"in_posted_summary": row[0], "in_pending_summary": row[1]}

@@ -35,6 +35,7 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import psycopg
 
@@ -57,6 +58,12 @@ NEW_CAUSES_LISTED = 100
 SAMPLE_DETAILS = 3
 DETAIL_CHARS = 300
 REASON_PREFIX = "quality gate"
+
+
+class RuleOptions(Protocol):
+    """What a gate's rules read: the values of their ``__TOKEN__`` placeholders."""
+
+    def tokens(self) -> dict[str, object]: ...
 
 
 @dataclass
@@ -100,7 +107,7 @@ class GateResult:
     rule_kinds: dict[str, str]
     rule_descriptions: dict[str, str]
     stores_affected: dict[str, int]  # store -> failing receipts
-    samples: dict[str, list[int]]  # "suite.rule" -> up to 10 orderids
+    samples: dict[str, list[int | None]]  # "suite.rule" -> up to 10 orderids (None: a failure without one)
     sample_details: dict[str, list[str]]  # "suite.rule" -> one line per cause (first 3), with its receipts
     quarantined: int = 0
     resolved: int = 0
@@ -149,7 +156,7 @@ class GateResult:
 
 
 def _build_context(
-    database_url: str, suites: tuple[Suite, ...], options: GateOptions, batch_table: str = BATCH_TABLE
+    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
 ):
     """Ephemeral GX context: SQL data source, the batch table/view (default: the ready view) as a table
     asset, suites + validations. ``options`` is anything with ``tokens()`` (the rules' option values)."""
@@ -209,7 +216,7 @@ def _build_context(
 def _run_gx(
     database_url: str,
     suites: tuple[Suite, ...],
-    options: GateOptions,
+    options: RuleOptions,
     errors: list[str],
     batch_table: str = BATCH_TABLE,
 ) -> dict[str, dict[str, bool]]:
@@ -221,7 +228,7 @@ def _run_gx(
         rules: dict[str, bool] = {r.name: True for r in suite.rules}
         for er in res.results:
             meta = er.expectation_config.meta or {}
-            name = meta.get("rule")
+            name = str(meta.get("rule"))  # set on every expectation by _build_context
             if er.exception_info and er.exception_info.get("raised_exception"):
                 log.warning(
                     "gate rule %s.%s raised in GX: %s",
@@ -235,18 +242,18 @@ def _run_gx(
 
 
 def validate_suites(
-    database_url: str, suites: tuple[Suite, ...], options: object, batch_table: str = BATCH_TABLE
+    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
 ) -> dict[str, dict[str, bool]]:
     """GX over any batch table/view: suite -> rule -> passed. Used by gates other than the receipt gate
     (e.g. the stock gate); ``options`` needs ``tokens()``."""
-    return _run_gx(database_url, suites, options, [], batch_table)  # type: ignore[arg-type]
+    return _run_gx(database_url, suites, options, [], batch_table)
 
 
 def _fetch_failures(
     conn: psycopg.Connection, suite: Suite, rule: Rule, options: GateOptions
 ) -> list[Failure]:
     cur = conn.execute(rule.for_batch(options.tokens()))
-    cols = [d.name for d in cur.description]
+    cols = [d.name for d in cur.description or ()]
     if tuple(cols[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
         raise RuntimeError(f"gate rule {suite.name}.{rule.name} returns {cols}, expected {RESULT_COLUMNS}")
     return [
@@ -308,9 +315,9 @@ def run_gate(
 
         by_receipt: dict[int, list[Failure]] = defaultdict(list)
         for f in failures:
-            if f.orderid in batch:
+            if f.orderid is not None and f.orderid in batch:
                 by_receipt[f.orderid].append(f)
-        receipts_by_rule: dict[str, list[int]] = defaultdict(list)
+        receipts_by_rule: dict[str, list[int | None]] = defaultdict(list)
         keys_by_rule: dict[str, dict[str, None]] = defaultdict(dict)
         stores: Counter[str] = Counter()
         for oid in sorted(by_receipt):
@@ -353,7 +360,7 @@ def run_gate(
             stores_affected=dict(sorted(stores.items())),
             samples={rid: list(dict.fromkeys(ids))[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
             sample_receipts={
-                rid: [labels.get(oid, f"order {oid}") for oid in list(dict.fromkeys(ids))[:SAMPLE_IDS]]
+                rid: [_label(labels, oid) for oid in list(dict.fromkeys(ids))[:SAMPLE_IDS]]
                 for rid, ids in receipts_by_rule.items()
             },
             sample_details=details_by_rule,
@@ -369,13 +376,13 @@ def run_gate(
         if not systemic:
             result.quarantined = _quarantine(conn, by_receipt)
             for f in failures:
-                rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
-                rule_ids[rule] = f.rule_id
+                exc_rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
+                rule_ids[exc_rule] = f.rule_id
                 raise_exception(
                     conn,
                     ExceptionKind(f.kind),
                     subject_key=f.subject_key,
-                    rule=rule,
+                    rule=exc_rule,
                     message=f"order {f.orderid}: {f.detail}",
                     orderid=f.orderid,
                     store_externalid=f.store_externalid,
@@ -401,7 +408,7 @@ def run_gate(
             result.oldest_open_exception_hours = (
                 round(float(row[0]), 2) if row and row[0] is not None else None
             )
-        result.gate_run_id = conn.execute(
+        run_row = conn.execute(
             """
             insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success,
                                             systemic, result)
@@ -416,7 +423,9 @@ def run_gate(
                 result.success,
                 systemic,
             ),
-        ).fetchone()[0]
+        ).fetchone()
+        assert run_row is not None  # insert … returning: always one row
+        result.gate_run_id = run_row[0]
         if not systemic:
             _mark_validated(conn, result.gate_run_id, sorted(batch - set(by_receipt)))
         _claim_news(conn, result, failures, rule_ids)
@@ -453,6 +462,11 @@ def receipt_labels(conn: psycopg.Connection, orderids: Iterable[int]) -> dict[in
     return {oid: known.get(oid, f"order {oid} (no receipt number)") for oid in ids}
 
 
+def _label(labels: dict[int, str], orderid: int | None) -> str:
+    """How an e-mail names a receipt (also a failure without an order id)."""
+    return labels.get(orderid, f"order {orderid}") if orderid is not None else f"order {orderid}"
+
+
 def _cause_lines(failures: list[Failure], labels: dict[int, str]) -> dict[str, list[str]]:
     """One example line per *cause* of a rule (first ``SAMPLE_DETAILS``), naming its receipts.
 
@@ -467,7 +481,7 @@ def _cause_lines(failures: list[Failure], labels: dict[int, str]) -> dict[str, l
     for rule_id, causes in by_cause.items():
         lines: list[str] = []
         for fs in list(causes.values())[:SAMPLE_DETAILS]:
-            named = list(dict.fromkeys(labels.get(f.orderid, f"order {f.orderid}") for f in fs))
+            named = list(dict.fromkeys(_label(labels, f.orderid) for f in fs))
             more = f" and {len(named) - 3} more" if len(named) > 3 else ""
             who = f"{len(named)} receipts: " if len(named) > 1 else ""
             lines.append(f"{fs[0].detail[:DETAIL_CHARS]} [{who}{', '.join(named[:3])}{more}]")
@@ -501,7 +515,7 @@ def _claim_news(
             """,
             ([f.kind for f in failures], [f.subject_key for f in failures]),
         ).fetchall()
-        counts = Counter(rule_ids.get(rule, rule) for rule, _, _ in claimed)
+        counts = Counter(rule_ids.get(rule) or rule for rule, _, _ in claimed)
         result.new_cause_keys = sorted(f"{kind} {key}" for _, kind, key in claimed)[:NEW_CAUSES_LISTED]
         result.new_causes = len(claimed)
         result.new_counts = dict(counts)

@@ -46,6 +46,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from include.sitoo_erp.domain import FINALISED_SQL
 from include.sitoo_erp.posting import states as S
@@ -61,6 +62,7 @@ from include.sitoo_erp.reconciliation.erp import (
     fetch_totals,
 )
 from include.sitoo_erp.reconciliation.period import Period
+from include.sitoo_erp.staging.db import one_row
 
 EXPLAINED_CAUSES = ("quarantined", "held")
 OWNER = {
@@ -172,7 +174,7 @@ def _params(period: Period) -> dict[str, Any]:
 
 
 def _lookup(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str, str], dict[str, Decimal]]:
-    loc_by_store = dict(
+    loc_by_store: dict[str, str] = dict(
         conn.execute("select store_externalid, location_id from sitoo_erp.map_store_location")
     )
     store_by_loc = {v: k for k, v in loc_by_store.items()}
@@ -219,11 +221,13 @@ def reconcile(
         if unknown:
             raise ValueError(f"stores without an ERP location mapping: {unknown}")
     locations = [loc_by_store[s] for s in period.stores] if period.stores else None
-    recon_id = conn.execute(
+    run_row = conn.execute(
         "insert into sitoo_erp.reconciliation_run (dag_id, run_id, date_from, date_to, stores) "
         "values (%s, %s, %s, %s, %s) returning recon_run_id",
         (dag_id, run_id, period.date_from, period.date_to, list(period.stores) or None),
-    ).fetchone()[0]
+    ).fetchone()
+    assert run_row is not None  # insert … returning: always one row
+    recon_id = run_row[0]
     result = ReconResult(recon_id, period.as_dict())
     p["run"] = recon_id
 
@@ -333,9 +337,9 @@ def reconcile(
         p["stall_before"] = business_clock(conn, now) - stall_after
         # A systemic stop in force: the gate stopped all posting and keeps its causes until a run is
         # not systemic. Receipts ready to post are blocked by it, not "in flight".
-        stop_count, stop_since = conn.execute(
-            "select count(*), min(alerted_at) from sitoo_erp.systemic_alert"
-        ).fetchone()
+        stop_count, stop_since = one_row(
+            conn.execute("select count(*), min(alerted_at) from sitoo_erp.systemic_alert")
+        )
         stop_causes = "; ".join(
             r[0]
             for r in conn.execute(
@@ -518,6 +522,7 @@ def reconcile(
                 """,
                 (recon_id, store, day),
             ).fetchone()
+            assert named is not None  # an aggregate: always one row
             names = (
                 f"; receipts of this day on other lines: {named[1]}" + (" …" if named[0] > 10 else "")
                 if named[0]
@@ -550,6 +555,7 @@ def reconcile(
             """,
             p,
         ).fetchone()
+        assert s is not None  # an aggregate: always one row
         result.sitoo = {
             "receipts": receipts,
             "net": str(s[1]),
@@ -579,7 +585,7 @@ def reconcile(
         conn.execute(
             "update sitoo_erp.reconciliation_run set status = 'compared', compared_at = now(), summary = %s "
             "where recon_run_id = %s",
-            (psycopg.types.json.Jsonb(_jsonable(result.as_dict())), recon_id),
+            (Jsonb(_jsonable(result.as_dict())), recon_id),
         )
     return result
 
@@ -609,7 +615,7 @@ def _classify_documents(
     by_eid: dict[str, list[ErpDocument]] = defaultdict(list)
     for d in docs:
         by_eid[d.external_id].append(d)
-    variance = dict(
+    variance: dict[int, Decimal] = dict(
         conn.execute(
             "select orderid, sum(variance) from sitoo_erp.receipt_tax_variance where orderid = any(%s) group by orderid",
             ([v[0] for v in log.values() if v[0] is not None],),
@@ -974,12 +980,14 @@ def _receipt_lines(
             compared = r["compared"]
             out.append(_receipt_line(r))
     if not out:
-        compared = conn.execute(
+        counted = conn.execute(
             "select count(*) from sitoo_erp.posting_log where document_type in ('sale', 'refund', 'credit_memo') "
             "and tran_date between %(date_from)s and %(date_to)s "
             "and (%(all_stores)s or store_externalid = any(%(stores)s))",
             p,
-        ).fetchone()[0]
+        ).fetchone()
+        assert counted is not None  # an aggregate: always one row
+        compared = counted[0]
     return out, compared
 
 

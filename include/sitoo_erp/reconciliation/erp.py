@@ -147,8 +147,8 @@ def id_windows(buckets: Iterable[tuple[int, int]], per_window: int = WINDOW_DOCS
     """Consecutive id buckets ``(bucket, documents)`` merged into windows of at most ~``per_window``
     documents (a bucket is never split: it holds at most 1,000)."""
     out: list[tuple[int, int]] = []
-    lo = hi = None
-    n = 0
+    lo: int | None = None
+    hi = n = 0  # hi: the window's last bucket, read only while lo is set
     for bucket, docs in sorted(buckets):
         if lo is not None and n + docs > per_window:
             out.append((lo * ID_BUCKET, (hi + 1) * ID_BUCKET - 1))

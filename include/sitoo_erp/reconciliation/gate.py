@@ -43,7 +43,7 @@ def run_reconciliation_gate(
         database_url, (suite_mod.SUITE,), _Options(recon_run_id), batch_table=suite_mod.BATCH_TABLE
     )
     rules = outcome.get(suite_mod.SUITE.name, {})
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.execute(
             "select class, count(*) from sitoo_erp.reconciliation_line where recon_run_id = %s and not explained "
             "group by class",

@@ -94,8 +94,9 @@ def resolve_period(
     params = params or {}
     date_from, date_to = _date(params.get("date_from"), "date_from"), _date(params.get("date_to"), "date_to")
     stores = _stores(params.get("stores"))
-    if date_from or date_to:
-        return Period(date_from or date_to, date_to or date_from, stores)  # type: ignore[arg-type]
+    one_day = date_from or date_to
+    if one_day is not None:
+        return Period(date_from or one_day, date_to or one_day, stores)
     if interval_start is None:
         raise ValueError("no date range: give date_from/date_to or run on the monthly schedule")
     first, last = closed_month(interval_start, timezone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -23,7 +23,7 @@ Z_UPLOAD_GRACE = timedelta(days=3)  # a till may upload its Z-report days after 
 
 
 class PeriodSource(Protocol):
-    def iter_order_payloads(self, **kwargs: object) -> Iterator[dict]: ...
+    def iter_order_payloads(self, **kwargs: Any) -> Iterator[dict]: ...
 
     def iter_z_reports(
         self, dateadded_from: int, dateadded_to: int | None = None, **kw: object
@@ -61,7 +61,9 @@ def _local_date(moment: datetime, tz: str | None):
 
 def upsert_z_reports(conn: psycopg.Connection, reports) -> int:
     """Store Z-reports (a re-sent report replaces the old one); business date = opening day, local."""
-    tz = dict(conn.execute("select store_externalid, timezone from sitoo_erp.map_store_location").fetchall())
+    tz: dict[str, str | None] = dict(
+        conn.execute("select store_externalid, timezone from sitoo_erp.map_store_location").fetchall()
+    )
     rows = []
     for z in reports:
         opened = z.dateopened or z.datecreated

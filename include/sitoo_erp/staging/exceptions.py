@@ -98,6 +98,7 @@ def raise_exception(
             DEFAULT_OWNER.get(kind, "retail_ops"),
         ),
     ).fetchone()
+    assert row is not None  # insert … on conflict do update … returning: always one row
     return row[0]
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import pq
 
+from include.sitoo_erp.staging.db import one_row
+
 NAMESPACE = "sitoo_erp"
 RECEIPTS = "receipts"  # order_state / exception of sales receipts, the mappings the gate reads
 
@@ -42,7 +44,7 @@ def try_claim_receipt(conn: psycopg.Connection, orderid: int, *, wait: bool = Fa
     if wait:
         conn.execute("select pg_advisory_lock(%s::bigint)", (orderid,))
         return True
-    return bool(conn.execute("select pg_try_advisory_lock(%s::bigint)", (orderid,)).fetchone()[0])
+    return bool(one_row(conn.execute("select pg_try_advisory_lock(%s::bigint)", (orderid,)))[0])
 
 
 def release_receipt(conn: psycopg.Connection, orderid: int) -> None:

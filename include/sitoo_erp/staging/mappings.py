@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 
+from include.sitoo_erp.staging.db import one_row
+
 SEED_DIR = Path(__file__).resolve().parents[2] / "mappings"
 
 # file stem -> (table, columns, key column)
@@ -61,11 +63,11 @@ def load_mapping_csvs(
         cols = ", ".join((*present, "updated_by"))
         marks = ", ".join(["%s"] * (len(present) + 1))
         with conn.transaction(), conn.cursor() as cur:
-            before = cur.execute(f"select count(*) from sitoo_erp.{table}").fetchone()[0]
+            before = one_row(cur.execute(f"select count(*) from sitoo_erp.{table}"))[0]
             cur.executemany(
                 f"insert into sitoo_erp.{table} ({cols}) values ({marks}) on conflict ({key}) do nothing",
                 records,
             )
-            after = cur.execute(f"select count(*) from sitoo_erp.{table}").fetchone()[0]
+            after = one_row(cur.execute(f"select count(*) from sitoo_erp.{table}"))[0]
         inserted[stem] = after - before
     return inserted

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +23,7 @@ import psycopg
 from include.sitoo_erp import loyalty
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
+from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 from include.sitoo_erp.staging.locks import lock_stage
 
@@ -92,7 +93,7 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def business_date(moment: datetime, timezone: str | None) -> datetime.date:
+def business_date(moment: datetime, timezone: str | None) -> date:
     """The store's trading day: a sale at 23:30 local belongs to that day, whatever UTC says."""
     try:
         zone = _zone(timezone or DEFAULT_TIMEZONE)
@@ -415,6 +416,8 @@ def advance_watermark(conn: psycopg.Connection, stream: str, value: int) -> None
 
 def state_counts(conn: psycopg.Connection) -> dict[str, int]:
     """Invariant 1 as numbers: ``seen`` and the count in each state (they must add up)."""
-    counts = dict(conn.execute("select state, count(*) from sitoo_erp.order_state group by state").fetchall())
-    seen = conn.execute("select count(*) from sitoo_erp.sitoo_order_raw").fetchone()[0]
+    counts: dict[str, int] = dict(
+        conn.execute("select state, count(*) from sitoo_erp.order_state group by state").fetchall()
+    )
+    seen = one_row(conn.execute("select count(*) from sitoo_erp.sitoo_order_raw"))[0]
     return {"seen": seen, **{s: counts.get(s, 0) for s in ("posted", "held", "quarantined", "excluded")}}

@@ -71,6 +71,7 @@ def migrate(url_or_engine: str | Engine) -> str:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
     after = current_revision(engine)
+    assert after is not None  # just upgraded to head
     if ",".join(sorted(before)) != after:
         log.info("staging schema upgraded from %s to %s", ",".join(sorted(before)) or "(none)", after)
     return after

@@ -114,7 +114,7 @@ class StockGateResult:
 
 def _failing_rows(conn: psycopg.Connection, rule, options: StockGateOptions) -> list[tuple]:
     cur = conn.execute(rule.for_batch(options.tokens(), batch=stock_drift.BATCH_TABLE))
-    cols = [d.name for d in cur.description]
+    cols = [d.name for d in cur.description or ()]
     want = (*RESULT_COLUMNS, "status", "units", "value")
     if tuple(cols[: len(want)]) != want:
         raise RuntimeError(f"stock rule {rule.name} returns {cols}, expected {want}")
@@ -176,16 +176,16 @@ def _claim_news(
             key = f"{rule_name} {row[2]}"
             current[key] = _units_text(row[7])
             details.setdefault(key, str(row[5])[:300])
-    row = conn.execute(
+    last = conn.execute(
         "select detail, sent_at from sitoo_erp.ops_alert where alert_key = %s for update", (ALERT_KEY,)
     ).fetchone()
-    previous: dict[str, str] = dict((row[0] or {}).get("causes") or {}) if row else {}
+    previous: dict[str, str] = dict((last[0] or {}).get("causes") or {}) if last else {}
     new = [k for k in current if k not in previous]
     changed = [k for k in current if k in previous and previous[k] != current[k]]
     result.new_causes, result.changed_causes = len(new), len(changed)
     result.unchanged_causes = len(current) - len(new) - len(changed)
     result.gone_causes = sum(1 for k in previous if k not in current)
-    result.last_seen_at = row[1].isoformat() if row else None
+    result.last_seen_at = last[1].isoformat() if last else None
     result.news = [
         ("changed: " if k in previous else "new: ") + details[k] for k in (new + changed)[:NEWS_LISTED]
     ]
@@ -321,7 +321,7 @@ def run_stock_gate(
             """,
             (options.snapshot_id, top_n),
         )
-        cols = [d.name for d in locs.description]
+        cols = [d.name for d in locs.description or ()]
         top_locations = [dict(zip(cols, r, strict=True)) for r in locs.fetchall()]
         top_skus = top_drift(conn, options.snapshot_id, top_n)
         result = StockGateResult(
@@ -346,7 +346,7 @@ def run_stock_gate(
         _claim_news(conn, result, rows_by_rule)
         result.duration_s = round(time.monotonic() - started, 3)
         failed = sum(Counter(rule_counts).values())
-        result.gate_run_id = conn.execute(
+        run_row = conn.execute(
             """
             insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success, systemic,
                                             result)
@@ -361,7 +361,9 @@ def run_stock_gate(
                 result.success,
                 json.dumps(result.summary()),
             ),
-        ).fetchone()[0]
+        ).fetchone()
+        assert run_row is not None  # insert … returning: always one row
+        result.gate_run_id = run_row[0]
         if result.alert_due and alert is not None:
             alert(result)
     return result

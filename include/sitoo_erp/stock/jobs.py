@@ -47,7 +47,7 @@ def extract_movements(
     zones = {w.timezone for w in warehouses.values()} or {DEFAULT_TIMEZONE}
     start = min(day_start_utc(business_date, z) for z in zones)
     transactions = hook.iter_warehouse_transactions(eshopid, datecreatedfrom=int(start.timestamp()))
-    summary = M.stage_movements(conn, transactions, warehouses)
+    summary: dict[str, Any] = M.stage_movements(conn, transactions, warehouses)
     summary["store_warehouses"] = len(warehouses)
     summary["unmapped_warehouses"] = sorted(w.warehouseid for w in warehouses.values() if not w.location_id)
     summary["from_utc"] = start.isoformat()

@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 
 from include.sitoo_erp.domain import FINALISED_SQL
+from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.stock.movements import StoreWarehouse
 
 
@@ -48,10 +49,12 @@ def begin_snapshot(conn: psycopg.Connection, business_date: date, run_id: str | 
     """A fresh snapshot for the day (a re-run of the day replaces the previous one)."""
     with conn.transaction():
         conn.execute("delete from sitoo_erp.stock_snapshot where business_date = %s", (business_date,))
-        return conn.execute(
+        row = conn.execute(
             "insert into sitoo_erp.stock_snapshot (business_date, run_id) values (%s, %s) returning snapshot_id",
             (business_date, run_id),
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None  # insert … returning: always one row
+        return row[0]
 
 
 def later_snapshot_exists(conn: psycopg.Connection, business_date: date) -> bool:
@@ -273,6 +276,7 @@ def compare(conn: psycopg.Connection, snapshot_id: int, business_date: date) -> 
             """,
             (snapshot_id,),
         ).fetchone()
+    assert row is not None and totals is not None  # the snapshot begun for this run; an aggregate
     keys = (
         "skus_compared",
         "skus_drifting",
@@ -307,7 +311,7 @@ def purge_raw(conn: psycopg.Connection, keep_days: int, business_date: date) -> 
         """,
         (business_date, keep_days),
     )
-    return cur.fetchone()[0]
+    return one_row(cur)[0]
 
 
 SUMMARY_HEADER = (
@@ -372,5 +376,5 @@ def top_drift(conn: psycopg.Connection, snapshot_id: int, limit: int = 20) -> li
         """,
         (snapshot_id, limit),
     )
-    cols = [d.name for d in cur.description]
+    cols = [d.name for d in cur.description or ()]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
