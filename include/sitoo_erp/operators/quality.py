@@ -26,6 +26,17 @@ class QualityGateOperator(BaseOperator):
     The mail is sent through the smtp provider's ``SmtpHook`` — the transport ``SmtpNotifier``
     uses — with the body already rendered and escaped: ``SmtpNotifier`` would render the body
     again as a Jinja template, evaluating any ``{{ … }}`` that came from POS data.
+
+    :param postgres_conn_id: the staging database.
+    :param suites: the GX suites to run (default: all receipt suites).
+    :param systemic_share: share of new receipts failing above which the gate stops posting instead
+        of quarantining (a systemic cause).
+    :param alert_to: alert recipients, a list or comma-separated (templated).
+    :param smtp_conn_id: the Airflow SMTP connection.
+    :param ui_base_url: Airflow UI address for the links in the mail (templated).
+    :param erp_conn_id: ERP connection to look up SKUs first seen after the item refresh; None to
+        trust the refresh task alone.
+    :param erp_adapter: which ERP adapter (``netsuite``).
     """
 
     template_fields: Sequence[str] = ("alert_to", "ui_base_url")

@@ -46,6 +46,14 @@ class SitooOrdersToStagingOperator(BaseOperator):
 
     Windows come from the run's data interval by default, so backfills and clears re-extract
     exactly their own hour; staging is idempotent, so re-running is harmless.
+
+    :param sitoo_conn_id: the Sitoo API connection (``SitooHook``).
+    :param postgres_conn_id: the staging database.
+    :param window_start: start of the window of order changes to read (templated).
+    :param window_end: end of the window, exclusive (templated).
+    :param sweep_late: also re-read recently changed orders a till uploaded after their hour.
+    :param reexamine_held: re-read held (open, unpaid) orders so a parked order that closes moves on.
+    :param page_size: orders per Sitoo page.
     """
 
     template_fields: Sequence[str] = ("window_start", "window_end")

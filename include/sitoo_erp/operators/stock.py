@@ -20,6 +20,13 @@ from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
 class _StockDayOperator(BaseOperator):
+    """One store business day of stock work.
+
+    :param postgres_conn_id: the staging database.
+    :param interval_start: the run's data interval start; its local date is the business day (templated).
+    :param store_timezone: the stores' timezone, where the business day is cut.
+    """
+
     template_fields: Sequence[str] = ("interval_start",)
 
     def __init__(

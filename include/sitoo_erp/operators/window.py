@@ -18,6 +18,8 @@ class CheckWindowOperator(BaseOperator):
     and marks it successful, and a backfill quietly starts at that date. Without it every run has
     its tasks, and this one turns "before go-live" into a failed run that names the date and how
     to change it; downstream tasks are then ``upstream_failed``, nothing is extracted or posted.
+
+    :param go_live: the first instant the sync owns (``configured_start_date()``).
     """
 
     ui_color = "#fdecea"
