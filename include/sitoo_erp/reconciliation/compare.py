@@ -27,6 +27,15 @@ Classes (``reconciliation_line.class``) and how each is found:
 - **unexplained_residual** — what is left of a store-day's Sitoo - ERP difference after every line
   above (so no difference can go unclassified).
 
+**Summary posting mode** (``posting/summary.py``): the store-day sums are compared exactly as above (the
+ERP's daily summaries carry the day's tax per code); the drill-down compares each ERP document with the
+posted ``summary_document``; and the per-receipt proof (``_summary_lines``) checks each posted summary,
+supplement or part against its ERP document (type, tranDate, lines) and against its receipts as Sitoo
+has them now (net and tax per tax code = the sum of its ``summary_receipt`` receipts, each still
+finalised and unchanged since it was summarised), naming the receipts that moved. A finalised receipt
+the state ledger calls posted that is on no posted summary (and in no posting log) is *missing in
+ERP* with cause ``not_in_any_summary``; ``summary_receipt``'s key makes a second summary impossible.
+
 The per-document drill-down (reference Q4) runs only for store-days where the ERP's totals or
 document count differ from the posting log's, so a clean 1,000,000-receipt month costs two aggregate
 SuiteQL queries per few days (as many days as fit one page) — fetched in a thread while PostgreSQL
@@ -131,11 +140,11 @@ select o.store_externalid, count(*), coalesce(sum(v.variance), 0)
  group by o.store_externalid
 """
 
-# Not posted, and no ERP document logged for it: a posted receipt sent back through the gate for a
-# correction (changed in Sitoo after posting) still has its document, and is proven per receipt.
-# A receipt in a posted daily summary is in the ERP too (proven per document by ``_summary_lines``).
+# No ERP document logged for it: a posted receipt sent back through the gate for a correction (changed
+# in Sitoo after posting) still has its document, and is proven per receipt; a receipt in a posted daily
+# summary is in the ERP too (proven per document by ``_summary_lines``). What is left and still called
+# posted by the state ledger is on no document at all (cause ``not_in_any_summary`` / ``not_logged``).
 NOT_POSTED = (
-    " and exists (select 1 from sitoo_erp.order_state s0 where s0.orderid = o.orderid and s0.state <> 'posted')"
     " and not exists (select 1 from sitoo_erp.posting_log pl0 where pl0.orderid = o.orderid"
     " and pl0.document_type in ('sale', 'refund', 'credit_memo'))"
     " and not exists (select 1 from sitoo_erp.summary_receipt sr0 join sitoo_erp.summary_document sd0"
@@ -360,6 +369,7 @@ def reconcile(
             select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
                    x.kind, x.owner, x.message,
                    case
+                     when s.state = 'posted' then 'posted_nowhere'
                      when s.state = 'quarantined' then 'quarantined'
                      when s.state = 'held' and s.reason = %(ready)s and %(systemic_stop)s then 'blocked'
                      when s.state = 'held' and x.kind = 'stalled' then 'stalled'
@@ -372,14 +382,15 @@ def reconcile(
                    end as cause,
                    o.orderid > %(watermark)s as after_sync,
                    (select sr.external_id from sitoo_erp.summary_receipt sr where sr.orderid = o.orderid)
-                     as pending_summary
+                     as pending_summary,
+                   case when s.state = 'posted' then sitoo_erp.posting_mode(o.store_externalid, o.business_date)
+                   end as mode
               from sitoo_erp.sitoo_order o
               join r using (orderid)
               join sitoo_erp.order_state s using (orderid)
               left join lateral (select e.kind, e.owner, e.message from sitoo_erp.exception e
                                   where e.orderid = o.orderid and e.status = 'open'
                                   order by e.exception_id desc limit 1) x on true
-             where s.state <> 'posted'
              order by o.store_externalid, o.business_date, o.orderid
             """,
             p,
@@ -400,7 +411,11 @@ def reconcile(
             cause,
             after_sync,
             pending_summary,
+            mode,
         ) in missing:
+            if cause == "posted_nowhere":
+                lines.append(_posted_nowhere(oid, store, day, receipt, net, tax, reason, mode))
+                continue
             why = reason
             if pending_summary:
                 why += (
@@ -496,9 +511,7 @@ def reconcile(
         receipt_lines, result.receipts_proven = _receipt_lines(conn, p, doc_rows, lines)
         summary_lines, summarised = _summary_lines(conn, p, lines)
         result.receipts_proven += summarised
-        result.receipt_mismatches = len(receipt_lines) + sum(
-            ln["class"] == "receipt_mismatch" for ln in summary_lines
-        )
+        result.receipt_mismatches = len(receipt_lines) + len(summary_lines)
         lines.extend(receipt_lines)
         lines.extend(summary_lines)
         result.timings["receipts_s"] = round(time.perf_counter() - t, 3)
@@ -1221,22 +1234,35 @@ select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id 
  order by sd.store_externalid, sd.business_date, sd.external_id
 """
 
-# A finalised receipt the state ledger calls posted, with no document in the posting log and on no posted
-# daily summary: nothing says where it is in the ERP (summary mode: on no summary or supplement).
-_POSTED_NOWHERE = (
-    " and exists (select 1 from sitoo_erp.order_state s0 where s0.orderid = o.orderid and s0.state = 'posted')"
-    " and not exists (select 1 from sitoo_erp.posting_log pl0 where pl0.orderid = o.orderid"
-    " and pl0.document_type in ('sale', 'refund', 'credit_memo'))"
-    " and not exists (select 1 from sitoo_erp.summary_receipt sr0 join sitoo_erp.summary_document sd0"
-    " using (external_id) where sr0.orderid = o.orderid and sd0.status = 'posted')"
-)
-POSTED_NOWHERE_SQL = f"""{_receipt_rates(_POSTED_NOWHERE)}
-, r as (select orderid, sum(net) as net, sum(tax) as tax from rr group by orderid)
-select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.reason,
-       sitoo_erp.posting_mode(o.store_externalid, o.business_date) as mode
-  from sitoo_erp.sitoo_order o join r using (orderid) join sitoo_erp.order_state s using (orderid)
- order by o.store_externalid, o.business_date, o.orderid
-"""
+
+def _posted_nowhere(
+    oid: int, store: str, day: date, receipt: str | None, net: Decimal, tax: Decimal, reason: str, mode: str
+) -> dict:
+    """A finalised receipt the state ledger calls posted, with no document in the posting log and on no
+    posted daily summary: nothing says where it is in the ERP."""
+    where = (
+        "on no posted daily summary or supplement (summary_receipt)"
+        if mode == "daily_summary"
+        else "without a document in the posting log"
+    )
+    return {
+        "class": "missing_in_erp",
+        "cause": "not_in_any_summary" if mode == "daily_summary" else "not_logged",
+        "explained": False,
+        "owner": "data_engineering",
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "receipt_id": receipt,
+        "sitoo_amount": net + tax,
+        "erp_amount": ZERO,
+        "diff_net": net,
+        "diff_tax": tax,
+        "detail": (
+            f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} is posted in the state ledger "
+            f"({reason}) but {where}: nothing shows it in the ERP"
+        ),
+    }
 
 
 def _summary_lines(conn: psycopg.Connection, p: dict, named: list[dict]) -> tuple[list[dict], int]:
@@ -1256,32 +1282,6 @@ def _summary_lines(conn: psycopg.Connection, p: dict, named: list[dict]) -> tupl
             "and (%(all_stores)s or d.store_externalid = any(%(stores)s))",
             p,
         ).fetchone()[0]
-    for oid, store, day, receipt, net, tax, reason, mode in conn.execute(POSTED_NOWHERE_SQL, p).fetchall():
-        where = (
-            "on no posted daily summary or supplement (summary_receipt)"
-            if mode == "daily_summary"
-            else "without a document in the posting log"
-        )
-        out.append(
-            {
-                "class": "missing_in_erp",
-                "cause": "not_in_any_summary" if mode == "daily_summary" else "not_logged",
-                "explained": False,
-                "owner": "data_engineering",
-                "store_externalid": store,
-                "business_date": day,
-                "orderid": oid,
-                "receipt_id": receipt,
-                "sitoo_amount": net + tax,
-                "erp_amount": ZERO,
-                "diff_net": net,
-                "diff_tax": tax,
-                "detail": (
-                    f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} is posted in the state ledger "
-                    f"({reason}) but {where}: nothing shows it in the ERP"
-                ),
-            }
-        )
     return out, compared
 
 
