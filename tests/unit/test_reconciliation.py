@@ -207,12 +207,14 @@ class _Result(list):
 class FakeConn:
     """Answers the three statements ``_classify_documents`` runs, by the table they read."""
 
-    def __init__(self, log, variance=(), receipts=()):
-        self.log, self.variance, self.receipts = log, variance, receipts
+    def __init__(self, log, variance=(), receipts=(), summaries=()):
+        self.log, self.variance, self.receipts, self.summaries = log, variance, receipts, summaries
         self.calls: list[tuple[str, tuple]] = []
 
     def execute(self, sql, params=()):
         self.calls.append((sql, params))
+        if "from sitoo_erp.summary_document" in sql:
+            return _Result(self.summaries)
         if "from sitoo_erp.posting_log" in sql:
             return _Result(self.log)
         if "receipt_tax_variance" in sql:
@@ -443,3 +445,39 @@ def test_chart_labels_are_escaped_and_values_are_numbers():
     assert svg.startswith("<svg") and svg.endswith("</svg>") and svg.count("<rect") == 6
     assert "2026-11-01 Sitoo 100.00" in svg and "2026-11-01 ERP -20.00" in svg
     assert str(daily_chart_svg([])) == "<p>No trading days in the period.</p>"
+
+
+# ------------------------------------------------------------------------ summary posting mode
+def _summary(eid, erp_id, kind, net, tax, status="posted", receipts=12, variance="0.00"):
+    return (eid, str(erp_id), kind, D(net), D(tax), D(variance), status, receipts)
+
+
+def test_a_daily_summary_as_posted_gives_no_line_and_an_edited_one_is_named_with_its_receipts():
+    eid = "SITOO-D-ST1-20261112"
+    conn = FakeConn([], summaries=[_summary(eid, 31, "sale", "100.00", "20.00")])
+    assert _classify_documents(conn, "ST1", DAY, [_doc(31, eid, "100.00", "20.00")]) == []
+    (line,) = _classify_documents(conn, "ST1", DAY, [_doc(31, eid, "105.00", "20.00")])
+    assert (line["class"], line["cause"], line["explained"]) == (
+        "amount_mismatch",
+        "erp_amounts_differ",
+        False,
+    )
+    assert line["diff_net"] == D("-5.00") and "daily summary of 12 receipts" in line["detail"]
+
+
+def test_unlogged_daily_summaries_are_pending_or_named_extra():
+    pending, stray = "SITOO-DR-ST1-20261112", "SITOO-D-ST1-20261112-S9"
+    conn = FakeConn(
+        [], summaries=[_summary(pending, None, "refund", "10.00", "2.00", status="pending", receipts=2)]
+    )
+    lines = _classify_documents(
+        conn,
+        "ST1",
+        DAY,
+        [_doc(41, pending, "10.00", "2.00", kind="CashRfnd"), _doc(42, stray, "7.00", "1.40")],
+    )
+    by = {ln["external_id"]: ln for ln in lines}
+    assert (by[pending]["class"], by[pending]["cause"]) == ("extra_in_erp", "pending_summary")
+    assert "re-sends the same key" in by[pending]["detail"] and by[pending]["diff_net"] == D("10.00")
+    assert (by[stray]["class"], by[stray]["cause"]) == ("extra_in_erp", "no_receipt")
+    assert "no summary document of ST1 2026-11-12" in by[stray]["detail"]
