@@ -88,6 +88,29 @@ def _stock_drift(conn, location_id: str) -> dict[str, dict]:
         }
 
 
+def _render_ops_page(conn) -> str:
+    """The operations page as its route renders it (same template, same data), without a web server."""
+    from plugins.sitoo_erp_ops import app as ops
+
+    filters = queries.ExceptionFilters()
+    return ops.env.get_template("page.html").render(
+        prefix=ops.URL_PREFIX,
+        user="ops",
+        can_edit=False,
+        filters=filters,
+        filter_query="",
+        with_filter=lambda name, value: "",
+        min_ages=list(queries.MIN_AGES),
+        mapping_forms=ops.MAPPING_FORMS,
+        required_fields=ops.REQUIRED_FIELDS,
+        history_status=None,
+        history_statuses=queries.HISTORY_STATUSES,
+        msg=None,
+        err=None,
+        **ops._page_data(conn, filters, None),
+    )
+
+
 @pytest.fixture(scope="module")
 def world(postgres, dagbag, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("summary-recon")
@@ -121,6 +144,7 @@ def world(postgres, dagbag, tmp_path_factory):
         out["stock"] = stock.test(logical_date=pendulum.datetime(2026, 11, 23, 2, 30, tz="Europe/London"))
         with connect_url(stack.database_url) as conn:
             out["summaries_page"] = queries.summary_documents(conn, limit=100)
+            out["html"] = _render_ops_page(conn)
             out["stalled_after"] = queries.stalled_receipts(conn, now=ts(d(8), 7))
             loc = dict(conn.execute("select store_externalid, location_id from sitoo_erp.map_store_location"))
             out["drift"] = {s: _stock_drift(conn, loc[s]) for s in (summary_store, receipt_store)}
@@ -341,6 +365,11 @@ def test_operations_page_shows_summary_documents_and_counts_waiting_receipts(wor
     monday = docs[f"SITOO-D-{world['summary_store']}-{d(0):%Y%m%d}"]
     assert (monday["status"], monday["supplement"], monday["part"]) == ("posted", 0, 1)
     assert sum(doc["receipt_count"] for doc in docs.values()) == world["summarised"]
+    # The page shows each of them and the count of summarised receipts.
+    html = world["html"]
+    assert f'data-total="posted_receipts">{world["summarised"]:,}<' in html
+    for external_id in docs:
+        assert f'data-summary="{external_id}"' in html, external_id
     # Before the days closed, the summary store's ready receipts wait for their summary, not "stuck".
     grid = world["stalled_before"]["grid"]
     assert sum(grid["awaiting_daily_summary"].values()) == world["waiting"] > 0
