@@ -306,6 +306,7 @@ def _page_data(
             lambda: queries.month_tax_variance(conn),
         ),
         "reconciliation": timed("reconciliation", queries.reconciliation_status, conn),
+        "summaries": timed("summaries", queries.summary_documents, conn),
         "edits": timed("edits", queries.recent_mapping_edits, conn),
     }
     try:
@@ -449,6 +450,7 @@ def create_app() -> FastAPI:
                 "available": data["reconciliation"]["available"],
                 "stores": data["reconciliation"]["stores"],
             },
+            "summaries": data["summaries"],
             "runs": [{k: v for k, v in r.items() if k != "duration"} for r in data["runs"]],
             "edits": data["edits"],
             "timings_ms": data["timings"],

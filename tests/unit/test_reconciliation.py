@@ -207,12 +207,14 @@ class _Result(list):
 class FakeConn:
     """Answers the three statements ``_classify_documents`` runs, by the table they read."""
 
-    def __init__(self, log, variance=(), receipts=()):
-        self.log, self.variance, self.receipts = log, variance, receipts
+    def __init__(self, log, variance=(), receipts=(), summaries=()):
+        self.log, self.variance, self.receipts, self.summaries = log, variance, receipts, summaries
         self.calls: list[tuple[str, tuple]] = []
 
     def execute(self, sql, params=()):
         self.calls.append((sql, params))
+        if "from sitoo_erp.summary_document" in sql:
+            return _Result(self.summaries)
         if "from sitoo_erp.posting_log" in sql:
             return _Result(self.log)
         if "receipt_tax_variance" in sql:
@@ -443,3 +445,78 @@ def test_chart_labels_are_escaped_and_values_are_numbers():
     assert svg.startswith("<svg") and svg.endswith("</svg>") and svg.count("<rect") == 6
     assert "2026-11-01 Sitoo 100.00" in svg and "2026-11-01 ERP -20.00" in svg
     assert str(daily_chart_svg([])) == "<p>No trading days in the period.</p>"
+
+
+# ------------------------------------------------------------------------ summary posting mode
+def _summary(eid, erp_id, kind, net, tax, status="posted", receipts=12, variance="0.00"):
+    return (eid, str(erp_id), kind, D(net), D(tax), D(variance), status, receipts)
+
+
+def test_a_daily_summary_as_posted_gives_no_line_and_an_edited_one_is_named_with_its_receipts():
+    eid = "SITOO-D-ST1-20261112"
+    conn = FakeConn([], summaries=[_summary(eid, 31, "sale", "100.00", "20.00")])
+    assert _classify_documents(conn, "ST1", DAY, [_doc(31, eid, "100.00", "20.00")]) == []
+    (line,) = _classify_documents(conn, "ST1", DAY, [_doc(31, eid, "105.00", "20.00")])
+    assert (line["class"], line["cause"], line["explained"]) == (
+        "amount_mismatch",
+        "erp_amounts_differ",
+        False,
+    )
+    assert line["diff_net"] == D("-5.00") and "daily summary of 12 receipts" in line["detail"]
+
+
+def test_unlogged_daily_summaries_are_pending_or_named_extra():
+    pending, stray = "SITOO-DR-ST1-20261112", "SITOO-D-ST1-20261112-S9"
+    conn = FakeConn(
+        [], summaries=[_summary(pending, None, "refund", "10.00", "2.00", status="pending", receipts=2)]
+    )
+    lines = _classify_documents(
+        conn,
+        "ST1",
+        DAY,
+        [_doc(41, pending, "10.00", "2.00", kind="CashRfnd"), _doc(42, stray, "7.00", "1.40")],
+    )
+    by = {ln["external_id"]: ln for ln in lines}
+    assert (by[pending]["class"], by[pending]["cause"]) == ("extra_in_erp", "pending_summary")
+    assert "re-sends the same key" in by[pending]["detail"] and by[pending]["diff_net"] == D("10.00")
+    assert (by[stray]["class"], by[stray]["cause"]) == ("extra_in_erp", "no_receipt")
+    assert "no summary document of ST1 2026-11-12" in by[stray]["detail"]
+
+
+def _summary_row(**over):
+    row = {
+        "external_id": "SITOO-D-ST1-20261112", "erp_id": "31", "store_externalid": "ST1", "business_date": DAY,
+        "document_type": "sale", "supplement": 0, "part": 1, "receipt_count": 3, "line_count": 4,
+        "net_amount": D("100.00"), "tax_amount": D("20.00"), "sign": 1, "expected_type": "CashSale",
+        "trantype": "CashSale", "erp_date": DAY, "erp_lines": 4, "absent": False,
+        "exp_net": D("100.00"), "exp_tax": D("20.00"), "erp_net": D("100.00"), "erp_tax": D("20.00"),
+        "code_detail": None, "logged_receipts": 3, "cancelled": 0, "changed": 0, "all_raised": False,
+        "moved_orders": None, "moved_receipts": None, "moved": None,
+    }  # fmt: skip
+    return {**row, **over}
+
+
+def test_a_summary_line_names_its_cause_and_is_explained_only_once_finance_has_it():
+    from include.sitoo_erp.reconciliation.compare import _summary_line
+
+    moved = {"moved_orders": [7], "moved_receipts": ["R7"], "moved": "receipt R7 (order 7) changed in Sitoo"}
+    changed = _summary_row(exp_net=D("90.00"), exp_tax=D("18.00"), changed=1, code_detail="9 …", **moved)
+    line = _summary_line(changed)
+    assert (line["cause"], line["explained"], line["orderid"]) == ("changed_after_posting", False, 7)
+    assert (line["diff_net"], line["diff_tax"]) == (D("-10.00"), D("-2.00"))
+    assert "next hourly run raises it" in line["detail"] and "receipt R7 (order 7)" in line["detail"]
+    assert _summary_line({**changed, "all_raised": True})["explained"] is True
+    # The ERP no longer carries what was posted: whatever moved in Sitoo, the ERP edit is unexplained.
+    edited = _summary_line({**changed, "all_raised": True, "erp_net": D("95.00")})
+    assert (edited["cause"], edited["explained"]) == ("erp_differs", False)
+    # A receipt gone from the summary posting log: the log no longer adds up to the document.
+    lost = _summary_line(
+        _summary_row(logged_receipts=2, exp_net=D("80.00"), exp_tax=D("16.00"), code_detail="x")
+    )
+    assert (lost["cause"], lost["explained"], lost["owner"]) == ("receipts_differ", False, "data_engineering")
+    assert "posted with 3 receipts" in lost["detail"] and "now names 2" in lost["detail"]
+    # A return summary: POS sign.
+    ret = _summary_line(_summary_row(sign=-1, document_type="refund", expected_type="CashRfnd",
+                                     trantype="CashRfnd", cancelled=1, exp_net=D("90.00"), exp_tax=D("18.00"),
+                                     code_detail="x", **moved))  # fmt: skip
+    assert (ret["cause"], ret["diff_net"]) == ("cancelled_after_posting", D("10.00"))

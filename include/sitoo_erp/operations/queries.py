@@ -39,7 +39,13 @@ AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("1-7d", timedelta(days=7)),
     (">7d", None),
 )
-STALL_CATEGORIES = ("held_not_finalised", "ready_not_posted", "awaiting_original", "quarantined")
+STALL_CATEGORIES = (
+    "held_not_finalised",
+    "ready_not_posted",
+    "awaiting_daily_summary",
+    "awaiting_original",
+    "quarantined",
+)
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,9 @@ def stalled_receipts(conn: psycopg.Connection, now: datetime | None = None) -> d
     """Receipts not in the ledger yet, per category and age bucket (age since the till's orderdate).
 
     Categories: held and not finalised in Sitoo (open/parked/payment pending), finalised and ready
-    but not posted, a return awaiting its original sale, quarantined by the gate or the ERP.
+    but not posted, ready and waiting for its store-day's daily summary (summary posting mode: it
+    posts once the day has closed, so a day's wait is normal there), a return awaiting its original
+    sale, quarantined by the gate or the ERP.
     Reads only ``held`` and ``quarantined`` rows through ``order_state_state_idx``.
     """
     now = now or datetime.now(UTC)
@@ -259,6 +267,9 @@ def stalled_receipts(conn: psycopg.Connection, now: datetime | None = None) -> d
         """
         select case
                  when state = %(quarantined)s then 'quarantined'
+                 when reason = %(ready)s and sitoo_erp.posting_mode(store_externalid,
+                      (select o.business_date from sitoo_erp.sitoo_order o where o.orderid = order_state.orderid))
+                      = 'daily_summary' then 'awaiting_daily_summary'
                  when reason = %(ready)s then 'ready_not_posted'
                  when reason = %(awaiting)s then 'awaiting_original'
                  else 'held_not_finalised'
@@ -367,6 +378,40 @@ def mapping_row(conn: psycopg.Connection, table: str, key_column: str, key: str)
             ),
             (key,),
         ).fetchone()
+
+
+def summary_documents(conn: psycopg.Connection, limit: int = 20) -> dict[str, Any]:
+    """Summary posting mode: the latest daily summaries (store-day, supplement, part, receipts, status)
+    and the totals — documents and the receipts in them, posted or pending (sent, answer not recorded).
+
+    The latest documents come through migration 0015's ``(business_date desc)`` index; the totals
+    are one pass over ``summary_document`` (one row per store-day and direction, not per receipt)."""
+    present = conn.execute("select to_regclass('sitoo_erp.summary_document') is not null").fetchone()[0]
+    if not present:
+        return {"available": False, "documents": [], "totals": {}}
+    with conn.cursor(row_factory=dict_row) as cur:
+        totals = cur.execute(
+            """
+            select count(*) filter (where status = 'posted') as posted_documents,
+                   count(*) filter (where status = 'posted' and supplement > 0) as posted_supplements,
+                   count(*) filter (where status = 'pending') as pending_documents,
+                   coalesce(sum(receipt_count) filter (where status = 'posted'), 0) as posted_receipts,
+                   coalesce(sum(receipt_count) filter (where status = 'pending'), 0) as pending_receipts,
+                   count(distinct (store_externalid, business_date)) as store_days
+              from sitoo_erp.summary_document
+            """
+        ).fetchone()
+        documents = cur.execute(
+            """
+            select external_id, store_externalid, business_date, direction, supplement, part, status,
+                   receipt_count, line_count, gross_amount, erp_id, tender_journal_external_id, posted_at
+              from sitoo_erp.summary_document
+             order by business_date desc, store_externalid, direction, supplement, part
+             limit %s
+            """,
+            (limit,),
+        ).fetchall()
+    return {"available": True, "documents": documents, "totals": totals}
 
 
 def reconciliation_status(conn: psycopg.Connection) -> dict[str, Any]:

@@ -19,6 +19,13 @@ receipt number or store changed)
 cancelled / no longer finalised after posting              ``cancelled_after_posting`` for finance
 =========================================================  =========================================
 
+**Summary posting mode** (``posting/summary.py``): a receipt that changes or is cancelled after its
+daily summary posted is always raised for finance (``changed_after_posting`` /
+``cancelled_after_posting``, naming the summary document and the receipt's share of it). A posted
+summary is never rewritten, and staging keeps only the receipt's current content, not the lines it
+contributed, so a correcting delta cannot be built safely by the pipeline; finance books it (or
+reverses it) in the open period and closes the exception.
+
 Every detection is one ``posting_revision`` row (old/new hash, old/new gross and tax, when, which
 run, the action and, once re-posted, the ERP id that was corrected) and one ``audit_log`` row. The
 receipt stays ``posted`` while an exception is open: the ERP holds its (now wrong) document.
@@ -50,6 +57,21 @@ select pl.orderid, pl.external_id, pl.erp_id, pl.document_type, pl.tran_date, pl
  where pl.document_type in ('sale', 'refund', 'credit_memo') and s.state = '{S.POSTED}'
    and ((pl.content_hash is not null and o.content_hash is distinct from pl.content_hash) or not {FINALISED_SQL})
  order by pl.orderid
+"""
+
+
+# Summary mode: receipts in a posted daily summary whose staged content or state moved since.
+SUMMARISED_CHANGED_SQL = f"""
+select r.orderid, d.external_id, d.erp_id, d.document_type, d.business_date, r.content_hash, o.content_hash,
+       r.gross_amount, r.tax_amount, o.money_gross, o.money_vat, o.orderstateid, o.paymentstateid,
+       o.store_externalid, o.receipt_id, o.business_date, not ({FINALISED}) as not_finalised, d.supplement
+  from sitoo_erp.summary_receipt r
+  join sitoo_erp.summary_document d using (external_id)
+  join sitoo_erp.sitoo_order o on o.orderid = r.orderid
+  join sitoo_erp.order_state s on s.orderid = r.orderid
+ where d.status = 'posted' and s.state = '{S.POSTED}'
+   and ((r.content_hash is not null and o.content_hash is distinct from r.content_hash) or not ({FINALISED}))
+ order by r.orderid
 """
 
 
@@ -201,7 +223,106 @@ def review_posted(
         _revision(conn, revision, "content", "exception", "raised", f"{changed}; {reason}", exc)
         summary.changed_exceptions += 1
         summary.receipts.append(f"{eid}: raised ({changed}; {reason})")
+    _review_summarised(conn, closed_through, run_id, summary)
     return summary
+
+
+def _review_summarised(
+    conn: psycopg.Connection, closed_through: date | None, run_id: str | None, summary: ReviewSummary
+) -> None:
+    """Summary mode: a receipt that moved after its daily summary posted is raised for finance, never
+    silent; the summary stays as posted (see the module docstring)."""
+    for (
+        oid,
+        eid,
+        erp_id,
+        dtype,
+        day,
+        old_hash,
+        new_hash,
+        old_gross_doc,
+        old_tax_doc,
+        new_gross,
+        new_tax,
+        orderstateid,
+        paymentstateid,
+        store,
+        receipt,
+        business_date,
+        not_finalised,
+        supplement,
+    ) in conn.execute(SUMMARISED_CHANGED_SQL).fetchall():
+        sign = 1 if dtype == str(DocumentKind.SALE) else -1
+        old_gross, old_tax = sign * (old_gross_doc or 0), sign * (old_tax_doc or 0)
+        who = f"receipt {receipt} (order {oid}, store {store})"
+        label = "daily summary" + (f" supplement {supplement}" if supplement else "")
+        posted_as = (
+            f"{label} {eid} (ERP id {erp_id}, business day {day}) with gross {old_gross}, tax {old_tax}"
+        )
+        period = (
+            f" Its period is closed (closed through {closed_through}): book it in the open period."
+            if closed_through is not None and day <= closed_through
+            else ""
+        )
+        revision = {
+            "orderid": oid,
+            "external_id": eid,
+            "erp_id": erp_id,
+            "old_hash": old_hash,
+            "new_hash": new_hash,
+            "old_gross": old_gross,
+            "new_gross": new_gross,
+            "old_tax": old_tax,
+            "new_tax": new_tax,
+            "old_state": "posted",
+            "new_state": f"orderstateid={orderstateid}, paymentstateid={paymentstateid}",
+            "run": run_id,
+        }
+        if not_finalised:
+            change = "cancelled" if orderstateid == 20 else "no_longer_finalised"
+            what = "cancelled" if orderstateid == 20 else f"no longer finalised ({revision['new_state']})"
+            message = (
+                f"{who} was {what} in Sitoo after it was posted in {posted_as}: the ERP still holds its share. "
+                "A posted summary is never rewritten. Remedy: book a cash refund / credit memo of gross "
+                f"{old_gross} (tax {old_tax}) for it in the open period, then Ignore this exception naming it."
+                + period
+            )
+            exc = raise_exception(
+                conn,
+                ExceptionKind.CANCELLED_AFTER_POSTING,
+                subject_key=f"order:{oid}:cancelled_after_posting:{eid}",
+                orderid=oid,
+                store_externalid=store,
+                field="orderstateid",
+                rule="posted.state_unchanged",
+                message=message,
+            )
+            _revision(conn, revision, change, "exception", "raised", f"{what} (summary mode)", exc)
+            summary.cancelled_exceptions += 1
+            summary.receipts.append(f"{eid}: order {oid} {what}")
+            continue
+        changed = f"gross {old_gross} -> {new_gross}, tax {old_tax} -> {new_tax}"
+        if business_date != day:
+            changed += f", business day {day} -> {business_date}"
+        message = (
+            f"{who} changed in Sitoo after it was posted in {posted_as}: {changed}. A posted summary is never "
+            "rewritten and the pipeline keeps only the receipt's current content, so it is not corrected "
+            "automatically. Remedy: book the difference in the open period by hand (a correcting cash sale or "
+            "credit memo) and Ignore this exception naming it." + period
+        )
+        exc = raise_exception(
+            conn,
+            ExceptionKind.CHANGED_AFTER_POSTING,
+            subject_key=f"order:{oid}:changed_after_posting:{(new_hash or '')[:16]}",
+            orderid=oid,
+            store_externalid=store,
+            field="content_hash",
+            rule="posted.content_unchanged",
+            message=message,
+        )
+        _revision(conn, revision, "content", "exception", "raised", f"{changed} (summary mode)", exc)
+        summary.changed_exceptions += 1
+        summary.receipts.append(f"{eid}: order {oid} raised ({changed})")
 
 
 def _revision(

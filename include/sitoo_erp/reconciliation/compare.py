@@ -27,6 +27,15 @@ Classes (``reconciliation_line.class``) and how each is found:
 - **unexplained_residual** — what is left of a store-day's Sitoo - ERP difference after every line
   above (so no difference can go unclassified).
 
+**Summary posting mode** (``posting/summary.py``): the store-day sums are compared exactly as above (the
+ERP's daily summaries carry the day's tax per code); the drill-down compares each ERP document with the
+posted ``summary_document``; and the per-receipt proof (``_summary_lines``) checks each posted summary,
+supplement or part against its ERP document (type, tranDate, lines) and against its receipts as Sitoo
+has them now (net and tax per tax code = the sum of its ``summary_receipt`` receipts, each still
+finalised and unchanged since it was summarised), naming the receipts that moved. A finalised receipt
+the state ledger calls posted that is on no posted summary (and in no posting log) is *missing in
+ERP* with cause ``not_in_any_summary``; ``summary_receipt``'s key makes a second summary impossible.
+
 The per-document drill-down (reference Q4) runs only for store-days where the ERP's totals or
 document count differ from the posting log's, so a clean 1,000,000-receipt month costs two aggregate
 SuiteQL queries per few days (as many days as fit one page) — fetched in a thread while PostgreSQL
@@ -133,12 +142,15 @@ select o.store_externalid, count(*), coalesce(sum(v.variance), 0)
  group by o.store_externalid
 """
 
-# Not posted, and no ERP document logged for it: a posted receipt sent back through the gate for a
-# correction (changed in Sitoo after posting) still has its document, and is proven per receipt.
+# No ERP document logged for it: a posted receipt sent back through the gate for a correction (changed
+# in Sitoo after posting) still has its document, and is proven per receipt; a receipt in a posted daily
+# summary is in the ERP too (proven per document by ``_summary_lines``). What is left and still called
+# posted by the state ledger is on no document at all (cause ``not_in_any_summary`` / ``not_logged``).
 NOT_POSTED = (
-    " and exists (select 1 from sitoo_erp.order_state s0 where s0.orderid = o.orderid and s0.state <> 'posted')"
     " and not exists (select 1 from sitoo_erp.posting_log pl0 where pl0.orderid = o.orderid"
     " and pl0.document_type in ('sale', 'refund', 'credit_memo'))"
+    " and not exists (select 1 from sitoo_erp.summary_receipt sr0 join sitoo_erp.summary_document sd0"
+    " using (external_id) where sr0.orderid = o.orderid and sd0.status = 'posted')"
 )
 
 
@@ -273,6 +285,12 @@ def reconcile(
         }
         receipts = sum(n for n, _ in receipts_by_store.values())
         tax_variance = sum((v for _, v in receipts_by_store.values()), Decimal(0))
+        tax_variance += conn.execute(
+            "select coalesce(sum(tax_variance), 0) from sitoo_erp.summary_document where status = 'posted' "
+            "and business_date between %(date_from)s and %(date_to)s "
+            "and (%(all_stores)s or store_externalid = any(%(stores)s))",
+            p,
+        ).fetchone()[0]
         result.timings["sitoo_receipts_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         erp_cells, erp_docs, result.erp_queries = erp_future.result()
@@ -355,6 +373,7 @@ def reconcile(
             select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
                    x.kind, x.owner, x.message,
                    case
+                     when s.state = 'posted' then 'posted_nowhere'
                      when s.state = 'quarantined' then 'quarantined'
                      when s.state = 'held' and s.reason = %(ready)s and %(systemic_stop)s then 'blocked'
                      when s.state = 'held' and x.kind = 'stalled' then 'stalled'
@@ -365,14 +384,17 @@ def reconcile(
                      when s.state = 'held' then 'held'
                      else 'unknown'
                    end as cause,
-                   o.orderid > %(watermark)s as after_sync
+                   o.orderid > %(watermark)s as after_sync,
+                   (select sr.external_id from sitoo_erp.summary_receipt sr where sr.orderid = o.orderid)
+                     as pending_summary,
+                   case when s.state = 'posted' then sitoo_erp.posting_mode(o.store_externalid, o.business_date)
+                   end as mode
               from sitoo_erp.sitoo_order o
               join r using (orderid)
               join sitoo_erp.order_state s using (orderid)
               left join lateral (select e.kind, e.owner, e.message from sitoo_erp.exception e
                                   where e.orderid = o.orderid and e.status = 'open'
                                   order by e.exception_id desc limit 1) x on true
-             where s.state <> 'posted'
              order by o.store_externalid, o.business_date, o.orderid
             """,
             p,
@@ -392,8 +414,18 @@ def reconcile(
             message,
             cause,
             after_sync,
+            pending_summary,
+            mode,
         ) in missing:
+            if cause == "posted_nowhere":
+                lines.append(_posted_nowhere(oid, store, day, receipt, net, tax, reason, mode))
+                continue
             why = reason
+            if pending_summary:
+                why += (
+                    f", in daily summary {pending_summary}, sent but not answered yet (pending): the next hourly "
+                    "run re-sends it under the same key"
+                )
             if cause == "held" and after_sync and reason.startswith("staged"):
                 why = "uploaded after the last hourly sync (offline till); the next hourly run posts it"
             elif cause == "stalled":
@@ -443,9 +475,13 @@ def reconcile(
                 select store_externalid, tran_date, count(*),
                        sum(case when document_type = 'sale' then net_amount else -net_amount end),
                        sum(case when document_type = 'sale' then tax_amount else -tax_amount end)
-                  from sitoo_erp.posting_log
+                  from (select store_externalid, tran_date, document_type, net_amount, tax_amount
+                          from sitoo_erp.posting_log
+                         where document_type in ('sale', 'refund', 'credit_memo')
+                        union all  -- daily summaries (and supplements) as posted
+                        select store_externalid, business_date, document_type, net_amount, tax_amount
+                          from sitoo_erp.summary_document where status = 'posted') logged
                  where tran_date between %(date_from)s and %(date_to)s
-                   and document_type in ('sale', 'refund', 'credit_memo')
                    and (%(all_stores)s or store_externalid = any(%(stores)s))
                  group by store_externalid, tran_date
                 """,
@@ -477,8 +513,11 @@ def reconcile(
         result.timings["erp_receipts_wait_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         receipt_lines, result.receipts_proven = _receipt_lines(conn, p, doc_rows, lines)
-        result.receipt_mismatches = len(receipt_lines)
+        summary_lines, summarised = _summary_lines(conn, p, lines)
+        result.receipts_proven += summarised
+        result.receipt_mismatches = len(receipt_lines) + len(summary_lines)
         lines.extend(receipt_lines)
+        lines.extend(summary_lines)
         result.timings["receipts_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         # ---- Z-reports vs receipts, per register x business day.
@@ -597,6 +636,7 @@ def _jsonable(value: Any) -> Any:
 
 
 _EID = re.compile(r"^SITOO-([SR])-(.+)$")
+_SUMMARY_EID = re.compile(r"^SITOO-(D|DR)-")
 
 
 def _classify_documents(
@@ -621,6 +661,18 @@ def _classify_documents(
             ([v[0] for v in log.values() if v[0] is not None],),
         )
     )
+    # Daily summaries (summary posting mode): logged per document, not per receipt; a pending one was
+    # sent but its answer never recorded.
+    summaries: dict[str, tuple] = {}
+    for eid, erp_id, dtype, net, tax, tv, status, n in conn.execute(
+        "select external_id, erp_id, document_type, net_amount, tax_amount, tax_variance, status, receipt_count "
+        "from sitoo_erp.summary_document where store_externalid = %s and business_date = %s",
+        (store, day),
+    ):
+        summaries[eid] = (status, n)
+        if status == "posted":
+            log[eid] = (None, erp_id, dtype, net, tax)
+            variance[eid] = tv or ZERO
     unlogged: list[ErpDocument] = []
     for eid, found in by_eid.items():
         entry = log.get(eid)
@@ -647,7 +699,8 @@ def _classify_documents(
             continue
         sign = 1 if dtype == "sale" else -1
         dn, dt = sign * lnet - d.net, sign * ltax - d.tax
-        recorded = variance.get(oid, ZERO)
+        recorded = variance.get(oid if oid is not None else eid, ZERO)
+        what = f"{eid} (daily summary of {summaries[eid][1]} receipts)" if eid in summaries else eid
         line = {
             "store_externalid": store,
             "business_date": day,
@@ -666,7 +719,7 @@ def _classify_documents(
                     "cause": "recorded_variance",
                     "explained": True,
                     "detail": (
-                        f"{eid}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
+                        f"{what}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
                         f"difference equals the recorded tax variance {recorded}"
                     ),
                 }
@@ -680,8 +733,13 @@ def _classify_documents(
                     "class": "amount_mismatch",
                     "cause": "erp_amounts_differ",
                     "explained": False,
-                    "detail": f"{eid}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
-                    + unexplained_tax,
+                    "detail": f"{what}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
+                    + unexplained_tax
+                    + (
+                        " — edited in the ERP after posting: investigate with finance"
+                        if eid in summaries
+                        else ""
+                    ),
                 }
             )
         out.append(line)
@@ -706,11 +764,45 @@ def _classify_documents(
                 "diff_net": sign * lnet,
                 "diff_tax": sign * ltax,
                 "detail": (
-                    f"{eid} is in the posting log (ERP id {erp_id}) but the ERP has no such document on {day}: "
-                    "deleted, voided or re-dated in the ERP"
+                    f"{eid} is in the posting log (ERP id {erp_id}"
+                    + (f", daily summary of {summaries[eid][1]} receipts" if eid in summaries else "")
+                    + f") but the ERP has no such document on {day}: deleted, voided or re-dated in the ERP"
                 ),
             }
         )
+    # Unlogged daily summaries: ours (pending: the answer was lost) or a key no summary of ours has.
+    rest: list[ErpDocument] = []
+    for d in unlogged:
+        if not _SUMMARY_EID.match(d.external_id):
+            rest.append(d)
+        elif summaries.get(d.external_id, ("",))[0] == "pending":
+            out.append(
+                _doc_line(
+                    "extra_in_erp",
+                    "pending_summary",
+                    store,
+                    day,
+                    d,
+                    None,
+                    f"{d.external_id} (ERP id {d.erp_id}) is in the ERP, but its daily summary of "
+                    f"{summaries[d.external_id][1]} receipts is still pending (the ERP's answer was lost): the "
+                    "next hourly run re-sends the same key with the same receipts and records it",
+                )
+            )
+        else:
+            out.append(
+                _doc_line(
+                    "extra_in_erp",
+                    "no_receipt",
+                    store,
+                    day,
+                    d,
+                    None,
+                    f"{d.external_id} ({d.trantype}, ERP id {d.erp_id}, gross {d.net + d.tax}): our daily "
+                    f"summary key, but no summary document of {store} {day} was posted under it",
+                )
+            )
+    unlogged = rest
     # Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id.
     if unlogged:
         keys = {}
@@ -1066,5 +1158,207 @@ def _receipt_line(r: dict) -> dict:
             f"receipt {r['receipt_id']} (order {r['orderid']}) posted as {r['external_id']} (ERP id {r['erp_id']}): "
             + "; ".join(what)
             + f" — {remedy}"
+        ),
+    }
+
+
+# Summary posting mode, per document and per receipt (invariant 10): each posted daily summary (or
+# supplement, or part) of the period against its ERP document (``_recon_doc``) and against its receipts
+# as Sitoo has them now (``summary_receipt`` -> the receipt x rate figures above): record type, tranDate,
+# line count, and per tax code net and tax = the sum of its receipts; plus every receipt of it still
+# finalised and unchanged since it was summarised. Documents the drill-down already named are left out.
+_FINALISED_STATE = FINALISED.split(" and o.business_date")[0]
+_IN_A_SUMMARY = " and exists (select 1 from sitoo_erp.summary_receipt sr0 where sr0.orderid = o.orderid)"
+SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
+, sd as (
+    select d.external_id, d.erp_id, d.store_externalid, d.business_date, d.document_type, d.supplement, d.part,
+           d.receipt_count, d.line_count, d.net_amount, d.tax_amount,
+           case when d.document_type = 'sale' then 1 else -1 end as sign,
+           case d.document_type when 'sale' then 'CashSale' when 'refund' then 'CashRfnd' else 'CustCred' end
+             as expected_type
+      from sitoo_erp.summary_document d
+     where d.status = 'posted' and d.business_date between %(date_from)s and %(date_to)s
+       and (%(all_stores)s or d.store_externalid = any(%(stores)s))
+), expected as (
+    select r.external_id, coalesce(m.tax_code_id, 'rate:' || trim_scale(rr.vat_rate)::text) as code,
+           sum(sd.sign * rr.net) as net, sum(sd.sign * rr.tax) as tax
+      from sitoo_erp.summary_receipt r join sd using (external_id) join rr on rr.orderid = r.orderid
+      left join sitoo_erp.map_vat_tax_code m on m.vat_rate = rr.vat_rate
+     group by 1, 2
+), erp as (
+    select sd.external_id, e.tax_code_id as code, sum(e.net) as net, sum(e.tax) as tax
+      from sd join _recon_doc e on e.erp_id = sd.erp_id
+     group by 1, 2
+), codes as (
+    select coalesce(x.external_id, e.external_id) as external_id, coalesce(x.code, e.code) as code,
+           coalesce(x.net, 0) as exp_net, coalesce(x.tax, 0) as exp_tax,
+           coalesce(e.net, 0) as erp_net, coalesce(e.tax, 0) as erp_tax
+      from expected x full join erp e on e.external_id = x.external_id and e.code = x.code
+), per_doc as (
+    select external_id, sum(exp_net) as exp_net, sum(exp_tax) as exp_tax, sum(erp_net) as erp_net,
+           sum(erp_tax) as erp_tax,
+           string_agg(code || ' receipts net ' || exp_net || ' tax ' || exp_tax || ', ERP net ' || erp_net
+                      || ' tax ' || erp_tax, '; ' order by code)
+             filter (where exp_net <> erp_net or exp_tax <> erp_tax) as code_detail
+      from codes group by external_id
+), hdr as (
+    select erp_id, max(trantype) as trantype, max(trandate)::date as trandate, sum(lines) as lines
+      from _recon_doc group by erp_id
+), rec as (
+    select r.orderid, r.external_id, o.receipt_id,
+           o.orderid is null or not ({_FINALISED_STATE}) as cancelled,
+           r.content_hash is not null and o.content_hash is distinct from r.content_hash as changed,
+           exists (select 1 from sitoo_erp.exception e where e.orderid = r.orderid and e.status in ('open', 'ignored')
+                      and e.kind in ('changed_after_posting', 'cancelled_after_posting')) as raised
+      from sitoo_erp.summary_receipt r join sd using (external_id)
+      left join sitoo_erp.sitoo_order o on o.orderid = r.orderid
+), recs as (
+    select external_id, count(*) as logged_receipts,
+           count(*) filter (where cancelled) as cancelled,
+           count(*) filter (where changed and not cancelled) as changed,
+           coalesce(bool_and(raised) filter (where cancelled or changed), false) as all_raised,
+           array_agg(orderid order by orderid) filter (where cancelled or changed) as moved_orders,
+           array_agg(receipt_id order by orderid) filter (where cancelled or changed) as moved_receipts,
+           string_agg('receipt ' || coalesce(receipt_id, '?') || ' (order ' || orderid || ') '
+                      || case when cancelled then 'cancelled or no longer finalised' else 'changed' end
+                      || ' in Sitoo since it was summarised', ', ' order by orderid)
+             filter (where cancelled or changed) as moved
+      from rec group by external_id
+)
+select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id is null as absent,
+       coalesce(pd.exp_net, 0) as exp_net, coalesce(pd.exp_tax, 0) as exp_tax,
+       coalesce(pd.erp_net, 0) as erp_net, coalesce(pd.erp_tax, 0) as erp_tax, pd.code_detail,
+       coalesce(x.logged_receipts, 0) as logged_receipts, coalesce(x.cancelled, 0) as cancelled,
+       coalesce(x.changed, 0) as changed, coalesce(x.all_raised, false) as all_raised, x.moved_orders,
+       x.moved_receipts, x.moved, (select count(*) from rec) as compared
+  from sd
+  left join hdr h on h.erp_id = sd.erp_id
+  left join per_doc pd using (external_id)
+  left join recs x using (external_id)
+ where not (sd.external_id = any(%(named_eids)s))
+   and (h.erp_id is null or h.trantype <> sd.expected_type or h.trandate <> sd.business_date
+        or h.lines <> sd.line_count or pd.code_detail is not null
+        or coalesce(x.logged_receipts, 0) <> sd.receipt_count or x.cancelled > 0 or x.changed > 0)
+ order by sd.store_externalid, sd.business_date, sd.external_id
+"""
+
+
+def _posted_nowhere(
+    oid: int, store: str, day: date, receipt: str | None, net: Decimal, tax: Decimal, reason: str, mode: str
+) -> dict:
+    """A finalised receipt the state ledger calls posted, with no document in the posting log and on no
+    posted daily summary: nothing says where it is in the ERP."""
+    where = (
+        "on no posted daily summary or supplement (summary_receipt)"
+        if mode == "daily_summary"
+        else "without a document in the posting log"
+    )
+    return {
+        "class": "missing_in_erp",
+        "cause": "not_in_any_summary" if mode == "daily_summary" else "not_logged",
+        "explained": False,
+        "owner": "data_engineering",
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "receipt_id": receipt,
+        "sitoo_amount": net + tax,
+        "erp_amount": ZERO,
+        "diff_net": net,
+        "diff_tax": tax,
+        "detail": (
+            f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} is posted in the state ledger "
+            f"({reason}) but {where}: nothing shows it in the ERP"
+        ),
+    }
+
+
+def _summary_lines(conn: psycopg.Connection, p: dict, named: list[dict]) -> tuple[list[dict], int]:
+    """Prove the period's daily summaries document by document and receipt by receipt (``_recon_doc`` is
+    the ERP's documents, loaded by ``_receipt_lines``). Returns (lines, summarised receipts compared)."""
+    q = dict(p, named_eids=[ln["external_id"] for ln in named if ln.get("external_id")])
+    out: list[dict] = []
+    compared = None
+    with conn.cursor(row_factory=dict_row) as cur:
+        for r in cur.execute(SUMMARY_COMPARE_SQL, q):
+            compared = r["compared"]
+            out.append(_summary_line(r))
+    if compared is None:
+        compared = conn.execute(
+            "select count(*) from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d using (external_id) "
+            "where d.status = 'posted' and d.business_date between %(date_from)s and %(date_to)s "
+            "and (%(all_stores)s or d.store_externalid = any(%(stores)s))",
+            p,
+        ).fetchone()[0]
+    return out, compared
+
+
+def _summary_line(r: dict) -> dict:
+    sign = r["sign"]
+    eid = r["external_id"]
+    what: list[str] = []
+    if r["absent"]:
+        what.append(f"no ERP document with ERP id {r['erp_id']} in the period (deleted, voided or re-dated)")
+    else:
+        if r["trantype"] != r["expected_type"]:
+            what.append(f"record type {r['trantype']}, posted as {r['expected_type']}")
+        if r["erp_date"] != r["business_date"]:
+            what.append(f"tranDate {r['erp_date']}, business day {r['business_date']}")
+        if r["erp_lines"] != r["line_count"]:
+            what.append(f"{r['erp_lines']} lines in the ERP, posted with {r['line_count']}")
+    if r["code_detail"]:
+        what.append(f"per tax code: {r['code_detail']}")
+    if r["logged_receipts"] != r["receipt_count"]:
+        what.append(
+            f"posted with {r['receipt_count']} receipts, the summary posting log (summary_receipt) now names "
+            f"{r['logged_receipts']}"
+        )
+    if r["moved"]:
+        what.append(r["moved"])
+    erp_as_posted = (
+        not r["absent"]
+        and r["erp_net"] == r["net_amount"]
+        and r["erp_tax"] == r["tax_amount"]
+        and r["erp_lines"] == r["line_count"]
+        and r["trantype"] == r["expected_type"]
+        and r["erp_date"] == r["business_date"]
+    )
+    if not erp_as_posted:
+        cause = "erp_differs"
+        remedy = "the ERP document no longer carries what was posted: investigate with finance"
+    elif r["cancelled"]:
+        cause = "cancelled_after_posting"
+        remedy = "finance: the cancelled_after_posting exception (a posted summary is never rewritten)"
+    elif r["changed"]:
+        cause = "changed_after_posting"
+        remedy = "finance: the changed_after_posting exception (a posted summary is never rewritten)"
+    else:
+        cause = "receipts_differ"
+        remedy = "the summary posting log no longer adds up to the document as posted: investigate (data engineering)"
+    if cause in ("cancelled_after_posting", "changed_after_posting") and not r["all_raised"]:
+        remedy = "the next hourly run raises it for finance (a posted summary is never rewritten)"
+    explained = cause in ("cancelled_after_posting", "changed_after_posting") and r["all_raised"]
+    one = r["moved_orders"] and len(r["moved_orders"]) == 1
+    s_net, s_tax = sign * r["exp_net"], sign * r["exp_tax"]
+    e_net, e_tax = sign * r["erp_net"], sign * r["erp_tax"]
+    label = "daily summary" if not r["supplement"] else f"daily summary supplement {r['supplement']}"
+    return {
+        "class": "receipt_mismatch",
+        "cause": cause,
+        "explained": bool(explained),
+        "owner": "data_engineering" if cause == "receipts_differ" else "finance",
+        "store_externalid": r["store_externalid"],
+        "business_date": r["business_date"],
+        "orderid": r["moved_orders"][0] if one else None,
+        "receipt_id": r["moved_receipts"][0] if one else None,
+        "external_id": eid,
+        "erp_id": r["erp_id"],
+        "sitoo_amount": s_net + s_tax,
+        "erp_amount": e_net + e_tax,
+        "diff_net": s_net - e_net,
+        "diff_tax": s_tax - e_tax,
+        "detail": (
+            f"{label} {eid} (ERP id {r['erp_id']}, {r['store_externalid']} {r['business_date']}, "
+            f"{r['receipt_count']} receipts): " + "; ".join(what) + f" — {remedy}"
         ),
     }
