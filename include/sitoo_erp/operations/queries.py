@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.staging.db import one_row
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +387,7 @@ def summary_documents(conn: psycopg.Connection, limit: int = 20) -> dict[str, An
 
     The latest documents come through migration 0015's ``(business_date desc)`` index; the totals
     are one pass over ``summary_document`` (one row per store-day and direction, not per receipt)."""
-    present = conn.execute("select to_regclass('sitoo_erp.summary_document') is not null").fetchone()[0]
+    present = one_row(conn.execute("select to_regclass('sitoo_erp.summary_document') is not null"))[0]
     if not present:
         return {"available": False, "documents": [], "totals": {}}
     with conn.cursor(row_factory=dict_row) as cur:

@@ -64,13 +64,13 @@ select pl.orderid, pl.external_id, pl.erp_id, pl.document_type, pl.tran_date, pl
 SUMMARISED_CHANGED_SQL = f"""
 select r.orderid, d.external_id, d.erp_id, d.document_type, d.business_date, r.content_hash, o.content_hash,
        r.gross_amount, r.tax_amount, o.money_gross, o.money_vat, o.orderstateid, o.paymentstateid,
-       o.store_externalid, o.receipt_id, o.business_date, not ({FINALISED}) as not_finalised, d.supplement
+       o.store_externalid, o.receipt_id, o.business_date, not {FINALISED_SQL} as not_finalised, d.supplement
   from sitoo_erp.summary_receipt r
   join sitoo_erp.summary_document d using (external_id)
   join sitoo_erp.sitoo_order o on o.orderid = r.orderid
   join sitoo_erp.order_state s on s.orderid = r.orderid
  where d.status = 'posted' and s.state = '{S.POSTED}'
-   and ((r.content_hash is not null and o.content_hash is distinct from r.content_hash) or not ({FINALISED}))
+   and ((r.content_hash is not null and o.content_hash is distinct from r.content_hash) or not {FINALISED_SQL})
  order by r.orderid
 """
 

@@ -285,12 +285,14 @@ def reconcile(
         }
         receipts = sum(n for n, _ in receipts_by_store.values())
         tax_variance = sum((v for _, v in receipts_by_store.values()), Decimal(0))
-        tax_variance += conn.execute(
-            "select coalesce(sum(tax_variance), 0) from sitoo_erp.summary_document where status = 'posted' "
-            "and business_date between %(date_from)s and %(date_to)s "
-            "and (%(all_stores)s or store_externalid = any(%(stores)s))",
-            p,
-        ).fetchone()[0]
+        tax_variance += one_row(
+            conn.execute(
+                "select coalesce(sum(tax_variance), 0) from sitoo_erp.summary_document where status = 'posted' "
+                "and business_date between %(date_from)s and %(date_to)s "
+                "and (%(all_stores)s or store_externalid = any(%(stores)s))",
+                p,
+            )
+        )[0]
         result.timings["sitoo_receipts_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         erp_cells, erp_docs, result.erp_queries = erp_future.result()
@@ -655,7 +657,7 @@ def _classify_documents(
     by_eid: dict[str, list[ErpDocument]] = defaultdict(list)
     for d in docs:
         by_eid[d.external_id].append(d)
-    variance: dict[int, Decimal] = dict(
+    variance: dict[int | str, Decimal] = dict(
         conn.execute(
             "select orderid, sum(variance) from sitoo_erp.receipt_tax_variance where orderid = any(%s) group by orderid",
             ([v[0] for v in log.values() if v[0] is not None],),
@@ -808,9 +810,9 @@ def _classify_documents(
         keys = {}
         for d in unlogged:
             m = _EID.match(d.external_id)
-            rest = m.group(2) if m else ""
+            tail = m.group(2) if m else ""
             prefix = f"{store}-"
-            keys[d.erp_id] = rest[len(prefix) :] if rest.startswith(prefix) else None
+            keys[d.erp_id] = tail[len(prefix) :] if tail.startswith(prefix) else None
         wanted = [k for k in keys.values() if k]
         rows = conn.execute(
             """
@@ -1018,7 +1020,7 @@ with d as (
     select pl.*, o.receipt_id, o.business_date, o.money_gross, o.money_vat, s.state, d.trantype,
            d.trandate as erp_date, d.net as erp_net, d.tax as erp_tax, d.lines, d.qty, d.item_qty,
            d.erp_id is null as absent, td.detail as tax_detail,
-           o.orderid is not null and not ({FINALISED.split(" and o.business_date")[0]}) as not_finalised,
+           o.orderid is not null and not {FINALISED_SQL} as not_finalised,
            pl.content_hash is not null and o.content_hash is distinct from pl.content_hash as changed,
            case pl.document_type when 'sale' then 'CashSale' when 'refund' then 'CashRfnd' else 'CustCred' end
              as expected_type,
@@ -1167,7 +1169,7 @@ def _receipt_line(r: dict) -> dict:
 # as Sitoo has them now (``summary_receipt`` -> the receipt x rate figures above): record type, tranDate,
 # line count, and per tax code net and tax = the sum of its receipts; plus every receipt of it still
 # finalised and unchanged since it was summarised. Documents the drill-down already named are left out.
-_FINALISED_STATE = FINALISED.split(" and o.business_date")[0]
+
 _IN_A_SUMMARY = " and exists (select 1 from sitoo_erp.summary_receipt sr0 where sr0.orderid = o.orderid)"
 SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
 , sd as (
@@ -1206,7 +1208,7 @@ SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
       from _recon_doc group by erp_id
 ), rec as (
     select r.orderid, r.external_id, o.receipt_id,
-           o.orderid is null or not ({_FINALISED_STATE}) as cancelled,
+           o.orderid is null or not {FINALISED_SQL} as cancelled,
            r.content_hash is not null and o.content_hash is distinct from r.content_hash as changed,
            exists (select 1 from sitoo_erp.exception e where e.orderid = r.orderid and e.status in ('open', 'ignored')
                       and e.kind in ('changed_after_posting', 'cancelled_after_posting')) as raised
@@ -1284,12 +1286,14 @@ def _summary_lines(conn: psycopg.Connection, p: dict, named: list[dict]) -> tupl
             compared = r["compared"]
             out.append(_summary_line(r))
     if compared is None:
-        compared = conn.execute(
-            "select count(*) from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d using (external_id) "
-            "where d.status = 'posted' and d.business_date between %(date_from)s and %(date_to)s "
-            "and (%(all_stores)s or d.store_externalid = any(%(stores)s))",
-            p,
-        ).fetchone()[0]
+        compared = one_row(
+            conn.execute(
+                "select count(*) from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d "
+                "using (external_id) where d.status = 'posted' and d.business_date between %(date_from)s "
+                "and %(date_to)s and (%(all_stores)s or d.store_externalid = any(%(stores)s))",
+                p,
+            )
+        )[0]
     return out, compared
 
 
