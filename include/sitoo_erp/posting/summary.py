@@ -71,7 +71,7 @@ from include.sitoo_erp.posting.documents import (
     sanitise_key,
 )
 from include.sitoo_erp.posting.post import PostingSummary, _build, _quarantine, load_mappings, receipt_inputs
-from include.sitoo_erp.staging.exceptions import ExceptionKind, resolve_exceptions
+from include.sitoo_erp.staging.exceptions import ExceptionKind, resolve_exceptions_of
 from include.sitoo_erp.staging.locks import lock_stage
 
 log = logging.getLogger(__name__)
@@ -523,21 +523,23 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
                 doc.external_id,
             ),
         )
-        for r in part.receipts:
-            lines = ", ".join(str(n) for n in part.lines_by_order[r.orderid])
-            conn.execute(
-                """
-                update sitoo_erp.order_state set state = %s, reason = %s, held_since = null,
-                       state_changed_at = now(), updated_at = now()
-                 where orderid = %s
-                """,
-                (
-                    S.POSTED,
-                    f"posted in daily summary {doc.external_id} (ERP id {result.erp_id}), lines {lines}",
-                    r.orderid,
-                ),
-            )
-            resolve_exceptions(conn, r.orderid, f"posted in daily summary {doc.external_id}")
+        # Set-based: a store-day is ~170 receipts; one statement each, not two per receipt.
+        ids = [r.orderid for r in part.receipts]
+        reasons = [
+            f"posted in daily summary {doc.external_id} (ERP id {result.erp_id}), lines "
+            + ", ".join(str(n) for n in part.lines_by_order[r.orderid])
+            for r in part.receipts
+        ]
+        conn.execute(
+            """
+            update sitoo_erp.order_state s set state = %s, reason = v.reason, held_since = null,
+                   state_changed_at = now(), updated_at = now()
+              from unnest(%s::bigint[], %s::text[]) as v(orderid, reason)
+             where s.orderid = v.orderid
+            """,
+            (S.POSTED, ids, reasons),
+        )
+        resolve_exceptions_of(conn, ids, f"posted in daily summary {doc.external_id}")
 
 
 def _send(
