@@ -624,18 +624,25 @@ def _resend_pending(
     ).fetchall()
     for external_id, store, business_date in pending:
         part = _rebuild(conn, mappings, doc_options, external_id, store, business_date)
-        cache[external_id] = part
+        _remember(cache, part)
         out.resent_pending += 1
         _send(conn, erp, part, out, transient)
+
+
+def _remember(cache: dict[str, LedgerDocument], part: DaySummary) -> None:
+    """Keep the summary document (not its receipts: memory stays flat over a month's backfill) when
+    its tenders will owe a journal at the end of the run."""
+    if part.document.tender_journal is not None:
+        cache[part.document.external_id] = part.document
 
 
 def _member_documents(conn, mappings, doc_options, cache, rows) -> list[LedgerDocument]:
     docs = []
     for external_id, store, business_date in rows:
-        part = cache.get(external_id) or _rebuild(
-            conn, mappings, doc_options, external_id, store, business_date
-        )
-        docs.append(part.document)
+        doc = cache.get(external_id)
+        if doc is None:  # posted by an earlier run: rebuilt from exactly its receipts
+            doc = _rebuild(conn, mappings, doc_options, external_id, store, business_date).document
+        docs.append(doc)
     return docs
 
 
@@ -644,7 +651,7 @@ def _post_day_journals(
     erp: Any,
     mappings: Mappings,
     doc_options: DocumentOptions,
-    cache: dict[str, DaySummary],
+    cache: dict[str, LedgerDocument],
     max_lines: int,
     out: SummaryResult,
     transient: list[str],
@@ -741,7 +748,7 @@ def post_daily_summaries(
     mappings = load_mappings(conn)
     out = SummaryResult()
     transient: list[str] = []
-    cache: dict[str, DaySummary] = {}  # documents built in this run, by external id
+    cache: dict[str, LedgerDocument] = {}  # summary documents built in this run that owe a journal
     _resend_pending(conn, erp, mappings, doc_options, out, transient, cache)
 
     rows = conn.execute(CANDIDATES_SQL, {"grace": options.grace, "now": business_now}).fetchall()
@@ -838,7 +845,7 @@ def post_daily_summaries(
                         )
                 assigned = [(n, p) for n, p in parts if _assign(conn, p, direction, supplement, n, hashes)]
             for _, part in assigned:
-                cache[part.document.external_id] = part
+                _remember(cache, part)
                 _send(conn, erp, part, out, transient)
     _post_day_journals(conn, erp, mappings, doc_options, cache, options.max_lines, out, transient)
     if transient:
