@@ -39,6 +39,11 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
         [],
         ["--stores", "30", "--receipts", "20", "--baseline-receipts", "5", "--save-as", "peak_hour_quick"],
     ),
+    (
+        "summary_mode",
+        [],
+        ["--stores", "30", "--receipts", "30", "--receipt-stores", "3", "--save-as", "summary_mode_quick"],
+    ),
     ("chaos_month", [], None),
 ]
 
@@ -175,6 +180,19 @@ def record_rows() -> list[tuple[str, str, str, str, str]]:
             f"(ceiling {_g(peak, 'ceiling_docs_per_s')})",
             "within the hour (< 3,600 s)",
             f"a tenth ({_n(_g(base, 'receipts'))}): {_g(base, 'total_s')} s, {_g(base, 'docs_per_s')} docs/s",
+            _g(d, "_saved"),
+        )
+    )
+    d = _load("summary_mode")
+    sm, rm = _g(d, "summary_mode", default={}), _g(d, "receipt_mode_baseline", default={})
+    rows.append(
+        (
+            f"**summary mode**: ERP calls per receipt, {_n(_g(sm, 'receipts_posted'))} receipts, "
+            f"{_g(d, 'stores')} stores x {_g(d, 'days')} day(s) (calls the NetSuite sandbox served)",
+            f"**{_g(sm, 'erp_calls_per_posted_receipt')}** ({_g(d, 'summary_calls_per_store_day')} a store-day); "
+            f"summary task {_g(sm, 'posting_wall_s')} s, reconcile {_g(sm, 'reconcile_s')} s",
+            "≤ 0.01 calls per receipt",
+            f"receipt mode: {_g(rm, 'erp_calls_per_posted_receipt')} calls per receipt",
             _g(d, "_saved"),
         )
     )

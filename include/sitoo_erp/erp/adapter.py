@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from include.sitoo_erp.http_retry import ApiError
 
 if TYPE_CHECKING:
-    from include.sitoo_erp.posting.documents import LedgerDocument
+    from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
 
 class DocumentKind(StrEnum):
@@ -105,6 +105,11 @@ class ErpAdapter(Protocol):
         Documents that go with it (a split-tender receipt's tender journal) are upserted under their
         own external ids and reported in ``PostResult.related``.
         """
+        ...
+
+    def post_tender_journal(self, journal: DayTenderJournal) -> PostResult:
+        """Upsert a business day's tender journal (daily summary mode: many stores' documents in one
+        journal entry, each store's lines on its own location), exactly once by its external id."""
         ...
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:

@@ -45,7 +45,7 @@ from include.sitoo_erp.http_retry import (
 )
 
 if TYPE_CHECKING:
-    from include.sitoo_erp.posting.documents import LedgerDocument
+    from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
 RECORD_TYPES: dict[DocumentKind, str] = {
     DocumentKind.SALE: "cashSale",
@@ -375,6 +375,14 @@ class NetSuiteHook(HttpHook):
             erp_id=main.erp_id,
             attempts=main.attempts + journal.attempts,
             related=(journal,),
+        )
+
+    def post_tender_journal(self, journal: DayTenderJournal) -> PostResult:
+        """Upsert a business day's tender journal (many summary documents' tenders) by externalId."""
+        from include.sitoo_erp.erp.netsuite_documents import render_day_tender_journal
+
+        return self.upsert_document(
+            DocumentKind.TENDER_JOURNAL, journal.external_id, render_day_tender_journal(journal)
         )
 
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:

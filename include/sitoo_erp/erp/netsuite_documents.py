@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from include.sitoo_erp.erp.adapter import DocumentKind
-from include.sitoo_erp.posting.documents import LedgerDocument
+from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
 # Our convention for a tax detail line that belongs to the body-level discount (reference §5 N4 [U]).
 DISCOUNT_TAX_REFERENCE = "DISCOUNT"
@@ -151,3 +151,32 @@ def render_tender_journal(doc: LedgerDocument) -> dict[str, Any]:
         "memo": f"Tenders of {doc.external_id}: {doc.memo}"[:999],
         "line": {"items": lines},
     }
+
+
+def render_day_tender_journal(journal: DayTenderJournal) -> dict[str, Any]:
+    """The body for ``PUT /record/v1/journalEntry/eid:{journal.external_id}``: many stores' summary
+    documents of one day, each line on its store's location and walk-in customer."""
+    lines = []
+    for sl in journal.lines:
+        ln = sl.line
+        line: dict[str, Any] = {
+            "account": _ref(ln.account_id),
+            "location": _ref(sl.location_id),
+            "memo": f"{sl.document_external_id} {ln.memo}"[:999],
+        }
+        if sl.customer_id:
+            line["entity"] = _ref(sl.customer_id)
+        if ln.debit:
+            line["debit"] = _money(ln.debit)
+        else:
+            line["credit"] = _money(ln.credit)
+        lines.append(line)
+    body: dict[str, Any] = {
+        "externalId": journal.external_id,
+        "tranDate": journal.tran_date.isoformat(),
+        "memo": journal.memo[:999],
+        "line": {"items": lines},
+    }
+    if journal.subsidiary_id:
+        body["subsidiary"] = _ref(journal.subsidiary_id)
+    return body

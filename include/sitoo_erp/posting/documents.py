@@ -531,6 +531,30 @@ class TenderJournal:
 
 
 @dataclass(frozen=True)
+class StoreJournalLine:
+    """A line of a business day's tender journal: the store's location and walk-in customer go with
+    it, so each store's tender accounts and settlement account balance per location."""
+
+    line: JournalLine
+    location_id: str
+    customer_id: str | None
+    document_external_id: str
+
+
+@dataclass(frozen=True)
+class DayTenderJournal:
+    """The tender journals of many summary documents of one business day (and subsidiary) in one
+    ERP journal entry: each document's lines whole and balanced, under the ERP's line limit."""
+
+    external_id: str
+    subsidiary_id: str | None
+    tran_date: date
+    memo: str
+    lines: tuple[StoreJournalLine, ...]
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LedgerDocument:
     kind: DocumentKind
     external_id: str
@@ -1027,6 +1051,7 @@ def _tender_plan(
 
 
 __all__ = [
+    "DayTenderJournal",
     "DiscountTax",
     "DocumentDiscount",
     "DocumentError",
@@ -1041,6 +1066,7 @@ __all__ = [
     "ReceiptInput",
     "ReceiptPayment",
     "ReceiptRow",
+    "StoreJournalLine",
     "StoreMapping",
     "TaxMapping",
     "TenderJournal",

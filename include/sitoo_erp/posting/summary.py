@@ -10,8 +10,11 @@ tenders), then the day's receipt documents are added up:
   as today), and the variance against the ERP's own per-line computation is recorded per document;
 - **loyalty** at document level: the receipts' bonus-cheque discounts summed per rate;
 - **tenders** summed per payment method: one bank method alone is the cash sale's method, else
-  the POS settlement method plus one tender journal (``SITOO-TJ-D-…``) moving each tender's day
-  total to its own account, as a split-tender receipt does (invariant 11);
+  the POS settlement method, and the day's tender journal moves each tender's day total from the
+  settlement account to the tender's own account, on the store's location (invariant 11). That
+  journal is one per business day (and subsidiary) for *all* summary stores
+  (``SITOO-TJ-D-{yyyymmdd}-J{n}``, more under the ERP's 200-line limit), not one per document:
+  ~22 journals for a 300-store day instead of one per multi-tender document (~900);
 - one ``cashSale`` for the day's sales (``SITOO-D-{store}-{yyyymmdd}``) and one ``cashRefund`` /
   ``creditMemo`` for its returns (``SITOO-DR-…``), upserted by externalId (exactly once).
 
@@ -27,14 +30,18 @@ Exactly once: the receipts of a document are assigned to it (``summary_receipt``
 receipt, orderid unique) and committed as ``pending`` *before* the ERP call; a run that dies
 before the answer is recorded leaves the document pending and the next run re-sends exactly it
 (same externalId, same receipts). Only the ERP's success marks its receipts ``posted``, naming
-the document and the lines their rows went into.
+the document and the lines their rows went into. The same for the day's tender journal: a posted
+document whose tenders owe a journal (``tender_journal_external_id = 'owed'``) is given one under
+a lock per business day, committed before the call, and the journal's membership never changes:
+a lost answer re-sends the same journal with the same documents.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -47,6 +54,7 @@ from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
 from include.sitoo_erp.http_retry import ApiError, TransientApiError
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import (
+    DayTenderJournal,
     DiscountTax,
     DocumentDiscount,
     DocumentError,
@@ -57,6 +65,7 @@ from include.sitoo_erp.posting.documents import (
     Mappings,
     ReceiptInput,
     ReturnDocument,
+    StoreJournalLine,
     TenderSplit,
     _tender_plan,
     build_document,
@@ -64,7 +73,8 @@ from include.sitoo_erp.posting.documents import (
     sanitise_key,
 )
 from include.sitoo_erp.posting.post import PostingSummary, _build, _quarantine, load_mappings, receipt_inputs
-from include.sitoo_erp.staging.exceptions import ExceptionKind, resolve_exceptions
+from include.sitoo_erp.staging.db import one_row
+from include.sitoo_erp.staging.exceptions import ExceptionKind, resolve_exceptions_of
 from include.sitoo_erp.staging.locks import lock_stage
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,9 @@ DEFAULT_STORE = "*"  # store_posting_mode row holding the deployment's default
 # NetSuite Help, "Limitations for Creating Transactions": invoices (a cash sale is one paid at once)
 # and journal entries take at most 200 lines.
 NETSUITE_MAX_LINES = 200
+# A posted summary document whose tenders still owe their journal: it joins the next tender journal
+# of its business day. Documents paid by one bank method owe none (NULL).
+JOURNAL_OWED = "owed"
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -123,7 +136,62 @@ def summary_external_id(
     return sanitise_key(key)
 
 
+def day_journal_external_id(business_date: date, number: int) -> str:
+    """``SITOO-TJ-D-20261116-J1``: the business day's n-th tender journal (all summary stores)."""
+    return sanitise_key(f"SITOO-TJ-D-{business_date:%Y%m%d}-J{number}")
+
+
 # ---------------------------------------------------------------------------------------------- pure part
+def day_journals(
+    documents: list[LedgerDocument], business_date: date, first_number: int, max_lines: int
+) -> list[DayTenderJournal]:
+    """The documents' tender journals in as few journal entries as the ERP takes: one subsidiary
+    each, at most ``max_lines`` lines, each document's lines whole (so every journal balances and
+    each store's settlement account clears on its own location). Numbered from ``first_number``."""
+    by_subsidiary: dict[str, list[LedgerDocument]] = {}
+    for doc in sorted(documents, key=lambda d: d.external_id):
+        if doc.tender_journal is not None and doc.tender_journal.lines:
+            by_subsidiary.setdefault(doc.subsidiary_id or "", []).append(doc)
+    batches: list[list[LedgerDocument]] = []
+    for subsidiary in sorted(by_subsidiary):
+        count = 0
+        batches.append([])
+        for doc in by_subsidiary[subsidiary]:
+            n = len(doc.tender_journal.lines)  # type: ignore[union-attr]
+            if n > max_lines:
+                raise DocumentError(
+                    f"{doc.external_id}: {n} tender journal lines, more than the ERP takes ({max_lines})",
+                    field="sitoo_payment",
+                    rule="lines.max_per_document",
+                )
+            if batches[-1] and count + n > max_lines:
+                batches.append([])
+                count = 0
+            batches[-1].append(doc)
+            count += n
+    out = []
+    for number, batch in enumerate(batches, start=first_number):
+        stores = len({d.store_externalid for d in batch})
+        out.append(
+            DayTenderJournal(
+                external_id=day_journal_external_id(business_date, number),
+                subsidiary_id=batch[0].subsidiary_id,
+                tran_date=business_date,
+                memo=(
+                    f"Sitoo daily summary tenders {business_date:%Y-%m-%d}: {len(batch)} documents of "
+                    f"{stores} stores, each tender from the POS settlement account to its own account"
+                ),
+                lines=tuple(
+                    StoreJournalLine(ln, d.location_id, d.customer_id, d.external_id)
+                    for d in batch
+                    for ln in d.tender_journal.lines  # type: ignore[union-attr]
+                ),
+                documents=tuple(d.external_id for d in batch),
+            )
+        )
+    return out
+
+
 def _line_key(ln: DocumentLine) -> tuple:
     return (ln.kind, ln.item_id, ln.vat_rate, ln.tax_code_id, ln.tax_type_id, ln.quantity >= 0)
 
@@ -334,6 +402,7 @@ class SummaryResult:
     quarantined: int = 0
     closed_period: int = 0
     transient_failures: int = 0
+    tender_journals_posted: int = 0
     erp_calls: int = 0
     documents: list[str] = field(default_factory=list)
 
@@ -391,8 +460,8 @@ def _assign(
             """
             insert into sitoo_erp.summary_document (external_id, store_externalid, business_date, document_type,
                 direction, supplement, part, status, receipt_count, line_count, net_amount, tax_amount,
-                gross_amount, tax_variance)
-            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s)
+                gross_amount, tax_variance, tender_journal_external_id)
+            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 doc.external_id,
@@ -408,6 +477,7 @@ def _assign(
                 doc.tax_total,
                 doc.gross_total,
                 doc.total_variance,
+                JOURNAL_OWED if doc.tender_journal is not None and doc.tender_journal.lines else None,
             ),
         )
         with conn.cursor() as cur:
@@ -442,7 +512,9 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
         conn.execute(
             """
             update sitoo_erp.summary_document
-               set status = 'posted', erp_id = %s, tender_journal_external_id = %s, tender_journal_erp_id = %s,
+               set status = 'posted', erp_id = %s,
+                   tender_journal_external_id = coalesce(%s, tender_journal_external_id),
+                   tender_journal_erp_id = coalesce(%s, tender_journal_erp_id),
                    attempts = attempts + %s, posted_at = now()
              where external_id = %s
             """,
@@ -454,30 +526,33 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
                 doc.external_id,
             ),
         )
-        for r in part.receipts:
-            lines = ", ".join(str(n) for n in part.lines_by_order[r.orderid])
-            conn.execute(
-                """
-                update sitoo_erp.order_state set state = %s, reason = %s, held_since = null,
-                       state_changed_at = now(), updated_at = now()
-                 where orderid = %s
-                """,
-                (
-                    S.POSTED,
-                    f"posted in daily summary {doc.external_id} (ERP id {result.erp_id}), lines {lines}",
-                    r.orderid,
-                ),
-            )
-            resolve_exceptions(conn, r.orderid, f"posted in daily summary {doc.external_id}")
+        # Set-based: a store-day is ~170 receipts; one statement each, not two per receipt.
+        ids = [r.orderid for r in part.receipts]
+        reasons = [
+            f"posted in daily summary {doc.external_id} (ERP id {result.erp_id}), lines "
+            + ", ".join(str(n) for n in part.lines_by_order[r.orderid])
+            for r in part.receipts
+        ]
+        conn.execute(
+            """
+            update sitoo_erp.order_state s set state = %s, reason = v.reason, held_since = null,
+                   state_changed_at = now(), updated_at = now()
+              from unnest(%s::bigint[], %s::text[]) as v(orderid, reason)
+             where s.orderid = v.orderid
+            """,
+            (S.POSTED, ids, reasons),
+        )
+        resolve_exceptions_of(conn, ids, f"posted in daily summary {doc.external_id}")
 
 
 def _send(
     conn: psycopg.Connection, erp: Any, part: DaySummary, out: SummaryResult, transient: list[str]
 ) -> None:
     doc = part.document
-    out.erp_calls += 1 + (doc.tender_journal is not None)
+    out.erp_calls += 1
     try:
-        result = erp.post_document(doc)
+        # The document alone: its tenders go in the business day's tender journal (_post_day_journals).
+        result = erp.post_document(replace(doc, tender_journal=None))
     except ErpRejected as err:
         # The ERP refused the whole document: free its receipts and name each one for finance.
         with conn.transaction():
@@ -503,7 +578,7 @@ def _send(
         return
     _record_posted(conn, part, result)
     out.documents_posted += 1
-    out.supplements_posted += "-S" in doc.external_id
+    out.supplements_posted += bool(re.search(r"-S\d+(-P\d+)?$", doc.external_id))
     out.receipts_posted += len(part.receipts)
     out.documents.append(doc.external_id)
 
@@ -522,24 +597,151 @@ def _build_part(
     return summarise(receipts, external_id, store, business_date, mappings, memo)
 
 
-def _resend_pending(conn, erp, mappings, doc_options, out: SummaryResult, transient: list[str]) -> None:
+def _rebuild(
+    conn: psycopg.Connection,
+    mappings: Mappings,
+    doc_options: DocumentOptions,
+    external_id: str,
+    store: str,
+    business_date: date,
+) -> DaySummary:
+    """A summary document again from exactly the receipts assigned to it."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "select orderid from sitoo_erp.summary_receipt where external_id = %s order by orderid",
+            (external_id,),
+        )
+    ]
+    docs = [build_document(r, mappings, doc_options) for r in _inputs(conn, ids)]
+    return _build_part(conn, mappings, doc_options, external_id, store, business_date, docs, " (re-sent)")
+
+
+def _resend_pending(
+    conn, erp, mappings, doc_options, out: SummaryResult, transient: list[str], cache
+) -> None:
     """Documents assigned by a run whose ERP answer never got recorded: the same receipts, the same key."""
     pending = conn.execute(
         "select external_id, store_externalid, business_date from sitoo_erp.summary_document "
         "where status = 'pending' order by external_id"
     ).fetchall()
     for external_id, store, business_date in pending:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "select orderid from sitoo_erp.summary_receipt where external_id = %s order by orderid",
-                (external_id,),
-            )
-        ]
-        docs = [build_document(r, mappings, doc_options) for r in _inputs(conn, ids)]
-        part = _build_part(conn, mappings, doc_options, external_id, store, business_date, docs, " (re-sent)")
+        part = _rebuild(conn, mappings, doc_options, external_id, store, business_date)
+        _remember(cache, part)
         out.resent_pending += 1
         _send(conn, erp, part, out, transient)
+
+
+def _remember(cache: dict[str, LedgerDocument], part: DaySummary) -> None:
+    """Keep the summary document (not its receipts: memory stays flat over a month's backfill) when
+    its tenders will owe a journal at the end of the run."""
+    if part.document.tender_journal is not None:  # what day_journals reads; not the 200 item lines
+        cache[part.document.external_id] = replace(part.document, lines=(), discount=None)
+
+
+def _member_documents(conn, mappings, doc_options, cache, rows) -> list[LedgerDocument]:
+    docs = []
+    for external_id, store, business_date in rows:
+        doc = cache.get(external_id)
+        if doc is None:  # posted by an earlier run: rebuilt from exactly its receipts
+            doc = _rebuild(conn, mappings, doc_options, external_id, store, business_date).document
+        docs.append(doc)
+    return docs
+
+
+def _post_day_journals(
+    conn: psycopg.Connection,
+    erp: Any,
+    mappings: Mappings,
+    doc_options: DocumentOptions,
+    cache: dict[str, LedgerDocument],
+    max_lines: int,
+    out: SummaryResult,
+    transient: list[str],
+) -> None:
+    """Posted documents owing their tenders' journal get one per business day, then every journal
+    not yet answered is (re-)sent. Membership is committed before the call and never changes."""
+    days = [
+        d
+        for (d,) in conn.execute(
+            "select distinct business_date from sitoo_erp.summary_document "
+            "where status = 'posted' and tender_journal_external_id = %s order by 1",
+            (JOURNAL_OWED,),
+        )
+    ]
+    for business_date in days:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"summary-journal:{business_date}",))
+            owed = conn.execute(
+                "select external_id, store_externalid, business_date from sitoo_erp.summary_document "
+                "where status = 'posted' and tender_journal_external_id = %s and business_date = %s "
+                "order by external_id",
+                (JOURNAL_OWED, business_date),
+            ).fetchall()
+            if not owed:
+                continue  # another run took them
+            prefix = day_journal_external_id(business_date, 0)[:-1]
+            last = one_row(
+                conn.execute(
+                    "select coalesce(max(substring(tender_journal_external_id from %s)::int), 0) from "
+                    "sitoo_erp.summary_document where business_date = %s and tender_journal_external_id like %s",
+                    (r"-J(\d+)$", business_date, prefix + "%"),
+                )
+            )[0]
+            docs = _member_documents(conn, mappings, doc_options, cache, owed)
+            journals = day_journals(docs, business_date, last + 1, max_lines)
+            for journal in journals:
+                conn.execute(
+                    "update sitoo_erp.summary_document set tender_journal_external_id = %s "
+                    "where external_id = any(%s) and tender_journal_external_id = %s",
+                    (journal.external_id, list(journal.documents), JOURNAL_OWED),
+                )
+            journalled = {e for j in journals for e in j.documents}
+            nothing_owed = [d.external_id for d in docs if d.external_id not in journalled]
+            if nothing_owed:  # rebuilt with one bank method after a mapping change: no journal to post
+                conn.execute(
+                    "update sitoo_erp.summary_document set tender_journal_external_id = null "
+                    "where external_id = any(%s) and tender_journal_external_id = %s",
+                    (nothing_owed, JOURNAL_OWED),
+                )
+    unsent = conn.execute(
+        "select distinct tender_journal_external_id, business_date from sitoo_erp.summary_document "
+        "where status = 'posted' and tender_journal_external_id like %s "
+        "and tender_journal_erp_id is null order by 1",
+        ("SITOO-TJ-D-%",),
+    ).fetchall()
+    for key, business_date in unsent:
+        rows = conn.execute(
+            "select external_id, store_externalid, business_date from sitoo_erp.summary_document "
+            "where tender_journal_external_id = %s order by external_id",
+            (key,),
+        ).fetchall()
+        docs = _member_documents(conn, mappings, doc_options, cache, rows)
+        journals = day_journals(docs, business_date, 0, 10**9)
+        if len(journals) != 1:
+            raise DocumentError(
+                f"{key}: its documents {[r[0] for r in rows]} rebuild to {len(journals)} tender journals "
+                "(a tender or subsidiary mapping changed since they posted); post the tenders by hand",
+                field="sitoo_payment",
+                rule="tenders.day_journal",
+            )
+        journal = journals[0]
+        journal = replace(journal, external_id=key)
+        out.erp_calls += 1
+        try:
+            result = erp.post_tender_journal(journal)
+        except ApiError as err:
+            if not (err.transient or isinstance(err, ErpRejected)):
+                raise
+            # Stays unanswered: the next run re-sends exactly this journal; the task fails so ops see it.
+            transient.append(f"{key}: {err}")
+            continue
+        with conn.transaction():
+            conn.execute(
+                "update sitoo_erp.summary_document set tender_journal_erp_id = %s where tender_journal_external_id = %s",
+                (result.erp_id, key),
+            )
+        out.tender_journals_posted += 1
 
 
 def post_daily_summaries(
@@ -551,7 +753,8 @@ def post_daily_summaries(
     mappings = load_mappings(conn)
     out = SummaryResult()
     transient: list[str] = []
-    _resend_pending(conn, erp, mappings, doc_options, out, transient)
+    cache: dict[str, LedgerDocument] = {}  # summary documents built in this run that owe a journal
+    _resend_pending(conn, erp, mappings, doc_options, out, transient, cache)
 
     rows = conn.execute(CANDIDATES_SQL, {"grace": options.grace, "now": business_now}).fetchall()
     days: dict[tuple[str, date], list[int]] = {}
@@ -649,7 +852,9 @@ def post_daily_summaries(
                         )
                 assigned = [(n, p) for n, p in parts if _assign(conn, p, direction, supplement, n, hashes)]
             for _, part in assigned:
+                _remember(cache, part)
                 _send(conn, erp, part, out, transient)
+    _post_day_journals(conn, erp, mappings, doc_options, cache, options.max_lines, out, transient)
     if transient:
         raise TransientApiError(
             f"{len(transient)} daily summary documents could not be posted after retries; they stay pending and the "

@@ -102,6 +102,18 @@ def raise_exception(
     return row[0]
 
 
+def resolve_exceptions_of(conn: psycopg.Connection, orderids: list[int], note: str) -> int:
+    """``resolve_exceptions`` for many orders in one statement (a daily summary posts ~170 at once)."""
+    cur = conn.execute(
+        """
+        update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s
+        where orderid = any(%s) and status = 'open'
+        """,
+        (note, orderids),
+    )
+    return cur.rowcount
+
+
 def resolve_exceptions(conn: psycopg.Connection, orderid: int, note: str) -> int:
     """Close every open exception of an order whose cause is gone (e.g. it has now posted)."""
     cur = conn.execute(

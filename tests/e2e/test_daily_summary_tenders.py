@@ -1,0 +1,97 @@
+"""Tenders of a summary-mode day (invariant 11) with one tender journal for the whole business day.
+
+Three stores in ``daily_summary`` mode through `sitoo_sales_hourly`. Their summary documents take
+the POS settlement method when the day had more than one tender, and ONE journal entry for the
+business day (``SITOO-TJ-D-{yyyymmdd}-J1``) moves every store's tenders from the settlement
+account to each tender's own account, on that store's location. Proved against the NetSuite
+sandbox's documents and Sitoo's own payments: per store and tender account the ERP holds the day's
+Sitoo tender total, the settlement account clears per store, and a re-run posts nothing more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from include.sandbox.catalogue import SETTLEMENT_ACCOUNT_ID, SETTLEMENT_METHOD_ID, TENDER_ACCOUNTS
+from include.sitoo_erp.posting.summary import set_posting_mode
+from include.sitoo_erp.staging.db import connect_url
+from tests.e2e.conftest import DAY, at, make_stack, run_hour, task_states
+from tests.e2e.helpers import money
+
+JOURNAL = f"SITOO-TJ-D-{DAY:%Y%m%d}-J1"
+
+
+@pytest.fixture(scope="module")
+def tenders(postgres, dagbag, tmp_path_factory):
+    stack = make_stack(
+        postgres, tmp_path_factory.mktemp("tenders"), seed=7, stores=3, days=1, receipts_per_store_day=60
+    )
+    with connect_url(stack.database_url) as conn:
+        set_posting_mode(conn, "daily_summary", date(2026, 1, 1))
+    dag = dagbag.get_dag("sitoo_sales_hourly")
+    out: dict = {"stack": stack}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in stack.env.items():
+            mp.setenv(key, value)
+        mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
+        run_hour(dag, at(9))  # stages the day; not closed yet
+        out["posting"] = run_hour(dag, at(7, day=DAY + timedelta(days=1)))
+        out["after_posting"] = stack.netsuite.count_documents_by_external_id()
+        out["rerun"] = run_hour(dag, at(8, day=DAY + timedelta(days=1)))
+        out["after_rerun"] = stack.netsuite.count_documents_by_external_id()
+        with connect_url(stack.database_url) as conn:
+            out["members"] = conn.execute(
+                "select d.external_id, r.orderid from sitoo_erp.summary_receipt r "
+                "join sitoo_erp.summary_document d using (external_id) where d.status = 'posted'"
+            ).fetchall()
+        yield out
+    stack.stop()
+    postgres.drop_database(stack.config.database)
+
+
+def test_the_day_posts_and_a_rerun_posts_nothing_more(tenders):
+    assert task_states(tenders["posting"])["post_daily_summaries"] == "success"
+    assert task_states(tenders["rerun"])["post_daily_summaries"] == "success"
+    assert tenders["after_rerun"] == tenders["after_posting"]
+    assert all(n == 1 for n in tenders["after_rerun"].values())
+
+
+def test_one_tender_journal_for_the_whole_business_day(tenders):
+    stack = tenders["stack"]
+    journals = [d["externalId"] for d in stack.netsuite.documents("journalEntry")]
+    summary_docs = [
+        d for d in stack.netsuite.documents() if d["externalId"].startswith(("SITOO-D-", "SITOO-DR-"))
+    ]
+    assert len({d["location"]["id"] for d in summary_docs}) == 3
+    assert any(d["paymentMethod"]["id"] == SETTLEMENT_METHOD_ID for d in summary_docs)
+    # Not one journal per summary document (SITOO-TJ-D-{store}-{day}): one for the day.
+    assert journals == [JOURNAL]
+
+
+def test_each_stores_tenders_reach_their_own_accounts_on_its_location(tenders):
+    stack = tenders["stack"]
+    ds = stack.dataset
+    erp_docs = {d["externalId"]: d for d in stack.netsuite.documents()}
+    journal = next(d for d in stack.netsuite.documents("journalEntry") if d["externalId"] == JOURNAL)
+    got: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for line in journal["line"]["items"]:
+        key = (line["location"]["id"], line["account"]["id"])
+        got[key] += money(line.get("debit", 0)) - money(line.get("credit", 0))
+
+    # Sitoo's side: the payments of every receipt in a summary document that took the settlement method.
+    want: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for external_id, orderid in tenders["members"]:
+        doc = erp_docs[external_id]
+        if doc["paymentMethod"]["id"] != SETTLEMENT_METHOD_ID:
+            continue
+        location = doc["location"]["id"]
+        order = ds.order(orderid)
+        for p in order["payments"]:
+            want[(location, TENDER_ACCOUNTS[p["name"]])] += money(p["moneyamount"])
+        want[(location, SETTLEMENT_ACCOUNT_ID)] -= money(order["moneytotal_gross_all"])
+    assert want
+    assert {k: v for k, v in got.items() if v} == {k: v for k, v in want.items() if v}
