@@ -37,6 +37,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 
@@ -94,6 +95,41 @@ def _kind(gross: Decimal, refund_of: int | None, document_type: str) -> str:
     return document_type if document_type != str(DocumentKind.SALE) else str(DocumentKind.REFUND)
 
 
+def _revision_record(
+    oid: int,
+    eid: str,
+    erp_id: str | None,
+    hashes: tuple[str | None, str | None],
+    gross: tuple[Decimal | int, Decimal],
+    tax: tuple[Decimal | int, Decimal],
+    orderstateid: int | None,
+    paymentstateid: int | None,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """What changed on a posted receipt, old → new, for the ``posting_revision`` audit row."""
+    return {
+        "orderid": oid,
+        "external_id": eid,
+        "erp_id": erp_id,
+        "old_hash": hashes[0],
+        "new_hash": hashes[1],
+        "old_gross": gross[0],
+        "new_gross": gross[1],
+        "old_tax": tax[0],
+        "new_tax": tax[1],
+        "old_state": "posted",
+        "new_state": f"orderstateid={orderstateid}, paymentstateid={paymentstateid}",
+        "run": run_id,
+    }
+
+
+def _state_change(orderstateid: int | None, new_state: str) -> tuple[str, str]:
+    """(change kind, words) for a posted receipt that is no longer finalised in Sitoo."""
+    if orderstateid == OrderState.CANCELLED:
+        return "cancelled", "cancelled"
+    return "no_longer_finalised", f"no longer finalised ({new_state})"
+
+
 def review_posted(
     conn: psycopg.Connection, closed_through: date | None = None, run_id: str | None = None
 ) -> ReviewSummary:
@@ -125,27 +161,19 @@ def review_posted(
         old_gross, old_tax = sign * (old_gross_doc or 0), sign * (old_tax_doc or 0)
         who = f"receipt {receipt} (order {oid}, store {store})"
         posted_as = f"{eid} (ERP id {erp_id}, tranDate {tran_date}, gross {old_gross}, tax {old_tax})"
-        revision = {
-            "orderid": oid,
-            "external_id": eid,
-            "erp_id": erp_id,
-            "old_hash": old_hash,
-            "new_hash": new_hash,
-            "old_gross": old_gross,
-            "new_gross": new_gross,
-            "old_tax": old_tax,
-            "new_tax": new_tax,
-            "old_state": "posted",
-            "new_state": f"orderstateid={orderstateid}, paymentstateid={paymentstateid}",
-            "run": run_id,
-        }
+        revision = _revision_record(
+            oid,
+            eid,
+            erp_id,
+            (old_hash, new_hash),
+            (old_gross, new_gross),
+            (old_tax, new_tax),
+            orderstateid,
+            paymentstateid,
+            run_id,
+        )
         if not_finalised:
-            change = "cancelled" if orderstateid == OrderState.CANCELLED else "no_longer_finalised"
-            what = (
-                "cancelled"
-                if orderstateid == OrderState.CANCELLED
-                else f"no longer finalised ({revision['new_state']})"
-            )
+            change, what = _state_change(orderstateid, revision["new_state"])
             message = (
                 f"{who} was {what} in Sitoo after it was posted as {posted_as}: the ERP still holds it. "
                 "Remedy: reverse it in NetSuite (void the document while its period is open, else a refund / "
@@ -264,23 +292,19 @@ def _review_summarised(
             if closed_through is not None and day <= closed_through
             else ""
         )
-        revision = {
-            "orderid": oid,
-            "external_id": eid,
-            "erp_id": erp_id,
-            "old_hash": old_hash,
-            "new_hash": new_hash,
-            "old_gross": old_gross,
-            "new_gross": new_gross,
-            "old_tax": old_tax,
-            "new_tax": new_tax,
-            "old_state": "posted",
-            "new_state": f"orderstateid={orderstateid}, paymentstateid={paymentstateid}",
-            "run": run_id,
-        }
+        revision = _revision_record(
+            oid,
+            eid,
+            erp_id,
+            (old_hash, new_hash),
+            (old_gross, new_gross),
+            (old_tax, new_tax),
+            orderstateid,
+            paymentstateid,
+            run_id,
+        )
         if not_finalised:
-            change = "cancelled" if orderstateid == 20 else "no_longer_finalised"
-            what = "cancelled" if orderstateid == 20 else f"no longer finalised ({revision['new_state']})"
+            change, what = _state_change(orderstateid, revision["new_state"])
             message = (
                 f"{who} was {what} in Sitoo after it was posted in {posted_as}: the ERP still holds its share. "
                 "A posted summary is never rewritten. Remedy: book a cash refund / credit memo of gross "
