@@ -52,6 +52,9 @@ def prepare(database_url: str, stores: int, receipts: int, days: int) -> dict:
     from include.sandbox.generator import generate_dataset
     from include.sitoo_erp.posting.classify import classify
     from include.sitoo_erp.quality.gate import run_gate
+    from include.sitoo_erp.reconciliation.sweep import upsert_z_reports
+    from include.sitoo_erp.sitoo.hook import parse
+    from include.sitoo_erp.sitoo.models import ZReport
     from include.sitoo_erp.staging.db import connect_url
     from include.sitoo_erp.staging.mappings import load_mapping_csvs, write_mapping_csvs
     from include.sitoo_erp.staging.orders import stage_orders
@@ -70,6 +73,8 @@ def prepare(database_url: str, stores: int, receipts: int, days: int) -> dict:
                 [(p.sku, p.erp_item_id, p.erp_inactive) for p in [*cat.products, cat.gift_card] if p.in_erp],
             )
         staged = stage_orders(conn, ds.iter_orders())
+        # The tills' Z-reports, as the monthly reconciliation's sweep stages them (its Z-report check).
+        upsert_z_reports(conn, (parse(ZReport, z, "z-report") for z in ds.z_reports()))
         classify(conn)
         gate = run_gate(database_url, conn, run_label="bench-summary")
         ready = conn.execute("select count(*) from sitoo_erp.ready_receipt").fetchone()[0]
