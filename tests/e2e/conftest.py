@@ -32,7 +32,38 @@ def dagbag(airflow_db):
         for task in dag.tasks:  # keep Airflow's task retries, without minutes of waiting in tests
             task.retry_delay = timedelta(seconds=0)
             task.retry_exponential_backoff = False
+    _PRISTINE.append((bag, _params_of(bag)))
     return bag
+
+
+# dag.test(run_conf=...) writes the conf into the shared DAG object's params (an in-process artefact:
+# a scheduler gives every run its own conf). Module fixtures run DAGs too, so each module starts from
+# the DAGs' own defaults and gives them back; ``_fresh_dag_params`` does the same per test.
+_PRISTINE: list = []
+
+
+def _params_of(bag) -> dict:
+    return {
+        dag_id: (copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks})
+        for dag_id, dag in bag.dags.items()
+    }
+
+
+def _restore_params(bag, saved: dict) -> None:
+    for dag_id, (params, task_params) in saved.items():
+        dag = bag.dags[dag_id]
+        dag.params = copy.deepcopy(params)
+        for task in dag.tasks:
+            task.params = copy.deepcopy(task_params[task.task_id])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pristine_dag_params_per_module():
+    for bag, saved in _PRISTINE:  # autouse: before this module's own module-scoped fixtures run DAGs
+        _restore_params(bag, saved)
+    yield
+    for bag, saved in _PRISTINE:
+        _restore_params(bag, saved)
 
 
 @pytest.fixture(autouse=True)
@@ -43,16 +74,9 @@ def _fresh_dag_params(request):
         yield
         return
     bag = request.getfixturevalue("dagbag")
-    saved = {
-        dag_id: (copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks})
-        for dag_id, dag in bag.dags.items()
-    }
+    saved = _params_of(bag)
     yield
-    for dag_id, (params, task_params) in saved.items():
-        dag = bag.dags[dag_id]
-        dag.params = params
-        for task in dag.tasks:
-            task.params = task_params[task.task_id]
+    _restore_params(bag, saved)
 
 
 @pytest.fixture(scope="session")
