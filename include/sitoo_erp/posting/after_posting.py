@@ -130,6 +130,21 @@ def _state_change(orderstateid: int | None, new_state: str) -> tuple[str, str]:
     return "no_longer_finalised", f"no longer finalised ({new_state})"
 
 
+def _raise_changed(conn: psycopg.Connection, oid: int, store: str, new_hash: str | None, message: str) -> int:
+    """The finance exception for a posted receipt whose content changed in Sitoo: one per new content,
+    in either posting mode (a receipt edited twice raises twice; the same edit seen again does not)."""
+    return raise_exception(
+        conn,
+        ExceptionKind.CHANGED_AFTER_POSTING,
+        subject_key=f"order:{oid}:changed_after_posting:{(new_hash or '')[:16]}",
+        orderid=oid,
+        store_externalid=store,
+        field="content_hash",
+        rule="posted.content_unchanged",
+        message=message,
+    )
+
+
 def review_posted(
     conn: psycopg.Connection, closed_through: date | None = None, run_id: str | None = None
 ) -> ReviewSummary:
@@ -238,16 +253,7 @@ def review_posted(
             f"{who} changed in Sitoo after it was posted as {posted_as}: {changed}. Not corrected "
             f"automatically: {reason}. {remedy}"
         )
-        exc = raise_exception(
-            conn,
-            ExceptionKind.CHANGED_AFTER_POSTING,
-            subject_key=f"order:{oid}:changed_after_posting:{(new_hash or '')[:16]}",
-            orderid=oid,
-            store_externalid=store,
-            field="content_hash",
-            rule="posted.content_unchanged",
-            message=message,
-        )
+        exc = _raise_changed(conn, oid, store, new_hash, message)
         _revision(conn, revision, "content", "exception", "raised", f"{changed}; {reason}", exc)
         summary.changed_exceptions += 1
         summary.receipts.append(f"{eid}: raised ({changed}; {reason})")
@@ -334,16 +340,7 @@ def _review_summarised(
             "automatically. Remedy: book the difference in the open period by hand (a correcting cash sale or "
             "credit memo) and Ignore this exception naming it." + period
         )
-        exc = raise_exception(
-            conn,
-            ExceptionKind.CHANGED_AFTER_POSTING,
-            subject_key=f"order:{oid}:changed_after_posting:{(new_hash or '')[:16]}",
-            orderid=oid,
-            store_externalid=store,
-            field="content_hash",
-            rule="posted.content_unchanged",
-            message=message,
-        )
+        exc = _raise_changed(conn, oid, store, new_hash, message)
         _revision(conn, revision, "content", "exception", "raised", f"{changed} (summary mode)", exc)
         summary.changed_exceptions += 1
         summary.receipts.append(f"{eid}: order {oid} raised ({changed})")
