@@ -196,34 +196,12 @@ def post_receipts(database_url: str, port: int, key: str, workers: int) -> dict:
 
 
 def reconcile_period(database_url: str, port: int, key: str, date_from: str, date_to: str) -> dict:
+    """The reconciliation bench's measured step (``bench/reconciliation.py``), against this sandbox."""
     from bench.posting_throughput import _conn_env
+    from bench.reconciliation import compare_in_child
 
     _conn_env(port, key)
-    from include.sitoo_erp.erp.netsuite import NetSuiteHook
-    from include.sitoo_erp.reconciliation.compare import reconcile
-    from include.sitoo_erp.reconciliation.period import Period
-    from include.sitoo_erp.staging.db import connect_url
-
-    hook = NetSuiteHook()
-    with connect_url(database_url) as conn:
-        began = time.perf_counter()
-        r = reconcile(conn, hook.query, Period(date.fromisoformat(date_from), date.fromisoformat(date_to)))
-        wall = time.perf_counter() - began
-        conn.commit()
-        lines = conn.execute(
-            "select class, cause, explained, count(*) from sitoo_erp.reconciliation_line where recon_run_id = %s "
-            "group by 1, 2, 3 order by 1, 2",
-            (r.recon_run_id,),
-        ).fetchall()
-    hook.close()
-    return {
-        "lines": [f"{c}/{k}{'' if e else ' (unexplained)'}: {n}" for c, k, e, n in lines],
-        "compare_s": wall,
-        "receipts": r.sitoo["receipts"],
-        "erp_documents": r.erp["documents"],
-        "erp_queries": r.erp_queries,
-        "unexplained": r.unexplained,
-    }
+    return compare_in_child(database_url, date_from, date_to)
 
 
 def _copy(pg, template: str, name: str) -> str:
