@@ -154,10 +154,11 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
     gate_run_id = conn.execute(
         "insert into sitoo_erp.gate_run (suite, batch_size, failed_receipts, success, result) "
         "select 'bench: gate not run', count(*), 0, true, '{}'::jsonb from sitoo_erp.order_state "
-        f"where state = '{S.HELD}' and reason = '{S.READY}' returning gate_run_id"
+        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}' returning gate_run_id"
     ).fetchone()[0]
     conn.execute(
-        f"update sitoo_erp.order_state set gate_run_id = %s where state = '{S.HELD}' and reason = '{S.READY}'",
+        "update sitoo_erp.order_state set gate_run_id = %s "
+        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'",
         (gate_run_id,),
     )
     for phase in PHASES:  # sales, then the returns that link to them
@@ -176,8 +177,8 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
                     if created_from is None:
                         awaiting += 1
                         conn.execute(
-                            "update sitoo_erp.order_state set reason = %s where orderid = %s",
-                            (S.AWAITING_ORIGINAL, doc.orderid),
+                            "update sitoo_erp.order_state set reason = %s, reason_code = %s where orderid = %s",
+                            (S.AWAITING_ORIGINAL, S.ReasonCode.AWAITING_ORIGINAL, doc.orderid),
                         )
                         continue
                 try:
@@ -248,9 +249,10 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
                     "line_item_qty from _bench_log"
                 )
                 cur.execute(
-                    "update sitoo_erp.order_state s set state = %s, reason = b.why, held_since = null, "
-                    "state_changed_at = now(), updated_at = now() from _bench_log b where b.orderid = s.orderid",
-                    (S.POSTED,),
+                    "update sitoo_erp.order_state s set state = %s, reason = b.why, reason_code = %s, "
+                    "held_since = null, state_changed_at = now(), updated_at = now() "
+                    "from _bench_log b where b.orderid = s.orderid",
+                    (S.POSTED, S.ReasonCode.POSTED),
                 )
                 with cur.copy(
                     "copy sitoo_erp.receipt_tax_variance (orderid, vat_rate, pos_tax, erp_line_tax, variance) "

@@ -250,7 +250,8 @@ def report(database_url: str, pricing: dict[str, str] | None = None) -> None:
         per_store = conn.execute(
             "select store_externalid, count(*) filter (where state = 'posted'), "
             "count(*) filter (where state = 'quarantined'), "
-            "count(*) filter (where state = 'quarantined' and (reason ilike '%tax%' or reason ilike '%vat%')) "
+            "count(*) filter (where state = 'quarantined' and exists (select 1 from sitoo_erp.exception e "
+            "  where e.orderid = order_state.orderid and e.status = 'open' and e.kind = 'tax_beyond_tolerance')) "
             "from sitoo_erp.order_state where store_externalid is not null group by 1 order by 1"
         ).fetchall()
         _print_table(

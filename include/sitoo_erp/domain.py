@@ -10,6 +10,7 @@ Sitoo codes are the ones the Sitoo API documents (``orderstateid``, ``paymentsta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -18,6 +19,37 @@ from include.sitoo_erp.posting import states as S
 
 # Where a store has no timezone of its own (sitoo_erp.store.timezone, the DAGs' store timezone).
 DEFAULT_TIMEZONE = "Europe/London"
+
+# ---------------------------------------------------------------------------- a receipt's ERP key
+# ``SITOO-S-{store}-{receipt key}`` (sale) / ``SITOO-R-…`` (return). The receipt key is the Sitoo
+# receipt id (the orderid when a till sent none) in NetSuite's externalId alphabet; staging stores it
+# on the order (``sitoo_order.receipt_key``), so no query re-derives it.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_RECEIPT_EID = re.compile(r"^SITOO-([SR])-(.+)$")
+
+
+def sanitise_key(text: str) -> str:
+    """Map every character outside ``[A-Za-z0-9_-]`` to ``-`` (NetSuite externalId alphabet)."""
+    return _UNSAFE.sub("-", text)
+
+
+def receipt_key(receipt_id: str | None, orderid: int) -> str:
+    """The receipt's part of its externalId: the receipt id, else the orderid."""
+    return sanitise_key(receipt_id if receipt_id not in (None, "") else str(orderid))
+
+
+def receipt_external_id(prefix: str, store_externalid: str, key: str) -> str:
+    """``SITOO-{S|R}-{store}-{receipt key}``."""
+    return f"SITOO-{prefix}-{sanitise_key(store_externalid)}-{key}"
+
+
+def parse_receipt_external_id(external_id: str, store_externalid: str) -> str | None:
+    """The receipt key of one of ``store``'s sale/return externalIds; None if it is not one."""
+    m = _RECEIPT_EID.match(external_id)
+    prefix = f"{sanitise_key(store_externalid)}-"
+    if m is None or not m.group(2).startswith(prefix):
+        return None
+    return m.group(2)[len(prefix) :] or None
 
 
 class OrderState(IntEnum):
@@ -50,6 +82,7 @@ class _Rule:
     matches: Callable[[int | None, int | None, int | None, str | None], bool]
     state: str
     reason: str
+    code: str
 
 
 # In order: a booking, a cancelled/abandoned order or a web order (no till) is never a POS sale;
@@ -61,42 +94,49 @@ _RULES: tuple[_Rule, ...] = (
         lambda st, pay, typ, reg: typ == OrderType.BOOKING,
         S.EXCLUDED,
         S.EXCLUDED_BOOKING,
+        S.ReasonCode.BOOKING,
     ),
     _Rule(
         f"o.orderstateid = {OrderState.CANCELLED}",
         lambda st, pay, typ, reg: st == OrderState.CANCELLED,
         S.EXCLUDED,
         S.EXCLUDED_CANCELLED,
+        S.ReasonCode.CANCELLED,
     ),
     _Rule(
         f"o.orderstateid = {OrderState.ABANDONED}",
         lambda st, pay, typ, reg: st == OrderState.ABANDONED,
         S.EXCLUDED,
         S.EXCLUDED_ABANDONED,
+        S.ReasonCode.ABANDONED,
     ),
     _Rule(
         "coalesce(o.registerid, '') = ''",
         lambda st, pay, typ, reg: not reg,
         S.EXCLUDED,
         S.EXCLUDED_NOT_POS,
+        S.ReasonCode.NOT_POS,
     ),
     _Rule(
         f"o.orderstateid is distinct from {OrderState.CLOSED} and o.ordertypeid = {OrderType.POS_PARKED}",
         lambda st, pay, typ, reg: st != OrderState.CLOSED and typ == OrderType.POS_PARKED,
         S.HELD,
         S.NOT_FINALISED_PARKED,
+        S.ReasonCode.NOT_FINALISED_PARKED,
     ),
     _Rule(
         f"o.orderstateid is distinct from {OrderState.CLOSED}",
         lambda st, pay, typ, reg: st != OrderState.CLOSED,
         S.HELD,
         S.NOT_FINALISED_OPEN,
+        S.ReasonCode.NOT_FINALISED_OPEN,
     ),
     _Rule(
         f"o.paymentstateid is distinct from {PaymentState.SUCCESSFUL}",
         lambda st, pay, typ, reg: pay != PaymentState.SUCCESSFUL,
         S.HELD,
         S.NOT_FINALISED_PAYMENT,
+        S.ReasonCode.NOT_FINALISED_PAYMENT,
     ),
 )
 
@@ -107,14 +147,31 @@ FINALISED_SQL = (
 )
 
 
+_READY = _Rule("true", lambda st, pay, typ, reg: True, S.HELD, S.READY, S.ReasonCode.READY)
+
+
+def _rule_for(
+    orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
+) -> _Rule:
+    for rule in _RULES:
+        if rule.matches(orderstateid, paymentstateid, ordertypeid, registerid):
+            return rule
+    return _READY
+
+
 def classify_order(
     orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
 ) -> tuple[str, str]:
     """(state, reason) of a staged, not yet posted order: ``held``/``ready to post`` if finalised."""
-    for rule in _RULES:
-        if rule.matches(orderstateid, paymentstateid, ordertypeid, registerid):
-            return rule.state, rule.reason
-    return S.HELD, S.READY
+    rule = _rule_for(orderstateid, paymentstateid, ordertypeid, registerid)
+    return rule.state, rule.reason
+
+
+def reason_code(
+    orderstateid: int | None, paymentstateid: int | None, ordertypeid: int | None, registerid: str | None
+) -> str:
+    """The ``order_state.reason_code`` classification gives the order (``ready`` if finalised)."""
+    return _rule_for(orderstateid, paymentstateid, ordertypeid, registerid).code
 
 
 def not_finalised_reason(
@@ -131,8 +188,14 @@ def is_finalised(
     return not_finalised_reason(orderstateid, paymentstateid, ordertypeid, registerid) is None
 
 
-def classification_case() -> tuple[str, str]:
-    """The SQL ``case`` expressions (state, reason) of ``classify_order``, over the staged order ``o``."""
+def classification_case() -> tuple[str, str, str]:
+    """The SQL ``case`` expressions (state, reason, reason code) of ``classify_order``, over the
+    staged order ``o``."""
     state = " ".join(f"when {r.sql} then '{r.state}'" for r in _RULES)
     reason = " ".join(f"when {r.sql} then '{r.reason}'" for r in _RULES)
-    return f"case {state} else '{S.HELD}' end", f"case {reason} else '{S.READY}' end"
+    code = " ".join(f"when {r.sql} then '{r.code}'" for r in _RULES)
+    return (
+        f"case {state} else '{S.HELD}' end",
+        f"case {reason} else '{S.READY}' end",
+        f"case {code} else '{S.ReasonCode.READY}' end",
+    )

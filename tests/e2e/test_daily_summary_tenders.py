@@ -20,7 +20,7 @@ from include.sandbox.catalogue import SETTLEMENT_ACCOUNT_ID, SETTLEMENT_METHOD_I
 from include.sitoo_erp.posting.summary import set_posting_mode
 from include.sitoo_erp.staging.db import connect_url
 from tests.e2e.conftest import DAY, at, make_stack, run_hour, task_states
-from tests.e2e.helpers import money
+from tests.e2e.helpers import money, open_exceptions
 
 JOURNAL = f"SITOO-TJ-D-{DAY:%Y%m%d}-J1"
 
@@ -95,3 +95,58 @@ def test_each_stores_tenders_reach_their_own_accounts_on_its_location(tenders):
         want[(location, SETTLEMENT_ACCOUNT_ID)] -= money(order["moneytotal_gross_all"])
     assert want
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in want.items() if v}
+
+
+@pytest.fixture(scope="module")
+def refused(postgres, dagbag, tmp_path_factory):
+    """The same day while finance has made the gift card liability account inactive, then reactivated."""
+    stack = make_stack(
+        postgres, tmp_path_factory.mktemp("refused"), seed=7, stores=2, days=1, receipts_per_store_day=60
+    )
+    with connect_url(stack.database_url) as conn:
+        set_posting_mode(conn, "daily_summary", date(2026, 1, 1))
+    dag = dagbag.get_dag("sitoo_sales_hourly")
+    out: dict = {"stack": stack}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in stack.env.items():
+            mp.setenv(key, value)
+        mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
+        run_hour(dag, at(9))
+        stack.netsuite.set_account_active(TENDER_ACCOUNTS["Gift Card"], active=False)
+        out["refused_run"] = run_hour(dag, at(7, day=DAY + timedelta(days=1)))
+        out["refused_docs"] = stack.netsuite.count_documents_by_external_id()
+        out["refused_exceptions"] = open_exceptions(stack)
+        stack.netsuite.set_account_active(TENDER_ACCOUNTS["Gift Card"], active=True)
+        out["next_run"] = run_hour(dag, at(8, day=DAY + timedelta(days=1)))
+        out["next_docs"] = stack.netsuite.count_documents_by_external_id()
+        with connect_url(stack.database_url) as conn:
+            out["resolved"] = conn.execute(
+                "select status, resolution_note from sitoo_erp.exception where subject_key = %s",
+                (f"tender_journal:{JOURNAL}",),
+            ).fetchall()
+        yield out
+    stack.stop()
+    postgres.drop_database(stack.config.database)
+
+
+def test_a_refused_day_journal_is_named_for_finance_and_posts_once_the_cause_is_fixed(refused):
+    # The documents post; the refused journal does not fail the run (bad input is an exception row).
+    assert task_states(refused["refused_run"])["post_daily_summaries"] == "success"
+    posted = {e for e in refused["refused_docs"] if e.startswith(("SITOO-D-", "SITOO-DR-"))}
+    assert posted and JOURNAL not in refused["refused_docs"]
+    named = [m for kind, _, _, m, _ in refused["refused_exceptions"] if kind == "erp_rejected"]
+    assert len(named) == 1, refused["refused_exceptions"]
+    assert JOURNAL in named[0] and "inactive" in named[0]
+    assert any(doc in named[0] for doc in posted)  # the documents whose tenders it moves
+
+    # Reactivated: the next hourly run sends the same journal once, with the gift card line, and
+    # the exception closes by itself.
+    assert task_states(refused["next_run"])["post_daily_summaries"] == "success"
+    assert refused["next_docs"][JOURNAL] == 1
+    assert all(n == 1 for n in refused["next_docs"].values())
+    journal = next(
+        d for d in refused["stack"].netsuite.documents("journalEntry") if d["externalId"] == JOURNAL
+    )
+    assert TENDER_ACCOUNTS["Gift Card"] in {ln["account"]["id"] for ln in journal["line"]["items"]}
+    [(status, note)] = refused["resolved"]
+    assert status == "resolved" and "posted as ERP id" in note

@@ -13,6 +13,7 @@ from include.sitoo_erp.domain import (
     classification_case,
     classify_order,
     is_finalised,
+    reason_code,
 )
 from include.sitoo_erp.posting import states as S
 
@@ -24,10 +25,10 @@ REGISTERS = ["R1", "", None]
 
 def test_sql_and_python_classify_every_combination_alike(staging_conn):
     combos = list(itertools.product(ORDER_STATES, PAYMENT_STATES, ORDER_TYPES, REGISTERS))
-    state_case, reason_case = classification_case()
+    state_case, reason_case, code_case = classification_case()
     rows = staging_conn.execute(
         f"""
-        select o.i, {state_case}, {reason_case}, {FINALISED_SQL}
+        select o.i, {state_case}, {reason_case}, {code_case}, {FINALISED_SQL}
           from unnest(%s::int[], %s::int[], %s::int[], %s::int[], %s::text[])
                as o(i, orderstateid, paymentstateid, ordertypeid, registerid)
          order by o.i
@@ -41,8 +42,11 @@ def test_sql_and_python_classify_every_combination_alike(staging_conn):
         ),
     ).fetchall()
     assert len(rows) == len(combos)
-    for (_i, state, reason, finalised), combo in zip(rows, combos, strict=True):
+    for (_i, state, reason, code, finalised), combo in zip(rows, combos, strict=True):
         assert (state, reason) == classify_order(*combo), combo
+        assert code == reason_code(*combo), combo
+        assert (code == S.ReasonCode.READY) == is_finalised(*combo), combo
+        assert (code in S.NOT_FINALISED_CODES) == reason.startswith("not finalised"), combo
         assert finalised is True if is_finalised(*combo) else finalised in (False, None), combo
         assert (reason == S.READY) == is_finalised(*combo), combo
 

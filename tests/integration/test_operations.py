@@ -63,7 +63,7 @@ def _quarantined_receipt(conn, orderid: int) -> int:
     stage_orders(conn, [order(orderid=orderid, registerid="{R}")])
     classify(conn)
     conn.execute(
-        "update sitoo_erp.order_state set state = 'quarantined', reason = 'test' where orderid = %s",
+        "update sitoo_erp.order_state set state = 'quarantined', reason = 'test', reason_code = 'quality_gate' where orderid = %s",
         (orderid,),
     )
     return raise_exception(

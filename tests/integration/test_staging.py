@@ -135,3 +135,56 @@ def test_watermark_only_moves_forward(staging_conn):
     advance_watermark(staging_conn, "s", 100)
     advance_watermark(staging_conn, "s", 50)
     assert get_watermark(staging_conn, "s") == 100
+
+
+def test_reason_codes_of_a_live_ledger_are_derived_once_by_the_migration(postgres):
+    """An upgrade from 0015 codes the rows already in the ledger from their wording; from then on
+    every query tests ``reason_code`` (a stalled check, the gate, ignore) and never the wording."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from include.sitoo_erp.staging.schema import _config
+
+    url = postgres.ensure_database("reason_codes")
+    try:
+        engine = create_engine(sqlalchemy_url(url))
+        cfg = _config()
+        with engine.begin() as conn:
+            conn.execute(text("create schema if not exists sitoo_erp"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0015")
+        wording = {
+            1: ("held", "staged: awaiting classification", "staged"),
+            2: ("held", "ready to post", "ready"),
+            3: ("held", "not finalised: parked", "not_finalised_parked"),
+            4: ("quarantined", "malformed payload: row 2 vat 'x' is not a number", "malformed_payload"),
+            5: ("excluded", "exception ignored by ann: booked by hand", "ignored_by_ops"),
+            6: ("quarantined", "quality gate tax.pos_vs_lines [tax_beyond_tolerance]: 0.03", "quality_gate"),
+            7: ("quarantined", "unknown_sku: SKU-9 is not in the ERP", "unknown_sku"),
+            8: ("posted", "posted as cashSale SITOO-S1-R8 (ERP id 8)", "posted"),
+            9: (
+                "posted",
+                "posted in daily summary SITOO-DS-S1-20261101 (ERP id 9), lines 1, 2",
+                "posted_in_summary",
+            ),
+            10: ("held", "awaiting original sale", "awaiting_original"),
+            11: ("excluded", "cancelled in Sitoo", "cancelled"),
+        }
+        with psycopg.connect(url) as conn:
+            conn.execute("set session_replication_role = replica")  # ledger rows without their payloads
+            for oid, (state, reason, _) in wording.items():
+                conn.execute(
+                    "insert into sitoo_erp.order_state (orderid, state, reason) values (%s, %s, %s)",
+                    (oid, state, reason),
+                )
+        assert migrate(url) == head_revision()
+        with psycopg.connect(url) as conn:
+            coded = dict(conn.execute("select orderid, reason_code from sitoo_erp.order_state").fetchall())
+            nullable = conn.execute(
+                "select is_nullable from information_schema.columns where table_schema = 'sitoo_erp' "
+                "and table_name = 'order_state' and column_name = 'reason_code'"
+            ).fetchone()[0]
+        assert coded == {oid: code for oid, (_, _, code) in wording.items()}
+        assert nullable == "NO"  # a writer that forgets the code fails loudly
+    finally:
+        postgres.drop_database("reason_codes")

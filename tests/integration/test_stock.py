@@ -120,7 +120,8 @@ def test_stock_day_posts_adjustments_quarantines_unknown_and_reports_only_real_d
     with connect_url(stack.database_url) as conn:
         stage_orders(conn, [sale])
         conn.execute(
-            "update sitoo_erp.order_state set state = 'quarantined', reason = 'planted: tender mismatch' "
+            "update sitoo_erp.order_state set state = 'quarantined', reason = 'planted: tender mismatch', "
+            "reason_code = 'tender_mismatch' "
             "where orderid = %s",
             (sale_id,),
         )

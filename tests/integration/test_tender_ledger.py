@@ -229,7 +229,8 @@ def test_gift_card_sold_then_redeemed_nets_the_liability_to_zero_and_is_never_re
     assert {j: e for _, j, e in logged if j} == journals
     # A re-run (all posted) and a re-post of the same receipt change nothing in the ledger.
     conn.execute(
-        "update sitoo_erp.order_state set state = 'held', reason = 'ready to post' where orderid = 20002"
+        "update sitoo_erp.order_state set state = 'held', reason = 'ready to post', reason_code = 'ready' "
+        "where orderid = 20002"
     )
     assert post_ready(conn, hook).posted == 1
     assert ledger(hook) == gl

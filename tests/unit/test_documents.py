@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from include.sitoo_erp.domain import parse_receipt_external_id, receipt_key, sanitise_key
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.erp.netsuite_documents import DISCOUNT_TAX_REFERENCE, record_type, render_netsuite
 from include.sitoo_erp.posting.documents import (
@@ -23,7 +24,6 @@ from include.sitoo_erp.posting.documents import (
     build_document,
     external_id_for,
     pos_vat_by_rate,
-    sanitise_key,
 )
 
 D = Decimal
@@ -163,6 +163,22 @@ def test_external_id_is_sanitised_and_falls_back_to_orderid():
     with pytest.raises(DocumentError) as err:
         external_id_for(DocumentKind.SALE, "ST001", "x" * 300, 1)
     assert err.value.rule == "external_id.length"
+
+
+@given(
+    store=st.text(min_size=1, max_size=12),
+    receipt_id=st.one_of(st.none(), st.text(max_size=40)),
+    orderid=st.integers(min_value=1, max_value=10**12),
+    kind=st.sampled_from([DocumentKind.SALE, DocumentKind.REFUND, DocumentKind.CREDIT_MEMO]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_reconciliation_reads_back_the_receipt_key_staging_stored(store, receipt_id, orderid, kind):
+    """An ERP document nobody logged is traced to its receipt by the key staging stores on the order
+    (``sitoo_order.receipt_key``): parsing the externalId must give exactly that key back, whatever the
+    till put in the receipt id or the store id (spaces, slashes, dashes, nothing at all)."""
+    eid = external_id_for(kind, store, receipt_id, orderid)
+    assert parse_receipt_external_id(eid, store) == receipt_key(receipt_id, orderid)
+    assert parse_receipt_external_id(eid.replace("SITOO-", "SITOO-D", 1), store) is None
 
 
 # ---------------------------------------------------------------------------------------------- kinds

@@ -215,12 +215,20 @@ class NetSuiteSandbox:
             self.faults = NetSuiteFaults(**asdict(self._initial_faults))
             self._rng = random.Random(self.faults.seed)
             self.store.closed_periods = set(self.faults.closed_periods)
+            self.store.inactive_accounts.clear()
             self._tokens.clear()
             self._counters = _Counters()
         self._shutdown.clear()
 
     def documents(self, type: str | None = None) -> list[dict[str, Any]]:
         return self.store.documents(type)
+
+    def set_account_active(self, account_id: str, active: bool) -> None:
+        """A finance user (in)activates a GL account: NetSuite then refuses new postings to it."""
+        with self._lock:
+            (self.store.inactive_accounts.discard if active else self.store.inactive_accounts.add)(
+                str(account_id)
+            )
 
     def count_documents_by_external_id(self) -> dict[str, int]:
         """externalId -> number of stored documents (always 1 if upserts are idempotent)."""

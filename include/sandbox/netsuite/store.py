@@ -299,6 +299,7 @@ class Store:
             for r in m.get("payment_methods", [])
         }
         self.accounts = set(accounts)
+        self.inactive_accounts: set[str] = set()  # made inactive by a finance user (``set_account_active``)
 
     def seed_stock(self, on_hand: OnHand) -> float:
         """(Re)write ``inventoryitemlocations``; returns the seconds it took."""
@@ -395,6 +396,13 @@ class Store:
             return None
         if rid not in known:
             raise NetSuiteError(400, E.INVALID_KEY_OR_REF, f"Invalid {field} reference key {rid}.", field)
+        if known is self.accounts and rid in self.inactive_accounts:
+            raise NetSuiteError(
+                400,
+                E.INVALID_KEY_OR_REF,
+                f"Invalid {field} reference key {rid}: the account is inactive.",
+                field,
+            )
         return rid
 
     def _check_item(self, value: Any, field: str) -> dict[str, Any]:

@@ -224,11 +224,17 @@ def ignore_exception(
             if not still_open:
                 cur.execute(
                     """
-                    update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(),
-                           updated_at = now(), held_since = null
+                    update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s,
+                           state_changed_at = now(), updated_at = now(), held_since = null
                      where orderid = %s and state = %s
                     """,
-                    (S.EXCLUDED, f"{S.IGNORED_BY_OPS} {actor}: {reason}"[:1000], orderid, S.QUARANTINED),
+                    (
+                        S.EXCLUDED,
+                        f"{S.IGNORED_BY_OPS} {actor}: {reason}"[:1000],
+                        S.ReasonCode.IGNORED_BY_OPS,
+                        orderid,
+                        S.QUARANTINED,
+                    ),
                 )
         return audit(
             conn,

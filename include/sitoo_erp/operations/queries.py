@@ -268,11 +268,11 @@ def stalled_receipts(conn: psycopg.Connection, now: datetime | None = None) -> d
         """
         select case
                  when state = %(quarantined)s then 'quarantined'
-                 when reason = %(ready)s and sitoo_erp.posting_mode(store_externalid,
+                 when reason_code = %(ready)s and sitoo_erp.posting_mode(store_externalid,
                       (select o.business_date from sitoo_erp.sitoo_order o where o.orderid = order_state.orderid))
                       = 'daily_summary' then 'awaiting_daily_summary'
-                 when reason = %(ready)s then 'ready_not_posted'
-                 when reason = %(awaiting)s then 'awaiting_original'
+                 when reason_code = %(ready)s then 'ready_not_posted'
+                 when reason_code = %(awaiting)s then 'awaiting_original'
                  else 'held_not_finalised'
                end as category,
                case
@@ -290,8 +290,8 @@ def stalled_receipts(conn: psycopg.Connection, now: datetime | None = None) -> d
         {
             "quarantined": S.QUARANTINED,
             "held": S.HELD,
-            "ready": S.READY,
-            "awaiting": S.AWAITING_ORIGINAL,
+            "ready": S.ReasonCode.READY,
+            "awaiting": S.ReasonCode.AWAITING_ORIGINAL,
             "b4h": bounds["<4h"],
             "b24h": bounds["4-24h"],
             "b7d": bounds["1-7d"],

@@ -239,9 +239,9 @@ def review_posted(
             )
         else:
             conn.execute(
-                "update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(), "
-                "updated_at = now() where orderid = %s",
-                (S.HELD, S.STAGED, oid),
+                "update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, "
+                "state_changed_at = now(), updated_at = now() where orderid = %s",
+                (S.HELD, S.STAGED, S.ReasonCode.STAGED, oid),
             )
             _revision(
                 conn, revision, "content", "correct", "pending", f"changed after posting: {changed}", None

@@ -26,22 +26,25 @@ from include.sitoo_erp.staging.locks import lock_stage
 
 # The classification rules (booking, cancelled, web order without a till, open, parked, unpaid) are
 # ``domain``'s, the one definition every query and check shares; the first that matches decides.
-_STATE_CASE, _REASON_CASE = classification_case()
+_STATE_CASE, _REASON_CASE, _CODE_CASE = classification_case()
+_NOT_FINALISED = S.sql_codes(S.NOT_FINALISED_CODES)
 
 CLASSIFY_SQL = f"""
 with c as (
     select o.orderid, o.orderdate,
            {_STATE_CASE} as state,
-           {_REASON_CASE} as reason
+           {_REASON_CASE} as reason,
+           {_CODE_CASE} as reason_code
     from sitoo_erp.sitoo_order o
     join sitoo_erp.order_state s using (orderid)
     where s.state <> '{S.POSTED}'
-      and not (s.state = '{S.QUARANTINED}' and s.reason like 'malformed payload%%')
-      and not (s.state = '{S.EXCLUDED}' and s.reason like '{S.IGNORED_BY_OPS}%%')
+      and not (s.state = '{S.QUARANTINED}' and s.reason_code = '{S.ReasonCode.MALFORMED_PAYLOAD}')
+      and not (s.state = '{S.EXCLUDED}' and s.reason_code = '{S.ReasonCode.IGNORED_BY_OPS}')
 )
 update sitoo_erp.order_state s
    set state = c.state,
        reason = c.reason,
+       reason_code = c.reason_code,
        state_changed_at = case when s.state is distinct from c.state then now() else s.state_changed_at end,
        held_since = case when c.state = '{S.HELD}'
                          then coalesce(s.held_since, greatest(c.orderdate, %(business_now)s)) else null end,
@@ -106,14 +109,14 @@ def report_stalled(
                resolution_note = 'no longer held: ' || s.state || ' (' || s.reason || ')'
           from sitoo_erp.order_state s
          where e.kind = '{ExceptionKind.STALLED}' and e.status = 'open' and e.orderid = s.orderid
-           and not (s.state = '{S.HELD}' and s.reason like 'not finalised%%')
+           and not (s.state = '{S.HELD}' and s.reason_code in {_NOT_FINALISED})
         """
     )
     stalled = conn.execute(
         f"""
         select s.orderid, s.store_externalid, s.receipt_id, s.reason, s.orderdate
           from sitoo_erp.order_state s
-         where s.state = '{S.HELD}' and s.reason like 'not finalised%%' and s.orderdate < %s
+         where s.state = '{S.HELD}' and s.reason_code in {_NOT_FINALISED} and s.orderdate < %s
          order by s.orderid
         """,
         (now - stall_after,),

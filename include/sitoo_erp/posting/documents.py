@@ -98,7 +98,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -107,7 +106,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.sitoo_erp import loyalty as loyalty_keys
-from include.sitoo_erp.domain import DEFAULT_TIMEZONE, OrderState, PaymentState
+from include.sitoo_erp.domain import (
+    DEFAULT_TIMEZONE,
+    OrderState,
+    PaymentState,
+    receipt_external_id,
+    receipt_key,
+)
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import vat as vat_rule
 
@@ -123,7 +128,6 @@ DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
 SETTLEMENT_METHOD = "pos_settlement_method"
 SETTLEMENT_ACCOUNT = "pos_settlement_account"
 TENDER_JOURNAL_PREFIX = "SITOO-TJ-"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -186,16 +190,10 @@ def _money_text(value: Decimal) -> str:
     return f"{r2(value):.2f}"
 
 
-def sanitise_key(text: str) -> str:
-    """Map every character outside ``[A-Za-z0-9_-]`` to ``-`` (NetSuite externalId alphabet)."""
-    return _UNSAFE.sub("-", text)
-
-
 def external_id_for(kind: DocumentKind, store_externalid: str, receipt_id: str | None, orderid: int) -> str:
     """``SITOO-S-{store}-{receiptId}`` (sale) / ``SITOO-R-…`` (return); orderid if no receipt id."""
     prefix = "S" if kind == DocumentKind.SALE else "R"
-    receipt = receipt_id if receipt_id not in (None, "") else str(orderid)
-    key = sanitise_key(f"SITOO-{prefix}-{store_externalid}-{receipt}")
+    key = receipt_external_id(prefix, store_externalid, receipt_key(receipt_id, orderid))
     if len(key) > MAX_EXTERNAL_ID:
         raise DocumentError(
             f"externalId would be {len(key)} characters (max {MAX_EXTERNAL_ID})",
@@ -1078,6 +1076,5 @@ __all__ = [
     "pos_vat_by_rate",
     "rate_key",
     "receipt_vat",
-    "sanitise_key",
     "tender_journal_external_id",
 ]

@@ -152,7 +152,7 @@ def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: s
     )
     conn.execute(
         """
-        update sitoo_erp.order_state set state = %s, reason = %s, held_since = null,
+        update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, held_since = null,
                state_changed_at = now(), updated_at = now()
          where orderid = %s
         """,
@@ -160,6 +160,7 @@ def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: s
             S.POSTED,
             f"posted as {row['document_type']} {row['external_id']} (ERP id {erp_id}; "
             "answer recovered from the ERP)",
+            S.ReasonCode.POSTED,
             row["orderid"],
         ),
     )

@@ -135,7 +135,8 @@ def _claim(conn: psycopg.Connection, headers: list[dict], claimed: set[int], wai
         for r in conn.execute(
             f"""
             select orderid from sitoo_erp.order_state
-             where orderid = any(%s) and state = '{S.HELD}' and reason = '{S.READY}' and gate_run_id is not null
+             where orderid = any(%s) and state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'
+               and gate_run_id is not null
             """,
             ([h["orderid"] for h in mine],),
         ).fetchall()
@@ -281,10 +282,11 @@ def _quarantine(
         lock_stage(conn, shared=True)  # not while a gate or classify works on the ledger
         conn.execute(
             """
-            update sitoo_erp.order_state set state = %s, reason = %s, state_changed_at = now(), updated_at = now()
+            update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s,
+                   state_changed_at = now(), updated_at = now()
              where orderid = %s and state <> %s
             """,
-            (S.QUARANTINED, f"{kind}: {message}"[:1000], orderid, S.POSTED),
+            (S.QUARANTINED, f"{kind}: {message}"[:1000], str(kind), orderid, S.POSTED),
         )
         raise_exception(
             conn,
@@ -354,11 +356,16 @@ def _record_posted(
         )
         conn.execute(
             """
-            update sitoo_erp.order_state set state = %s, reason = %s, held_since = null,
+            update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, held_since = null,
                    state_changed_at = now(), updated_at = now()
              where orderid = %s
             """,
-            (S.POSTED, f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})", doc.orderid),
+            (
+                S.POSTED,
+                f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})",
+                S.ReasonCode.POSTED,
+                doc.orderid,
+            ),
         )
         record_tax_variance(
             conn,
@@ -476,11 +483,18 @@ def post_ready(
                         # posts this return too (it stays ready); otherwise the return waits.
                         conn.execute(
                             f"""
-                            update sitoo_erp.order_state set reason = %s, updated_at = now() where orderid = %s
+                            update sitoo_erp.order_state set reason = %s, reason_code = %s, updated_at = now()
+                             where orderid = %s
                                and not exists (select 1 from sitoo_erp.order_state o where o.orderid = %s
-                                  and o.state = '{S.HELD}' and o.reason = '{S.READY}' and o.gate_run_id is not null)
+                                  and o.state = '{S.HELD}' and o.reason_code = '{S.ReasonCode.READY}'
+                                  and o.gate_run_id is not null)
                             """,
-                            (S.AWAITING_ORIGINAL, doc.orderid, doc.created_from_orderid),
+                            (
+                                S.AWAITING_ORIGINAL,
+                                S.ReasonCode.AWAITING_ORIGINAL,
+                                doc.orderid,
+                                doc.created_from_orderid,
+                            ),
                         )
                         summary.awaiting_original += 1
                         continue

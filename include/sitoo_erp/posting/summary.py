@@ -49,7 +49,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from include.sitoo_erp.domain import DEFAULT_TIMEZONE
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE, sanitise_key
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
 from include.sitoo_erp.http_retry import ApiError, TransientApiError
 from include.sitoo_erp.posting import states as S
@@ -70,11 +70,15 @@ from include.sitoo_erp.posting.documents import (
     _tender_plan,
     build_document,
     r2,
-    sanitise_key,
 )
 from include.sitoo_erp.posting.post import PostingSummary, _build, _quarantine, load_mappings, receipt_inputs
 from include.sitoo_erp.staging.db import one_row
-from include.sitoo_erp.staging.exceptions import ExceptionKind, resolve_exceptions_of
+from include.sitoo_erp.staging.exceptions import (
+    ExceptionKind,
+    raise_exception,
+    resolve_exceptions_of,
+    resolve_subject,
+)
 from include.sitoo_erp.staging.locks import lock_stage
 
 log = logging.getLogger(__name__)
@@ -403,6 +407,7 @@ class SummaryResult:
     closed_period: int = 0
     transient_failures: int = 0
     tender_journals_posted: int = 0
+    tender_journals_rejected: int = 0
     erp_calls: int = 0
     documents: list[str] = field(default_factory=list)
 
@@ -535,12 +540,12 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
         ]
         conn.execute(
             """
-            update sitoo_erp.order_state s set state = %s, reason = v.reason, held_since = null,
-                   state_changed_at = now(), updated_at = now()
+            update sitoo_erp.order_state s set state = %s, reason = v.reason, reason_code = %s,
+                   held_since = null, state_changed_at = now(), updated_at = now()
               from unnest(%s::bigint[], %s::text[]) as v(orderid, reason)
              where s.orderid = v.orderid
             """,
-            (S.POSTED, ids, reasons),
+            (S.POSTED, S.ReasonCode.POSTED_IN_SUMMARY, ids, reasons),
         )
         resolve_exceptions_of(conn, ids, f"posted in daily summary {doc.external_id}")
 
@@ -728,10 +733,32 @@ def _post_day_journals(
         journal = journals[0]
         journal = replace(journal, external_id=key)
         out.erp_calls += 1
+        subject = f"tender_journal:{key}"
         try:
             result = erp.post_tender_journal(journal)
+        except ErpRejected as err:
+            # The documents are posted; only the move of their tenders off the settlement account is
+            # missing. Finance is told by name; the journal stays owed and every run re-sends exactly
+            # it (same key, same lines) until the ERP takes it. The run goes on.
+            with conn.transaction():
+                raise_exception(
+                    conn,
+                    ExceptionKind.ERP_REJECTED,
+                    subject_key=subject,
+                    field="tender_journal",
+                    rule="erp.tender_journal_rejected",
+                    message=(
+                        f"tender journal {key} (business day {business_date}, documents "
+                        f"{', '.join(r[0] for r in rows)}) refused by the ERP: {err}"
+                        f"{f' [{err.code}]' if err.code else ''}. The documents are posted; their tenders "
+                        "stay on the POS settlement account until it posts. Remedy: fix the cause in the ERP "
+                        "(e.g. reactivate the account); the next hourly run re-sends the same journal."
+                    ),
+                )
+            out.tender_journals_rejected += 1
+            continue
         except ApiError as err:
-            if not (err.transient or isinstance(err, ErpRejected)):
+            if not err.transient:
                 raise
             # Stays unanswered: the next run re-sends exactly this journal; the task fails so ops see it.
             transient.append(f"{key}: {err}")
@@ -741,6 +768,7 @@ def _post_day_journals(
                 "update sitoo_erp.summary_document set tender_journal_erp_id = %s where tender_journal_external_id = %s",
                 (result.erp_id, key),
             )
+            resolve_subject(conn, ExceptionKind.ERP_REJECTED, subject, f"posted as ERP id {result.erp_id}")
         out.tender_journals_posted += 1
 
 

@@ -494,7 +494,7 @@ def _mark_validated(conn: psycopg.Connection, gate_run_id: int, orderids: list[i
     conn.execute(
         f"""
         update sitoo_erp.order_state set gate_run_id = %s
-         where orderid = any(%s::bigint[]) and state = '{S.HELD}' and reason = '{S.READY}'
+         where orderid = any(%s::bigint[]) and state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'
         """,
         (gate_run_id, orderids),
     )
@@ -549,10 +549,11 @@ def _quarantine(conn: psycopg.Connection, by_receipt: dict[int, list[Failure]]) 
     cur = conn.execute(
         f"""
         update sitoo_erp.order_state s
-           set state = '{S.QUARANTINED}', reason = q.reason, state_changed_at = now(), held_since = null,
+           set state = '{S.QUARANTINED}', reason = q.reason, reason_code = '{S.ReasonCode.QUALITY_GATE}',
+               state_changed_at = now(), held_since = null,
                gate_run_id = null, updated_at = now()
           from unnest(%s::bigint[], %s::text[]) as q(orderid, reason)
-         where s.orderid = q.orderid and s.state = '{S.HELD}' and s.reason = '{S.READY}'
+         where s.orderid = q.orderid and s.state = '{S.HELD}' and s.reason_code = '{S.ReasonCode.READY}'
         """,
         (ids, reasons),
     )

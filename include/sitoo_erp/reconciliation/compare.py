@@ -57,7 +57,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from include.sitoo_erp.domain import FINALISED_SQL
+from include.sitoo_erp.domain import FINALISED_SQL, parse_receipt_external_id
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.classify import business_clock
 from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
@@ -367,22 +367,22 @@ def reconcile(
             ).fetchall()
         )
         p["systemic_stop"] = bool(stop_count)
-        p["ready"] = S.READY
+        p["ready"], p["staged"] = S.ReasonCode.READY, S.ReasonCode.STAGED
         t = time.perf_counter()
         missing = conn.execute(
             f"""
             {_receipt_rates(NOT_POSTED)}, r as (select orderid, sum(net) as net, sum(tax) as tax from rr group by orderid)
             select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
-                   x.kind, x.owner, x.message,
+                   s.reason_code, x.kind, x.owner, x.message,
                    case
                      when s.state = 'posted' then 'posted_nowhere'
                      when s.state = 'quarantined' then 'quarantined'
-                     when s.state = 'held' and s.reason = %(ready)s and %(systemic_stop)s then 'blocked'
+                     when s.state = 'held' and s.reason_code = %(ready)s and %(systemic_stop)s then 'blocked'
                      when s.state = 'held' and x.kind = 'stalled' then 'stalled'
                      -- uploaded after the last hourly sync and never classified: no run has held it yet
                      when s.state = 'held' and s.held_since is null and o.orderid > %(watermark)s then 'held'
                      when s.state = 'held' and coalesce(s.held_since, o.orderdate) < %(stall_before)s then 'stalled'
-                     when s.state = 'held' and s.reason like 'staged%%' and o.orderid <= %(watermark)s then 'unknown'
+                     when s.state = 'held' and s.reason_code = %(staged)s and o.orderid <= %(watermark)s then 'unknown'
                      when s.state = 'held' then 'held'
                      else 'unknown'
                    end as cause,
@@ -411,6 +411,7 @@ def reconcile(
             tax,
             state,
             reason,
+            code,
             kind,
             owner,
             message,
@@ -428,7 +429,7 @@ def reconcile(
                     f", in daily summary {pending_summary}, sent but not answered yet (pending): the next hourly "
                     "run re-sends it under the same key"
                 )
-            if cause == "held" and after_sync and reason.startswith("staged"):
+            if cause == "held" and after_sync and code == S.ReasonCode.STAGED:
                 why = "uploaded after the last hourly sync (offline till); the next hourly run posts it"
             elif cause == "stalled":
                 why = f"{reason}; held longer than {stall_after}"
@@ -637,7 +638,6 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-_EID = re.compile(r"^SITOO-([SR])-(.+)$")
 _SUMMARY_EID = re.compile(r"^SITOO-(D|DR)-")
 
 
@@ -807,31 +807,21 @@ def _classify_documents(
     unlogged = rest
     # Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id.
     if unlogged:
-        keys = {}
-        for d in unlogged:
-            m = _EID.match(d.external_id)
-            tail = m.group(2) if m else ""
-            prefix = f"{store}-"
-            keys[d.erp_id] = tail[len(prefix) :] if tail.startswith(prefix) else None
-        wanted = [k for k in keys.values() if k]
+        keys = {d.erp_id: parse_receipt_external_id(d.external_id, store) for d in unlogged}
         rows = conn.execute(
             """
-            select o.orderid, o.receipt_id, regexp_replace(coalesce(o.receipt_id, ''), '[^A-Za-z0-9_-]', '-', 'g') as rk,
-                   s.state, pl.external_id, s.reason,
+            select o.orderid, o.receipt_id, o.receipt_key, s.state, pl.external_id, s.reason,
                    exists (select 1 from sitoo_erp.posting_intent i where i.orderid = o.orderid) as intent
               from sitoo_erp.sitoo_order o
               join sitoo_erp.order_state s using (orderid)
               left join sitoo_erp.posting_log pl on pl.orderid = o.orderid
-             where o.store_externalid = %s
-               and (regexp_replace(coalesce(o.receipt_id, ''), '[^A-Za-z0-9_-]', '-', 'g') = any(%s)
-                    or o.orderid::text = any(%s))
+             where o.store_externalid = %s and o.receipt_key = any(%s)
             """,
-            (store, wanted, wanted),
+            (store, [k for k in keys.values() if k]),
         ).fetchall()
         receipt_by_key: dict[str, tuple] = {}
         for oid, receipt, rk, state, logged_eid, reason, intent in rows:
             receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid, reason, intent))
-            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid, reason, intent))
         for d in unlogged:
             hit = receipt_by_key.get(keys.get(d.erp_id) or "")
             if hit is None:

@@ -102,6 +102,18 @@ def raise_exception(
     return row[0]
 
 
+def resolve_subject(conn: psycopg.Connection, kind: ExceptionKind, subject_key: str, note: str) -> int:
+    """Close the open exception of a cause that is not a receipt (a day's tender journal) once gone."""
+    cur = conn.execute(
+        """
+        update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s
+        where kind = %s and subject_key = %s and status = 'open'
+        """,
+        (note, str(kind), subject_key),
+    )
+    return cur.rowcount
+
+
 def resolve_exceptions_of(conn: psycopg.Connection, orderids: list[int], note: str) -> int:
     """``resolve_exceptions`` for many orders in one statement (a daily summary posts ~170 at once)."""
     cur = conn.execute(

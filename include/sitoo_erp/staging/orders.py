@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from include.sitoo_erp import loyalty
-from include.sitoo_erp.domain import DEFAULT_TIMEZONE
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE, receipt_key
+from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
@@ -136,6 +137,7 @@ def _header_row(order: SitooOrder, store_timezones: dict[str, str]) -> tuple:
         order.moneytotal_gross_all,
         loyalty_discount(order),
         json.dumps(ad, ensure_ascii=False),
+        receipt_key(order.receipt_id, order.orderid),
     )
 
 
@@ -213,7 +215,7 @@ HEADER_COLS = (
     "orderid, eshopid, receipt_id, store_externalid, store_timezone, registerid, warehouseid, orderdate, "
     "business_date, orderstateid, paymentstateid, ordertypeid, creditorderid, refund_of_orderid, "
     "exchange_orderid, currencycode, money_net, money_vat, money_roundoff, money_gross, loyalty_discount, "
-    "additionaldata"
+    "additionaldata, receipt_key"
 )
 ROW_COLS = (
     "orderid, orderitemid, orderitemtype, productid, sku, productname, quantity, vat_rate, net_unit_price, "
@@ -340,13 +342,14 @@ def _quarantine_malformed(conn: psycopg.Connection, orderid: int, err: SitooPayl
     conn.execute("delete from sitoo_erp.sitoo_order where orderid = %s", (orderid,))
     conn.execute(
         """
-        insert into sitoo_erp.order_state (orderid, state, reason)
-        values (%s, 'quarantined', %s)
+        insert into sitoo_erp.order_state (orderid, state, reason, reason_code)
+        values (%s, %s, %s, %s)
         on conflict (orderid) do update
-           set state = 'quarantined', reason = excluded.reason, state_changed_at = now(), updated_at = now()
-         where order_state.state <> 'posted'
+           set state = excluded.state, reason = excluded.reason, reason_code = excluded.reason_code,
+               state_changed_at = now(), updated_at = now()
+         where order_state.state <> %s
         """,
-        (orderid, f"malformed payload: {err}"),
+        (orderid, S.QUARANTINED, f"malformed payload: {err}", S.ReasonCode.MALFORMED_PAYLOAD, S.POSTED),
     )
     raise_exception(
         conn,
@@ -382,16 +385,15 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
     # held_since is left to classification, which keeps it in business time (not this clock).
     cur.execute(
         """
-        insert into sitoo_erp.order_state (orderid, state, reason, store_externalid, receipt_id, orderdate,
-                                           held_since)
-        select o.orderid, 'held', 'staged: awaiting classification', o.store_externalid, o.receipt_id,
-               o.orderdate, null
+        insert into sitoo_erp.order_state (orderid, state, reason, reason_code, store_externalid, receipt_id,
+                                           orderdate, held_since)
+        select o.orderid, %s, %s, %s, o.store_externalid, o.receipt_id, o.orderdate, null
         from sitoo_erp.sitoo_order o where o.orderid = any(%s)
         on conflict (orderid) do update
            set store_externalid = excluded.store_externalid, receipt_id = excluded.receipt_id,
                orderdate = excluded.orderdate, gate_run_id = null, updated_at = now()
         """,
-        (ids,),
+        (S.HELD, S.STAGED, S.ReasonCode.STAGED, ids),
     )
 
 
