@@ -79,7 +79,7 @@ def compare_in_child(database_url: str, date_from: str, date_to: str) -> dict:
     period = Period(date.fromisoformat(date_from), date.fromisoformat(date_to))
     with connect_url(database_url) as conn:
         t = time.perf_counter()
-        r = reconcile(conn, hook.query, period)
+        r = reconcile(conn, hook, period)
         wall = time.perf_counter() - t
         conn.commit()
         lines = conn.execute(

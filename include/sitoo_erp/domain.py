@@ -13,12 +13,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from include.sitoo_erp.posting import states as S
 
 # Where a store has no timezone of its own (sitoo_erp.store.timezone, the DAGs' store timezone).
 DEFAULT_TIMEZONE = "Europe/London"
+
+
+class DocumentKind(StrEnum):
+    """What a receipt (or a day, or a store's stock movements) becomes in the ERP."""
+
+    SALE = "sale"
+    REFUND = "refund"
+    CREDIT_MEMO = "credit_memo"
+    STOCK_ADJUSTMENT = "stock_adjustment"
+    TENDER_JOURNAL = "tender_journal"  # moves a split-tender receipt to each tender's account
+
 
 # ---------------------------------------------------------------------------- a receipt's ERP key
 # ``SITOO-S-{store}-{receipt key}`` (sale) / ``SITOO-R-…`` (return). The receipt key is the Sitoo

@@ -63,10 +63,10 @@ def test_a_backfilled_window_stalls_only_what_is_stalled_in_business_time(stack,
         assert stalled == {old_open}, sorted(stalled)
         assert ready, "no finalised receipt was left waiting"
 
-        query = NetSuiteHook(netsuite_conn_id="netsuite_default").query
+        erp = NetSuiteHook(netsuite_conn_id="netsuite_default")
 
         def causes(now) -> dict[int, str]:
-            run = reconcile(conn, query, Period(DAY, DAY), now=now)
+            run = reconcile(conn, erp, Period(DAY, DAY), now=now)
             return dict(
                 conn.execute(
                     "select orderid, cause from sitoo_erp.reconciliation_line "

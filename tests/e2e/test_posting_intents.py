@@ -53,7 +53,7 @@ def test_lost_answers_are_settled_from_the_erp_and_changes_meanwhile_go_to_finan
         assert intents == keys  # written before the call, left behind by the lost answers
         assert conn.execute("select count(*) from sitoo_erp.posting_log").fetchone()[0] == 0
         # The reconciliation names the real remedy, not "the next run re-PUTs the same key".
-        result = reconcile(conn, stack_query(stack), Period(DAY, DAY))
+        result = reconcile(conn, stack_erp(), Period(DAY, DAY))
         details = [
             d
             for (d,) in conn.execute(
@@ -112,8 +112,8 @@ def test_lost_answers_are_settled_from_the_erp_and_changes_meanwhile_go_to_finan
     assert_invariants(stack)
 
 
-def stack_query(stack):
-    """SuiteQL through the real hook, on this test's connection."""
+def stack_erp():
+    """The real NetSuite adapter, on this test's connection."""
     from include.sitoo_erp.erp.netsuite import NetSuiteHook
 
-    return NetSuiteHook(netsuite_conn_id="netsuite_default").query
+    return NetSuiteHook(netsuite_conn_id="netsuite_default")

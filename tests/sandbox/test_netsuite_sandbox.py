@@ -579,7 +579,7 @@ def test_suiteql_per_receipt_read_answers_per_document_and_tax_code(ns, client):
     code, item lines as count / quantity / item x quantity) as NetSuite stores it: a sale's lines negative."""
     from datetime import date
 
-    from include.sitoo_erp.reconciliation.erp import receipt_buckets_sql, receipts_sql
+    from include.sitoo_erp.erp.netsuite_ledger import receipt_buckets_sql, receipts_sql
 
     post_reference_documents(client)
     buckets = q(client, receipt_buckets_sql(date(2025, 3, 1), date(2025, 4, 1), ["1001"])).json()["items"]

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from include.sitoo_erp.erp.netsuite_ledger import id_windows
 from include.sitoo_erp.posting.after_posting import _kind
 from include.sitoo_erp.reconciliation.compare import _receipt_line
-from include.sitoo_erp.reconciliation.erp import id_windows
 
 D = Decimal
 

@@ -10,14 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from include.sitoo_erp.notify.reconciliation_report import (
-    CSV_COLUMNS,
-    _csv_safe,
-    build_report,
-    daily_chart_svg,
-)
-from include.sitoo_erp.reconciliation.compare import OWNER, _classify_documents, _doc_line
-from include.sitoo_erp.reconciliation.erp import (
+from include.sitoo_erp.erp.netsuite_ledger import (
     ErpDocument,
     days_per_page,
     dec,
@@ -27,6 +20,13 @@ from include.sitoo_erp.reconciliation.erp import (
     fetch_totals,
     tax_totals_sql,
 )
+from include.sitoo_erp.notify.reconciliation_report import (
+    CSV_COLUMNS,
+    _csv_safe,
+    build_report,
+    daily_chart_svg,
+)
+from include.sitoo_erp.reconciliation.compare import OWNER, _classify_documents, _doc_line
 from include.sitoo_erp.reconciliation.period import PAD, Period, closed_month, resolve_period
 from include.sitoo_erp.staging.orders import business_date
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -28,12 +29,16 @@ from airflow.providers.http.hooks.http import HttpHook
 
 from include.sitoo_erp.erp.adapter import (
     DocumentKind,
+    ErpCell,
+    ErpDocument,
     ErpItem,
+    ErpReceiptRow,
     ErpRejected,
     MasterKind,
     MasterRecord,
     OnHand,
     PostResult,
+    StockAdjustment,
 )
 from include.sitoo_erp.http_retry import (
     ApiError,
@@ -385,6 +390,14 @@ class NetSuiteHook(HttpHook):
             DocumentKind.TENDER_JOURNAL, journal.external_id, render_day_tender_journal(journal)
         )
 
+    def post_stock_adjustment(self, adjustment: StockAdjustment) -> PostResult:
+        """Upsert a store-day's ``inventoryAdjustment`` by externalId."""
+        from include.sitoo_erp.erp.netsuite_documents import render_stock_adjustment
+
+        return self.upsert_document(
+            DocumentKind.STOCK_ADJUSTMENT, adjustment.external_id, render_stock_adjustment(adjustment)
+        )
+
     def find_document(self, kind: DocumentKind, external_id: str) -> dict[str, Any] | None:
         record = RECORD_TYPES[kind]
         response = self.request(
@@ -431,6 +444,31 @@ class NetSuiteHook(HttpHook):
             if not page.get("hasMore") or not items:
                 return
             offset += len(items)
+
+    # The reconciliation's reads: SuiteQL in ``netsuite_ledger``, paged by ``query``.
+    def ledger_totals(
+        self,
+        days: Sequence[date],
+        location_ids: Sequence[str] | None,
+        rows_per_day: int,
+        days_per_query: int | None = None,
+    ) -> tuple[list[ErpCell], dict[tuple[str, date], int], int]:
+        from include.sitoo_erp.erp import netsuite_ledger
+
+        per_query = days_per_query or netsuite_ledger.days_per_page(rows_per_day, 1, SUITEQL_PAGE)
+        return netsuite_ledger.fetch_totals(self.query, days, location_ids, per_query)
+
+    def ledger_receipt_rows(
+        self, days: Sequence[date], location_ids: Sequence[str] | None
+    ) -> tuple[list[ErpReceiptRow], int]:
+        from include.sitoo_erp.erp import netsuite_ledger
+
+        return netsuite_ledger.fetch_receipt_rows(self.query, days, location_ids)
+
+    def ledger_documents(self, day: date, location_id: str) -> list[ErpDocument]:
+        from include.sitoo_erp.erp import netsuite_ledger
+
+        return netsuite_ledger.fetch_documents(self.query, day, location_id)
 
     def lookup_items(self, skus: Iterable[str]) -> dict[str, ErpItem]:
         found: dict[str, ErpItem] = {}

@@ -27,7 +27,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from include.sitoo_erp.erp.adapter import DocumentKind
+from include.sitoo_erp.erp.adapter import DocumentKind, StockAdjustment
 from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
 # Our convention for a tax detail line that belongs to the body-level discount (reference §5 N4 [U]).
@@ -180,3 +180,25 @@ def render_day_tender_journal(journal: DayTenderJournal) -> dict[str, Any]:
     if journal.subsidiary_id:
         body["subsidiary"] = _ref(journal.subsidiary_id)
     return body
+
+
+def render_stock_adjustment(adjustment: StockAdjustment) -> dict[str, Any]:
+    """An ``inventoryAdjustment``: the store-day's net quantity per item at the store's location."""
+    return {
+        "externalId": adjustment.external_id,
+        "subsidiary": {"id": adjustment.subsidiary_id},
+        "account": _ref(adjustment.account_id),
+        "adjLocation": _ref(adjustment.location_id),
+        "tranDate": adjustment.tran_date.isoformat(),
+        "memo": adjustment.memo,
+        "inventory": {
+            "items": [
+                {
+                    "item": _ref(ln.item_id),
+                    "location": _ref(ln.location_id),
+                    "adjustQtyBy": float(ln.quantity),
+                }
+                for ln in adjustment.lines
+            ]
+        },
+    }

@@ -60,22 +60,28 @@ class SitooPeriodSweepOperator(BaseOperator):
 
 
 class ReconcileOperator(BaseOperator):
-    """Compare Sitoo, the ERP (SuiteQL), Z-reports and the posting log; classify every difference."""
+    """Compare Sitoo, the ERP's ledger, Z-reports and the posting log; classify every difference.
+
+    :param erp_conn_id: the ERP's Airflow connection; ``erp_adapter`` names the adapter behind it
+        (the ERP's ledger reads: totals, the per-receipt rows, the drill-down documents).
+    :param days_per_query: days per ledger-totals query; None lets the adapter fit its page size.
+    """
 
     ui_color = "#e6f4ea"
 
     def __init__(
         self,
         *,
-        netsuite_conn_id: str = "netsuite_default",
+        erp_conn_id: str = "netsuite_default",
+        erp_adapter: str = "netsuite",
         postgres_conn_id: str = DEFAULT_CONN_ID,
         timezone: str = DEFAULT_TIMEZONE,
         stall_after_hours: float = 24,
-        days_per_query: int | None = None,  # None: as many days as fit one SuiteQL page
+        days_per_query: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.netsuite_conn_id, self.postgres_conn_id = netsuite_conn_id, postgres_conn_id
+        self.erp_conn_id, self.erp_adapter, self.postgres_conn_id = erp_conn_id, erp_adapter, postgres_conn_id
         self.timezone, self.stall_after_hours, self.days_per_query = (
             timezone,
             stall_after_hours,
@@ -83,18 +89,18 @@ class ReconcileOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp.netsuite import NetSuiteHook
+        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.reconciliation.compare import reconcile
         from include.sitoo_erp.staging.db import connect_airflow
 
         period = period_for(context, self.timezone)
         ti = context["ti"]
-        hook = NetSuiteHook(netsuite_conn_id=self.netsuite_conn_id)
+        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
                 result = reconcile(
                     conn,
-                    hook.query,
+                    erp,
                     period,
                     dag_id=ti.dag_id,
                     run_id=ti.run_id,
@@ -103,7 +109,7 @@ class ReconcileOperator(BaseOperator):
                     days_per_query=self.days_per_query,
                 )
         finally:
-            hook.close()
+            erp.close()
         summary = result.as_dict()
         self.log.info("reconciliation %s: %s", period.label, summary)
         return summary

@@ -108,12 +108,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from include.sitoo_erp import loyalty as loyalty_keys
 from include.sitoo_erp.domain import (
     DEFAULT_TIMEZONE,
+    DocumentKind,
     OrderState,
     PaymentState,
     receipt_external_id,
     receipt_key,
 )
-from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import vat as vat_rule
 
 CENT = Decimal("0.01")

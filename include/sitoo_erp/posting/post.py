@@ -302,7 +302,7 @@ def _quarantine(
 
 def line_fingerprint(doc: LedgerDocument) -> tuple[int, Decimal, Decimal | None]:
     """The document's lines as (count, sum of quantities, sum of item id x quantity), document sign:
-    the reconciliation computes the same from the ERP's lines (reconciliation.erp.receipts_sql)."""
+    the reconciliation computes the same from the ERP's lines (erp.netsuite_ledger.receipts_sql)."""
     qty = sum((ln.quantity for ln in doc.lines), Decimal(0))
     try:
         item_qty: Decimal | None = sum((int(ln.item_id) * ln.quantity for ln in doc.lines), Decimal(0))

@@ -1,6 +1,6 @@
 """Compare and classify: Sitoo vs ERP vs Z-reports vs the posting log, every difference named.
 
-``reconcile(conn, erp_query, period)`` writes one ``reconciliation_run`` with its cells (store x
+``reconcile(conn, erp, period)`` (``erp``: the ERP adapter's ledger reads) writes one ``reconciliation_run`` with its cells (store x
 business day x tax code, POS sign) and lines (one per difference) and returns a small summary.
 
 Classes (``reconciliation_line.class``) and how each is found:
@@ -58,20 +58,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from include.sitoo_erp.domain import FINALISED_SQL, parse_receipt_external_id
+from include.sitoo_erp.erp.adapter import ErpAdapter, ErpDocument
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.classify import business_clock
 from include.sitoo_erp.posting.vat import receipt_vat_sql, staged_rates_sql
-from include.sitoo_erp.reconciliation.erp import (
-    ZERO,
-    ErpDocument,
-    Query,
-    days_per_page,
-    fetch_documents,
-    fetch_receipt_rows,
-    fetch_totals,
-)
 from include.sitoo_erp.reconciliation.period import Period
 from include.sitoo_erp.staging.db import one_row
+
+ZERO = Decimal("0.00")
 
 EXPLAINED_CAUSES = ("quarantined", "held")
 OWNER = {
@@ -216,7 +210,7 @@ def _insert_lines(conn: psycopg.Connection, run_id: int, lines: list[dict]) -> N
 
 def reconcile(
     conn: psycopg.Connection,
-    erp_query: Query,
+    erp: ErpAdapter,
     period: Period,
     *,
     dag_id: str | None = None,
@@ -245,12 +239,11 @@ def reconcile(
 
     # ---- ERP totals (SuiteQL, aggregated in the ERP, by day), fetched while PostgreSQL builds the
     # Sitoo side: the two run in different processes (the ERP's and PostgreSQL's).
-    if days_per_query is None:
-        days_per_query = days_per_page(len(locations or loc_by_store), len(rate_by_code))
+    rows_per_day = len(locations or loc_by_store) * max(1, len(rate_by_code))
 
     def erp_totals():
         t = time.perf_counter()
-        out = fetch_totals(erp_query, period.days, locations, days_per_query)
+        out = erp.ledger_totals(period.days, locations, rows_per_day, days_per_query)
         result.timings["erp_totals_s"] = round(time.perf_counter() - t, 3)
         return out
 
@@ -260,7 +253,7 @@ def reconcile(
 
         def erp_receipts():
             t = time.perf_counter()
-            out = fetch_receipt_rows(erp_query, period.days, locations)
+            out = erp.ledger_receipt_rows(period.days, locations)
             result.timings["erp_receipts_s"] = round(time.perf_counter() - t, 3)
             return out
 
@@ -504,7 +497,7 @@ def reconcile(
         result.drilled_store_days = len(drill)
         for store, day in drill:
             loc = loc_by_store.get(store) or store.removeprefix("location:")
-            docs = fetch_documents(erp_query, day, loc)
+            docs = erp.ledger_documents(day, loc)
             result.erp_queries += 1
             lines.extend(_classify_documents(conn, store, day, docs))
 
@@ -808,6 +801,7 @@ def _classify_documents(
     # Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id.
     if unlogged:
         keys = {d.erp_id: parse_receipt_external_id(d.external_id, store) for d in unlogged}
+        wanted = sorted({k for k in keys.values() if k})
         rows = conn.execute(
             """
             select o.orderid, o.receipt_id, o.receipt_key, s.state, pl.external_id, s.reason,
@@ -815,13 +809,16 @@ def _classify_documents(
               from sitoo_erp.sitoo_order o
               join sitoo_erp.order_state s using (orderid)
               left join sitoo_erp.posting_log pl on pl.orderid = o.orderid
-             where o.store_externalid = %s and o.receipt_key = any(%s)
+             where o.store_externalid = %s and (o.receipt_key = any(%s) or o.orderid::text = any(%s))
             """,
-            (store, [k for k in keys.values() if k]),
+            (store, wanted, wanted),
         ).fetchall()
+        # By receipt key, else by orderid: a receipt first posted without a receipt id was keyed by its
+        # orderid; once Sitoo fills the id in, that older document is a second one for the receipt.
         receipt_by_key: dict[str, tuple] = {}
         for oid, receipt, rk, state, logged_eid, reason, intent in rows:
             receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid, reason, intent))
+            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid, reason, intent))
         for d in unlogged:
             hit = receipt_by_key.get(keys.get(d.erp_id) or "")
             if hit is None:

@@ -30,7 +30,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
-from include.sitoo_erp.erp.adapter import DocumentKind, ErpAdapter, ErpRejected
+from include.sitoo_erp.erp.adapter import (
+    AdjustmentLine,
+    DocumentKind,
+    ErpAdapter,
+    ErpRejected,
+    StockAdjustment,
+)
 from include.sitoo_erp.http_retry import TransientApiError
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
@@ -294,7 +300,8 @@ def post_adjustments(
                 per_sku: dict[str, list[tuple]] = defaultdict(list)
                 for r in lines:
                     per_sku[r[4]].append(r)
-                doc_lines, posted_keys = [], []
+                doc_lines: list[AdjustmentLine] = []
+                posted_keys: list[tuple[int, int]] = []
                 ok_subjects = [f"stock:store:{store}", f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}"]
                 for sku, sku_lines in per_sku.items():
                     keys = [(r[0], r[1]) for r in sku_lines]
@@ -329,23 +336,21 @@ def post_adjustments(
                     if qty == 0:
                         summary.zero_net_skus += 1
                         continue
-                    doc_lines.append(
-                        {"item": {"id": item[0]}, "location": {"id": mapping[0]}, "adjustQtyBy": float(qty)}
-                    )
+                    doc_lines.append(AdjustmentLine(str(item[0]), str(mapping[0]), qty))
             if not doc_lines:
                 _mark_posted(conn, posted_keys, None, ok_subjects)
                 continue
-            body = {
-                "externalId": ext_id,
-                "subsidiary": {"id": mapping[1]},
-                "account": {"id": account[0]},
-                "adjLocation": {"id": mapping[0]},
-                "tranDate": day.isoformat(),
-                "memo": f"{memo_prefix} {day.isoformat()} ({store})",
-                "inventory": {"items": doc_lines},
-            }
+            adjustment = StockAdjustment(
+                external_id=ext_id,
+                tran_date=day,
+                subsidiary_id=mapping[1],
+                location_id=str(mapping[0]),
+                account_id=str(account[0]),
+                memo=f"{memo_prefix} {day.isoformat()} ({store})",
+                lines=tuple(doc_lines),
+            )
             try:
-                result = erp.upsert_document(DocumentKind.STOCK_ADJUSTMENT, ext_id, body)
+                result = erp.post_stock_adjustment(adjustment)
             except ErpRejected as exc:
                 with conn.transaction():
                     _quarantine(

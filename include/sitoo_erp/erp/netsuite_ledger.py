@@ -1,4 +1,5 @@
-"""ERP totals through SuiteQL: the SQL is pushed to the ERP, aggregated, split by day, paged.
+"""NetSuite's side of the reconciliation: ledger totals through SuiteQL, pushed to the ERP,
+aggregated, split by day, paged (``NetSuiteHook.ledger_*``; another ERP brings its own).
 
 Only documents this integration owns (``externalid LIKE 'SITOO-%'``) of the sales types. Amounts
 are stored in *document sign* (NetSuite: a cash refund carries positive amounts); the aggregates turn
@@ -14,9 +15,10 @@ one page (:func:`days_per_page`), far below the 100,000-row cap. The per-documen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+
+from include.sitoo_erp.erp.adapter import ErpCell, ErpDocument, ErpReceiptRow
 
 SALES_TYPES = ("CashSale", "CashRfnd", "CustCred")
 SIGN = {"CashSale": 1, "CashRfnd": -1, "CustCred": -1}
@@ -163,7 +165,7 @@ def id_windows(buckets: Iterable[tuple[int, int]], per_window: int = WINDOW_DOCS
 
 def fetch_receipt_rows(
     query: Query, days: Sequence[date], location_ids: Sequence[str] | None = None
-) -> tuple[list[tuple], int]:
+) -> tuple[list[ErpReceiptRow], int]:
     """The period's documents per tax code, as tuples for COPY: (erp_id, external_id, trantype,
     trandate, tax_code_id, lines, qty, item_qty, tax_basis, tax_amount), quantities in document sign
     (a sale's lines positive). One histogram query, then one query per id window."""
@@ -173,7 +175,7 @@ def fetch_receipt_rows(
         for r in query(receipt_buckets_sql(lo, hi, location_ids))
     ]
     windows = id_windows(buckets)
-    out: list[tuple] = []
+    out: list[ErpReceiptRow] = []
     for window in windows:
         for row in query(receipts_sql(lo, hi, location_ids, window)):
             t = row.get("trantype", "")
@@ -193,26 +195,6 @@ def fetch_receipt_rows(
                 )
             )
     return out, 1 + len(windows)
-
-
-@dataclass
-class ErpCell:
-    location_id: str
-    day: date
-    tax_code_id: str
-    net: Decimal  # POS sign
-    tax: Decimal  # POS sign
-
-
-@dataclass
-class ErpDocument:
-    erp_id: str
-    external_id: str
-    trantype: str
-    net: Decimal  # POS sign
-    tax: Decimal  # POS sign
-    doc_net: Decimal  # document sign (as the posting log records it)
-    doc_tax: Decimal
 
 
 def fetch_totals(

@@ -1,0 +1,84 @@
+"""The library's import graph: no cycles, and the ERP's own language stays in its adapter.
+
+Counted are the imports a module makes when it is loaded (module level, outside ``TYPE_CHECKING``);
+imports inside functions are deliberate late bindings (operators import the library in ``execute``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parents[2] / "include" / "sitoo_erp"
+PACKAGE = "include.sitoo_erp"
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(LIB.parents[1]).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _load_time_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for sub in [node] if isinstance(node, ast.Import | ast.ImportFrom) else []:
+            if isinstance(sub, ast.ImportFrom) and sub.module and sub.module.startswith(PACKAGE):
+                out.add(sub.module)
+                out.update(f"{sub.module}.{a.name}" for a in sub.names)
+            elif isinstance(sub, ast.Import):
+                out.update(a.name for a in sub.names if a.name.startswith(PACKAGE))
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in LIB.rglob("*.py") if "migrations" not in p.parts}
+    return {
+        name: {m for m in _load_time_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+
+
+def test_the_library_has_no_import_cycles():
+    graph = _graph()
+    assert len(graph) > 40  # the scan found the library
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert not cycles, cycles
+
+
+def test_only_the_erp_adapter_speaks_the_erps_language():
+    """NetSuite's record bodies and SuiteQL live in ``erp/`` only: jobs talk to the adapter protocol."""
+    speaking = []
+    for path in LIB.rglob("*.py"):
+        if "erp" in path.relative_to(LIB).parts[:1] or "migrations" in path.parts:
+            continue
+        code = path.read_text()
+        for word in (
+            "FROM transaction",
+            "transactionline",
+            "inventoryitemlocations",
+            '"adjustQtyBy"',
+            '"externalId"',
+        ):
+            if word in code:
+                speaking.append(f"{path.relative_to(LIB)}: {word}")
+    assert not speaking, speaking
