@@ -82,3 +82,17 @@ def test_only_the_erp_adapter_speaks_the_erps_language():
             if word in code:
                 speaking.append(f"{path.relative_to(LIB)}: {word}")
     assert not speaking, speaking
+
+
+def test_exceptions_have_one_writer():
+    """``staging/exceptions.py`` alone writes ``sitoo_erp.exception`` (open, resolve, claim, a
+    person's decision): one place where an exception's lifecycle can change."""
+    import re
+
+    write = re.compile(r"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.exception\b", re.I)
+    writers = sorted(
+        str(p.relative_to(LIB))
+        for p in [*LIB.rglob("*.py"), *(LIB.parents[1] / "plugins").rglob("*.py")]
+        if "migrations" not in p.parts and write.search(p.read_text())
+    )
+    assert writers == ["staging/exceptions.py"], writers

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.staging.db import one_row
+from include.sitoo_erp.staging.exceptions import close_by_person, reassign_open, resolve_fixed
 from include.sitoo_erp.staging.locks import lock_stage
 
 # table -> (key column, editable value columns, required value columns)
@@ -206,13 +207,7 @@ def ignore_exception(
         before = _exception(cur, exception_id)
         if before["status"] != "open":
             raise ActionError(f"exception {exception_id} is {before['status']}, not open")
-        cur.execute(
-            """
-            update sitoo_erp.exception set status = 'ignored', resolved_at = now(), resolution_note = %s,
-                   updated_by = %s where exception_id = %s
-            """,
-            (reason, actor, exception_id),
-        )
+        close_by_person(cur, exception_id, "ignored", reason, actor)
         orderid = before["orderid"]
         if orderid is not None:
             still_open = one_row(
@@ -257,13 +252,7 @@ def resolve_exception(conn: psycopg.Connection, exception_id: int, note: str, ac
         before = _exception(cur, exception_id)
         if before["status"] != "open":
             raise ActionError(f"exception {exception_id} is {before['status']}, not open")
-        cur.execute(
-            """
-            update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s,
-                   updated_by = %s where exception_id = %s
-            """,
-            (note or "resolved by hand", actor, exception_id),
-        )
+        close_by_person(cur, exception_id, "resolved", note or "resolved by hand", actor)
         return audit(
             conn,
             "exception",
@@ -293,9 +282,7 @@ def set_owner(conn: psycopg.Connection, kind: str, owner: str, actor: str, sourc
             """,
             (kind, owner, actor),
         )
-        cur.execute(
-            "update sitoo_erp.exception set owner = %s where kind = %s and status = 'open'", (owner, kind)
-        )
+        reassign_open(cur, kind, owner)
         return audit(
             conn,
             "exception_owner",
@@ -353,26 +340,20 @@ def close_fixed_exceptions(
         f"(e.kind = 'erp_rejected' and ({_TOUCHES[table]}) and "
         "exists (select 1 from unnest(%(needles)s::text[]) n where position(n in e.message) > 0))"
     )
-    rows = conn.execute(
-        f"""
-        update sitoo_erp.exception e
-           set status = 'resolved', resolved_at = now(), resolution_note = %(note)s, updated_by = %(actor)s
-         where e.status = 'open'
-           and ((e.kind in ('unknown_sku', 'inactive_item', 'missing_mapping', 'tender_mismatch') and {own})
-                or {rejected})
-        returning e.exception_id
-        """,
+    return resolve_fixed(
+        conn,
+        f"(e.kind in ('unknown_sku', 'inactive_item', 'missing_mapping', 'tender_mismatch') and {own}) "
+        f"or {rejected}",
         {
             "key": key,
             "suffix": f":{prefix}={key}",
             "stock": f"stock:{prefix}:{key}",
             "bare": f"{prefix}={key}",
             "needles": [f"reference key {v}" for v in old_values],
-            "note": note,
-            "actor": actor,
         },
-    ).fetchall()
-    return [r[0] for r in rows]
+        note,
+        actor,
+    )
 
 
 def save_mappings(

@@ -21,7 +21,11 @@ from include.sitoo_erp.domain import classification_case
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.after_posting import review_posted
 from include.sitoo_erp.staging.db import one_row
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import (
+    ExceptionKind,
+    raise_exception,
+    resolve_stalled_no_longer_held,
+)
 from include.sitoo_erp.staging.locks import lock_stage
 
 # The classification rules (booking, cancelled, web order without a till, open, parked, unpaid) are
@@ -103,15 +107,7 @@ def report_stalled(
     held (closed, cancelled, posted) get their stalled exception resolved.
     """
     now = business_clock(conn, business_now)
-    conn.execute(
-        f"""
-        update sitoo_erp.exception e set status = 'resolved', resolved_at = now(),
-               resolution_note = 'no longer held: ' || s.state || ' (' || s.reason || ')'
-          from sitoo_erp.order_state s
-         where e.kind = '{ExceptionKind.STALLED}' and e.status = 'open' and e.orderid = s.orderid
-           and not (s.state = '{S.HELD}' and s.reason_code in {_NOT_FINALISED})
-        """
-    )
+    resolve_stalled_no_longer_held(conn)
     stalled = conn.execute(
         f"""
         select s.orderid, s.store_externalid, s.receipt_id, s.reason, s.orderdate

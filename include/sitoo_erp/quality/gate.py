@@ -43,7 +43,13 @@ from include.sitoo_erp.logs import quiet_libraries
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
 from include.sitoo_erp.quality.suites import resolve_suites
-from include.sitoo_erp.staging.exceptions import DEFAULT_OWNER, ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import (
+    DEFAULT_OWNER,
+    ExceptionKind,
+    claim_unalerted,
+    raise_exception,
+    resolve_gone,
+)
 from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.staging.schema import sqlalchemy_url
 
@@ -505,16 +511,7 @@ def _claim_news(
 ) -> None:
     """Claim, in this transaction, the causes no e-mail has announced yet: the alert's news."""
     if not result.systemic:
-        claimed = conn.execute(
-            """
-            update sitoo_erp.exception e set alerted_at = now()
-              from unnest(%s::text[], %s::text[]) as f(kind, subject_key)
-             where e.kind = f.kind and e.subject_key = f.subject_key and e.status = 'open'
-               and e.alerted_at is null
-            returning e.rule, e.kind, e.subject_key
-            """,
-            ([f.kind for f in failures], [f.subject_key for f in failures]),
-        ).fetchall()
+        claimed = claim_unalerted(conn, [f.kind for f in failures], [f.subject_key for f in failures])
         counts = Counter(rule_ids.get(rule) or rule for rule, _, _ in claimed)
         result.new_cause_keys = sorted(f"{kind} {key}" for _, kind, key in claimed)[:NEW_CAUSES_LISTED]
         result.new_causes = len(claimed)
@@ -564,13 +561,10 @@ def _resolve_gone(conn: psycopg.Connection, batch_ids: list[int], current_keys: 
     """Open gate exceptions of batch receipts whose cause did not fail this time: resolved."""
     if not batch_ids:
         return 0
-    cur = conn.execute(
-        f"""
-        update sitoo_erp.exception
-           set status = 'resolved', resolved_at = now(), resolution_note = 'quality gate passed: cause gone'
-         where status = 'open' and starts_with(rule, '{RULE_PREFIX}')
-           and orderid = any(%s::bigint[]) and not (subject_key = any(%s::text[]))
-        """,
-        (batch_ids, current_keys),
+    return resolve_gone(
+        conn,
+        rule_prefix=RULE_PREFIX,
+        still_failing=current_keys,
+        note="quality gate passed: cause gone",
+        orderids=batch_ids,
     )
-    return cur.rowcount

@@ -31,7 +31,7 @@ import psycopg
 
 from include.sitoo_erp.quality.rules import RESULT_COLUMNS, RULE_PREFIX
 from include.sitoo_erp.quality.suites import stock_drift
-from include.sitoo_erp.staging.exceptions import raise_exception
+from include.sitoo_erp.staging.exceptions import raise_exception, resolve_gone
 from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.stock.snapshot import top_drift
 
@@ -272,15 +272,13 @@ def run_stock_gate(
                 notes.append(
                     f"{rule.name}: {len(rows) - MAX_EXCEPTIONS} more failing rows without exception rows"
                 )
-        resolved = conn.execute(
-            """
-            update sitoo_erp.exception set status = 'resolved', resolved_at = now(),
-                   resolution_note = 'stock gate passed: drift gone'
-             where status = 'open' and starts_with(subject_key, %s) and starts_with(rule, %s)
-               and not (subject_key = any(%s::text[]))
-            """,
-            (SUBJECT_PREFIX, f"{RULE_PREFIX}{suite.name}.", current),
-        ).rowcount
+        resolved = resolve_gone(
+            conn,
+            rule_prefix=f"{RULE_PREFIX}{suite.name}.",
+            still_failing=current,
+            note="stock gate passed: drift gone",
+            subject_prefix=SUBJECT_PREFIX,
+        )
         totals = conn.execute(
             """
             select s.business_date, s.sitoo_rows, s.erp_rows, s.drift_rows, s.locations,

@@ -38,7 +38,7 @@ from include.sitoo_erp.erp.adapter import (
     StockAdjustment,
 )
 from include.sitoo_erp.http_retry import TransientApiError
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_subjects
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +410,4 @@ def _mark_posted(
             [k[1] for k in keys],
         ),
     )
-    if subjects:
-        conn.execute(
-            "update sitoo_erp.exception set status = 'resolved', resolved_at = now(), "
-            "resolution_note = 'stock movement posted' where status = 'open' and subject_key = any(%s)",
-            (subjects,),
-        )
+    resolve_subjects(conn, subjects, "stock movement posted")
