@@ -138,7 +138,8 @@ def test_a_finance_user_edits_a_posted_lines_quantity_and_only_quantity_rate_and
     on_hand_before = store.on_hand(ITEM, "1001")
     store.edit_line_quantity(tid, 1, Decimal(3))
     qty, rate, net = store.query(
-        'SELECT quantity, rate, netamount FROM transactionline WHERE "transaction" = ? AND id = 1', (int(tid),)
+        'SELECT quantity, rate, netamount FROM transactionline WHERE "transaction" = ? AND id = 1',
+        (int(tid),),
     )[0]
     assert (qty, net) == (-3, -10.0) and rate == pytest.approx(3.3333)  # a cash sale's lines are negative
     line = store.get_record("cashSale", internal_id=tid)["item"]["items"][0]
