@@ -3,8 +3,9 @@
 A week of one ``daily_summary`` store beside one ``receipt`` store through `sitoo_sales_hourly`, then:
 `sitoo_stock_daily` for the last day (sales decrement the ERP's stock once, through the summaries),
 `sitoo_reconciliation_monthly` over the week (clean: 0 unexplained, every summarised receipt
-proven), then planted gaps — a summary edited in the ERP, a receipt lost from the summary posting
-log, two receipts of one summary swapped in Sitoo, one cancelled in Sitoo — reconciled again, one
+proven), then planted gaps — a summary edited in the ERP, another summary's line quantity edited in
+the ERP (amounts kept), a receipt lost from the summary posting log, two receipts of one summary swapped
+in Sitoo, one cancelled in Sitoo — reconciled again, one
 hourly run (the after-posting check raises the Sitoo changes for finance), and reconciled a third time.
 """
 
@@ -158,12 +159,31 @@ def world(postgres, dagbag, tmp_path_factory):
         with connect_url(stack.database_url) as conn:
             out["clean"] = _last_recon(conn)
 
-        # 2. Planted: an ERP user edits Wednesday's summary; Thursday's summary loses a receipt from the
-        # summary posting log; two receipts of Friday's summary swap contents in Sitoo; one receipt of
-        # Saturday's summary is cancelled in Sitoo.
+        # 2. Planted: an ERP user edits Wednesday's summary; a finance user changes one item line's
+        # quantity on Tuesday's summary in NetSuite, keeping its amount (so only quantities differ);
+        # Thursday's summary loses a receipt from the summary posting log; two receipts of Friday's
+        # summary swap contents in Sitoo; one receipt of Saturday's summary is cancelled in Sitoo.
         key = lambda n: f"SITOO-D-{summary_store}-{d(n):%Y%m%d}"  # noqa: E731
-        planted: dict = {"edited": key(2), "lost_doc": key(3), "swapped_doc": key(4), "cancelled_doc": key(5)}
+        planted: dict = {
+            "edited": key(2),
+            "qty_doc": key(1),
+            "lost_doc": key(3),
+            "swapped_doc": key(4),
+            "cancelled_doc": key(5),
+        }
         with connect_url(stack.database_url) as conn:
+            erp_id, _ = _summary(conn, key(1))
+            record = stack.netsuite.store.get_record("cashSale", internal_id=erp_id)
+            stock_lines = {
+                r[0] for r in stack.netsuite.store.query(
+                    "SELECT id FROM transactionline WHERE \"transaction\" = ? AND itemtype = 'InvtPart'",
+                    (int(erp_id),),
+                )
+            }  # fmt: skip
+            line = next(ln for ln in record["item"]["items"] if ln["line"] in stock_lines)
+            posted_qty = sum(Decimal(str(ln["quantity"])) for ln in record["item"]["items"])
+            stack.netsuite.edit_line_quantity(erp_id, line["line"], Decimal(str(line["quantity"])) + 2)
+            planted["qty"] = {"erp_id": erp_id, "posted": posted_qty, "erp": posted_qty + 2}
             erp_id, _ = _summary(conn, key(2))
             ns = stack.netsuite.store
             with ns.lock:
@@ -241,6 +261,12 @@ def test_a_clean_summary_week_reconciles_to_its_receipts(world):
     assert not _by(clean["lines"], **{"class": "unexplained_residual"})
     assert not _by(clean["lines"], **{"class": "receipt_mismatch"})
     assert world["summarised"] > 50
+    # Every summary was posted with its line quantities recorded: the clean week proved them too.
+    with connect_url(world["stack"].database_url) as conn:
+        unrecorded = conn.execute(
+            "select count(*) from sitoo_erp.summary_document where status = 'posted' and line_qty is null"
+        ).fetchone()[0]
+    assert unrecorded == 0
     with connect_url(world["stack"].database_url) as conn:
         logged = conn.execute(
             "select count(*) from sitoo_erp.posting_log where document_type in ('sale', 'refund', 'credit_memo')"
@@ -258,6 +284,27 @@ def test_a_summary_edited_in_the_erp_is_named_as_that_document(world):
     assert hit[0]["diff_net"] == Decimal("-5.00") and "daily summary of" in hit[0]["detail"]
     # Still unexplained after the hourly run: nothing in the pipeline changed the ERP document.
     assert _by(world["after_hourly"]["lines"], external_id=eid)[0]["explained"] is False
+
+
+def test_a_summary_whose_line_quantity_was_edited_in_the_erp_is_named_with_both_quantities(world):
+    """Amounts untouched, one item line's quantity changed in NetSuite: the store-day's sums agree, only
+    the per-document proof of quantities can see it."""
+    p = world["planted"]
+    eid, q = p["qty_doc"], p["qty"]
+    for recon in (world["before_hourly"], world["after_hourly"]):
+        hit = _by(recon["lines"], external_id=eid)
+        assert [(ln["class"], ln["cause"], ln["explained"], ln["owner"]) for ln in hit] == [
+            ("receipt_mismatch", "erp_differs", False, "finance")
+        ], hit
+        detail = hit[0]["detail"]
+        assert f"daily summary {eid} (ERP id {q['erp_id']}, {world['summary_store']} {d(1)}," in detail
+        erp_qty, posted_qty = (f"{q[k].normalize():f}" for k in ("erp", "posted"))
+        assert f"item quantity {erp_qty} in the ERP, posted with {posted_qty}" in detail, detail
+        # Amounts are as posted: nothing to explain in money.
+        assert hit[0]["diff_net"] == 0 and hit[0]["diff_tax"] == 0
+    # Only that document: the other days' summaries (their quantities as posted) are not named.
+    named = {ln["external_id"] for ln in world["before_hourly"]["lines"] if ln["class"] == "receipt_mismatch"}
+    assert named == {p["qty_doc"], p["lost_doc"], p["swapped_doc"], p["cancelled_doc"]}, named
 
 
 def test_a_receipt_on_no_summary_is_named_with_its_document(world):
@@ -296,10 +343,11 @@ def test_receipts_changed_or_cancelled_after_their_summary_are_named_then_explai
         ], cancelled
         # Sitoo no longer has the cancelled receipt: the summary holds its gross more than its receipts.
         assert cancelled[0]["diff_net"] + cancelled[0]["diff_tax"] == -p["cancelled"]["money_gross"]
-    # What is left unexplained once finance has the Sitoo changes: the ERP edit and the lost receipt.
+    # What is left unexplained once finance has the Sitoo changes: the ERP edits and the lost receipt.
     left = {(ln["class"], ln["cause"]) for ln in world["after_hourly"]["lines"] if not ln["explained"]}
     assert left == {
         ("amount_mismatch", "erp_amounts_differ"),
+        ("receipt_mismatch", "erp_differs"),
         ("missing_in_erp", "not_in_any_summary"),
         ("receipt_mismatch", "receipts_differ"),
     }, left

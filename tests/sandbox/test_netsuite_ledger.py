@@ -129,3 +129,22 @@ def test_a_transaction_takes_at_most_the_documented_200_lines(store):
     body["taxDetails"]["items"].append({**tax, "taxDetailsReference": "L201"})
     with pytest.raises(NetSuiteError, match="maximum number of lines"):
         store.prepare(record, "SITOO-D-ST001-20261117", body)
+
+
+def test_a_finance_user_edits_a_posted_lines_quantity_and_only_quantity_rate_and_stock_move(store):
+    """The control the reconciliation's quantity proof is tested with: amounts, tax and ledger stay."""
+    tid = post(store, *sale("SITOO-D-ST001-20261116", ITEM, 10.0, 2.0, "2"))
+    gl_before = balances(store)
+    on_hand_before = store.on_hand(ITEM, "1001")
+    store.edit_line_quantity(tid, 1, Decimal(3))
+    qty, rate, net = store.query(
+        'SELECT quantity, rate, netamount FROM transactionline WHERE "transaction" = ? AND id = 1',
+        (int(tid),),
+    )[0]
+    assert (qty, net) == (-3, -10.0) and rate == pytest.approx(3.3333)  # a cash sale's lines are negative
+    line = store.get_record("cashSale", internal_id=tid)["item"]["items"][0]
+    assert (line["quantity"], line["amount"]) == (3.0, 10.0)
+    assert balances(store) == gl_before
+    assert store.on_hand(ITEM, "1001") == on_hand_before - 2  # sold 3 now, not 1
+    with pytest.raises(ValueError, match="not an item line"):
+        store.edit_line_quantity(tid, 0, Decimal(1))  # the main line carries no quantity

@@ -491,7 +491,9 @@ def _summary_row(**over):
         "trantype": "CashSale", "erp_date": DAY, "erp_lines": 4, "absent": False,
         "exp_net": D("100.00"), "exp_tax": D("20.00"), "erp_net": D("100.00"), "erp_tax": D("20.00"),
         "code_detail": None, "logged_receipts": 3, "cancelled": 0, "changed": 0, "all_raised": False,
-        "moved_orders": None, "moved_receipts": None, "moved": None,
+        "moved_orders": None, "moved_receipts": None, "moved": None, "line_qty": D("9.000"),
+        "line_item_qty": D("900045.000"), "erp_qty": D("9.000"), "erp_item_qty": D("900045.000"),
+        "qty_differs": False,
     }  # fmt: skip
     return {**row, **over}
 
@@ -520,3 +522,21 @@ def test_a_summary_line_names_its_cause_and_is_explained_only_once_finance_has_i
                                      trantype="CashRfnd", cancelled=1, exp_net=D("90.00"), exp_tax=D("18.00"),
                                      code_detail="x", **moved))  # fmt: skip
     assert (ret["cause"], ret["diff_net"]) == ("cancelled_after_posting", D("10.00"))
+
+
+def test_a_summary_whose_erp_quantities_differ_from_what_it_was_posted_with_is_an_erp_difference():
+    from include.sitoo_erp.reconciliation.compare import _summary_line
+
+    # A line's quantity edited in the ERP (amounts kept): the total quantity differs.
+    edited = _summary_line(_summary_row(erp_qty=D("11.000"), erp_item_qty=D("1100055.000"), qty_differs=True))
+    assert (edited["cause"], edited["explained"], edited["owner"]) == ("erp_differs", False, "finance")
+    assert "item quantity 11 in the ERP, posted with 9" in edited["detail"]
+    assert "SITOO-D-ST1-20261112 (ERP id 31, ST1 2026-11-12, 3 receipts)" in edited["detail"]
+    assert (edited["diff_net"], edited["diff_tax"]) == (D("0.00"), D("0.00"))
+    # The same total quantity on other items (a line dropped, another raised): named by item x quantity.
+    moved = _summary_line(_summary_row(erp_item_qty=D("900050.000"), qty_differs=True))
+    assert moved["cause"] == "erp_differs"
+    assert (
+        "same total quantity 9, but item id x quantity 900050 in the ERP, posted with 900045"
+        in moved["detail"]
+    )

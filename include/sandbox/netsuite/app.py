@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -229,6 +230,11 @@ class NetSuiteSandbox:
             (self.store.inactive_accounts.discard if active else self.store.inactive_accounts.add)(
                 str(account_id)
             )
+
+    def edit_line_quantity(self, internal_id: str, line: int, quantity: Decimal) -> None:
+        """A finance user edits a posted document's item line quantity in the UI, keeping its amount
+        (``Store.edit_line_quantity``): only the quantity (and so the rate and stock) differs."""
+        self.store.edit_line_quantity(internal_id, line, quantity)
 
     def count_documents_by_external_id(self) -> dict[str, int]:
         """externalId -> number of stored documents (always 1 if upserts are idempotent)."""

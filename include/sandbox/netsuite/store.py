@@ -1193,6 +1193,66 @@ class Store:
                 raise
         return str(tid), created
 
+    def edit_line_quantity(self, internal_id: str, line: int, quantity: Decimal) -> None:
+        """A finance user opens a posted sale or return in the UI, changes an item line's quantity and
+        types the line's amount back in: amounts, tax details and the ledger stay as they were; the line's
+        quantity changes, NetSuite derives its rate (amount / quantity), the stock it moves follows, and
+        the record's lastModifiedDate. ``quantity`` as on the record (a sale's lines positive)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.lock:
+            c = self.conn
+            head = c.execute(
+                'SELECT recordtype, trandate, body FROM "transaction" WHERE id = ?', (int(internal_id),)
+            ).fetchone()
+            if head is None or head[0] not in ("cashSale", "cashRefund", "creditMemo"):
+                raise ValueError(f"no sale, refund or credit memo with internal id {internal_id}")
+            if head[1][:7] in self.closed_periods:
+                raise ValueError(
+                    f"the accounting period {head[1][:7]} is closed: {internal_id} cannot be edited"
+                )
+            row = c.execute(
+                "SELECT item, location, quantity, netamount, isinventoryaffecting FROM transactionline WHERE "
+                "\"transaction\" = ? AND id = ? AND mainline = 'F' AND taxline = 'F' AND quantity IS NOT NULL",
+                (int(internal_id), line),
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"{internal_id}: line {line} is not an item line")
+            item, location, old_qty, netamount, affects_stock = row
+            sign = -1 if head[0] == "cashSale" else 1  # quantity and netamount sign of item lines
+            qty = Decimal(str(quantity))
+            rate = (Decimal(str(sign * netamount)) / qty).quantize(Decimal("0.0001")) if qty else None
+            record = json.loads(head[2])
+            for it in record["item"]["items"]:
+                if it["line"] == line:
+                    it["quantity"] = float(qty)
+                    if rate is not None:
+                        it["rate"] = float(rate)
+            record["lastModifiedDate"] = now
+            c.execute("BEGIN")
+            try:
+                c.execute(
+                    'UPDATE transactionline SET quantity = ?, rate = coalesce(?, rate) WHERE "transaction" = ? '
+                    "AND id = ?",
+                    (float(sign * qty), None if rate is None else float(rate), int(internal_id), line),
+                )
+                c.execute(
+                    'UPDATE "transaction" SET body = ?, lastmodifieddate = ? WHERE id = ?',
+                    (json.dumps(record), now, int(internal_id)),
+                )
+                delta = float(sign * qty) - old_qty
+                if affects_stock == "T" and delta:
+                    c.execute(
+                        "INSERT INTO inventoryitemlocations (item, location, quantityonhand, quantityavailable) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (item, location) DO UPDATE SET "
+                        "quantityonhand = quantityonhand + excluded.quantityonhand, "
+                        "quantityavailable = quantityavailable + excluded.quantityavailable",
+                        (item, location, delta, delta),
+                    )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
     def clear_transactions(self) -> None:
         with self.lock:
             for table in (

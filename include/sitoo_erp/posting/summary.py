@@ -71,7 +71,14 @@ from include.sitoo_erp.posting.documents import (
     build_document,
     r2,
 )
-from include.sitoo_erp.posting.post import PostingSummary, _build, _quarantine, load_mappings, receipt_inputs
+from include.sitoo_erp.posting.post import (
+    PostingSummary,
+    _build,
+    _quarantine,
+    line_fingerprint,
+    load_mappings,
+    receipt_inputs,
+)
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
@@ -461,12 +468,14 @@ def _assign(
         ).fetchone()
         if taken:
             return False
+        # The lines as the reconciliation proves them against the ERP (as posting_log per receipt).
+        line_count, line_qty, line_item_qty = line_fingerprint(doc)
         conn.execute(
             """
             insert into sitoo_erp.summary_document (external_id, store_externalid, business_date, document_type,
-                direction, supplement, part, status, receipt_count, line_count, net_amount, tax_amount,
-                gross_amount, tax_variance, tender_journal_external_id)
-            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s)
+                direction, supplement, part, status, receipt_count, line_count, line_qty, line_item_qty,
+                net_amount, tax_amount, gross_amount, tax_variance, tender_journal_external_id)
+            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 doc.external_id,
@@ -477,7 +486,9 @@ def _assign(
                 supplement,
                 number,
                 len(part.receipts),
-                len(doc.lines),
+                line_count,
+                line_qty,
+                line_item_qty,
                 doc.net_total,
                 doc.tax_total,
                 doc.gross_total,

@@ -1154,14 +1154,16 @@ def _receipt_line(r: dict) -> dict:
 # Summary posting mode, per document and per receipt (invariant 10): each posted daily summary (or
 # supplement, or part) of the period against its ERP document (``_recon_doc``) and against its receipts
 # as Sitoo has them now (``summary_receipt`` -> the receipt x rate figures above): record type, tranDate,
-# line count, and per tax code net and tax = the sum of its receipts; plus every receipt of it still
-# finalised and unchanged since it was summarised. Documents the drill-down already named are left out.
+# line count and line quantities (as recorded at posting: sum of quantities and of item id x quantity,
+# document sign, like ``posting_log`` per receipt; NULL = not recorded, not compared), and per tax code
+# net and tax = the sum of its receipts; plus every receipt of it still finalised and unchanged since it
+# was summarised. Documents the drill-down already named are left out.
 
 _IN_A_SUMMARY = " and exists (select 1 from sitoo_erp.summary_receipt sr0 where sr0.orderid = o.orderid)"
 SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
 , sd as (
     select d.external_id, d.erp_id, d.store_externalid, d.business_date, d.document_type, d.supplement, d.part,
-           d.receipt_count, d.line_count, d.net_amount, d.tax_amount,
+           d.receipt_count, d.line_count, d.line_qty, d.line_item_qty, d.net_amount, d.tax_amount,
            case when d.document_type = 'sale' then 1 else -1 end as sign,
            case d.document_type when 'sale' then 'CashSale' when 'refund' then 'CashRfnd' else 'CustCred' end
              as expected_type
@@ -1191,7 +1193,8 @@ SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
              filter (where exp_net <> erp_net or exp_tax <> erp_tax) as code_detail
       from codes group by external_id
 ), hdr as (
-    select erp_id, max(trantype) as trantype, max(trandate)::date as trandate, sum(lines) as lines
+    select erp_id, max(trantype) as trantype, max(trandate)::date as trandate, sum(lines) as lines,
+           sum(qty) as qty, sum(item_qty) as item_qty
       from _recon_doc group by erp_id
 ), rec as (
     select r.orderid, r.external_id, o.receipt_id,
@@ -1215,6 +1218,10 @@ SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
       from rec group by external_id
 )
 select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id is null as absent,
+       round(h.qty, 3) as erp_qty, round(h.item_qty, 3) as erp_item_qty,
+       (sd.line_qty is not null and round(h.qty, 3) is distinct from sd.line_qty)
+         or (sd.line_item_qty is not null and round(h.item_qty, 3) is distinct from sd.line_item_qty)
+         as qty_differs,
        coalesce(pd.exp_net, 0) as exp_net, coalesce(pd.exp_tax, 0) as exp_tax,
        coalesce(pd.erp_net, 0) as erp_net, coalesce(pd.erp_tax, 0) as erp_tax, pd.code_detail,
        coalesce(x.logged_receipts, 0) as logged_receipts, coalesce(x.cancelled, 0) as cancelled,
@@ -1227,6 +1234,8 @@ select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id 
  where not (sd.external_id = any(%(named_eids)s))
    and (h.erp_id is null or h.trantype <> sd.expected_type or h.trandate <> sd.business_date
         or h.lines <> sd.line_count or pd.code_detail is not null
+        or (sd.line_qty is not null and round(h.qty, 3) is distinct from sd.line_qty)
+        or (sd.line_item_qty is not null and round(h.item_qty, 3) is distinct from sd.line_item_qty)
         or coalesce(x.logged_receipts, 0) <> sd.receipt_count or x.cancelled > 0 or x.changed > 0)
  order by sd.store_externalid, sd.business_date, sd.external_id
 """
@@ -1284,6 +1293,21 @@ def _summary_lines(conn: psycopg.Connection, p: dict, named: list[dict]) -> tupl
     return out, compared
 
 
+def _qty(value: Decimal | None) -> str:
+    return "none" if value is None else f"{value.normalize():f}"
+
+
+def _quantity_difference(r: dict) -> str:
+    """The item quantities of a summary in the ERP against those it was posted with (document sign):
+    a quantity edited in the ERP, or a line dropped while another was added, with every amount agreeing."""
+    if r["line_qty"] is not None and r["erp_qty"] != r["line_qty"]:
+        return f"item quantity {_qty(r['erp_qty'])} in the ERP, posted with {_qty(r['line_qty'])}"
+    return (
+        f"item quantities on other items than posted: the same total quantity {_qty(r['erp_qty'])}, but item id x "
+        f"quantity {_qty(r['erp_item_qty'])} in the ERP, posted with {_qty(r['line_item_qty'])}"
+    )
+
+
 def _summary_line(r: dict) -> dict:
     sign = r["sign"]
     eid = r["external_id"]
@@ -1297,6 +1321,8 @@ def _summary_line(r: dict) -> dict:
             what.append(f"tranDate {r['erp_date']}, business day {r['business_date']}")
         if r["erp_lines"] != r["line_count"]:
             what.append(f"{r['erp_lines']} lines in the ERP, posted with {r['line_count']}")
+        if r["qty_differs"]:
+            what.append(_quantity_difference(r))
     if r["code_detail"]:
         what.append(f"per tax code: {r['code_detail']}")
     if r["logged_receipts"] != r["receipt_count"]:
@@ -1311,6 +1337,7 @@ def _summary_line(r: dict) -> dict:
         and r["erp_net"] == r["net_amount"]
         and r["erp_tax"] == r["tax_amount"]
         and r["erp_lines"] == r["line_count"]
+        and not r["qty_differs"]
         and r["trantype"] == r["expected_type"]
         and r["erp_date"] == r["business_date"]
     )
