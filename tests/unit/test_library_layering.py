@@ -91,8 +91,22 @@ def test_exceptions_have_one_writer():
 
     write = re.compile(r"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.exception\b", re.I)
     writers = sorted(
-        str(p.relative_to(LIB))
+        str(p.relative_to(LIB.parents[1]))
         for p in [*LIB.rglob("*.py"), *(LIB.parents[1] / "plugins").rglob("*.py")]
         if "migrations" not in p.parts and write.search(p.read_text())
     )
-    assert writers == ["staging/exceptions.py"], writers
+    assert writers == ["include/sitoo_erp/staging/exceptions.py"], writers
+
+
+def test_the_state_ledger_has_one_writer():
+    """``staging/ledger.py`` alone writes ``sitoo_erp.order_state``: every state move is one of its
+    named transitions with its guard (invariant 1 cannot be broken from somewhere else)."""
+    import re
+
+    write = re.compile(r"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.order_state\b", re.I)
+    writers = sorted(
+        str(p.relative_to(LIB.parents[1]))
+        for p in [*LIB.rglob("*.py"), *(LIB.parents[1] / "plugins").rglob("*.py")]
+        if "migrations" not in p.parts and write.search(p.read_text())
+    )
+    assert writers == ["include/sitoo_erp/staging/ledger.py"], writers

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from include.sitoo_erp.posting import states as S
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import close_by_person, reassign_open, resolve_fixed
 from include.sitoo_erp.staging.locks import lock_stage
@@ -217,20 +217,7 @@ def ignore_exception(
                 )
             )["n"]
             if not still_open:
-                cur.execute(
-                    """
-                    update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s,
-                           state_changed_at = now(), updated_at = now(), held_since = null
-                     where orderid = %s and state = %s
-                    """,
-                    (
-                        S.EXCLUDED,
-                        f"{S.IGNORED_BY_OPS} {actor}: {reason}"[:1000],
-                        S.ReasonCode.IGNORED_BY_OPS,
-                        orderid,
-                        S.QUARANTINED,
-                    ),
-                )
+                ledger.exclude_ignored(cur, orderid, actor, reason)
         return audit(
             conn,
             "exception",

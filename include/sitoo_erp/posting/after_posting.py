@@ -45,6 +45,7 @@ from include.sitoo_erp.domain import FINALISED_SQL, OrderState
 from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import DocumentError, external_id_for
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 
 CHANGED_SQL = f"""
@@ -238,11 +239,7 @@ def review_posted(
                 "Resolve: the next run corrects the document in place."
             )
         else:
-            conn.execute(
-                "update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, "
-                "state_changed_at = now(), updated_at = now() where orderid = %s",
-                (S.HELD, S.STAGED, S.ReasonCode.STAGED, oid),
-            )
+            ledger.back_to_staged(conn, oid)
             _revision(
                 conn, revision, "content", "correct", "pending", f"changed after posting: {changed}", None
             )

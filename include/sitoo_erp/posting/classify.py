@@ -17,9 +17,9 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
-from include.sitoo_erp.domain import classification_case
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.after_posting import review_posted
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
@@ -29,34 +29,8 @@ from include.sitoo_erp.staging.exceptions import (
 from include.sitoo_erp.staging.locks import lock_stage
 
 # The classification rules (booking, cancelled, web order without a till, open, parked, unpaid) are
-# ``domain``'s, the one definition every query and check shares; the first that matches decides.
-_STATE_CASE, _REASON_CASE, _CODE_CASE = classification_case()
+# ``domain``'s, applied by the state ledger (``staging.ledger.reclassify``).
 _NOT_FINALISED = S.sql_codes(S.NOT_FINALISED_CODES)
-
-CLASSIFY_SQL = f"""
-with c as (
-    select o.orderid, o.orderdate,
-           {_STATE_CASE} as state,
-           {_REASON_CASE} as reason,
-           {_CODE_CASE} as reason_code
-    from sitoo_erp.sitoo_order o
-    join sitoo_erp.order_state s using (orderid)
-    where s.state <> '{S.POSTED}'
-      and not (s.state = '{S.QUARANTINED}' and s.reason_code = '{S.ReasonCode.MALFORMED_PAYLOAD}')
-      and not (s.state = '{S.EXCLUDED}' and s.reason_code = '{S.ReasonCode.IGNORED_BY_OPS}')
-)
-update sitoo_erp.order_state s
-   set state = c.state,
-       reason = c.reason,
-       reason_code = c.reason_code,
-       state_changed_at = case when s.state is distinct from c.state then now() else s.state_changed_at end,
-       held_since = case when c.state = '{S.HELD}'
-                         then coalesce(s.held_since, greatest(c.orderdate, %(business_now)s)) else null end,
-       updated_at = now()
-  from c
- where s.orderid = c.orderid
-returning c.state, c.reason
-"""
 
 
 def business_clock(conn: psycopg.Connection, business_now: datetime | None = None) -> datetime:
@@ -84,7 +58,7 @@ def classify(
         lock_stage(conn)  # a concurrent gate must never see the ready batch change under it
         after_posting = review_posted(conn, closed_through, run_id)
         now = business_clock(conn, business_now)
-        rows = conn.execute(CLASSIFY_SQL, {"business_now": now}).fetchall()
+        rows = ledger.reclassify(conn, now)
         by_reason: dict[str, int] = {}
         for _, reason in rows:
             by_reason[reason] = by_reason.get(reason, 0) + 1

@@ -36,6 +36,7 @@ from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import LedgerDocument
 from include.sitoo_erp.posting.tax_variance import record_tax_variance
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
 
 log = logging.getLogger(__name__)
@@ -150,19 +151,14 @@ def _record_from_intent(conn: psycopg.Connection, row: dict[str, Any], erp_id: s
         """,
         (erp_id, row["external_id"]),
     )
-    conn.execute(
-        """
-        update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, held_since = null,
-               state_changed_at = now(), updated_at = now()
-         where orderid = %s
-        """,
-        (
-            S.POSTED,
+    ledger.mark_posted(
+        conn,
+        [row["orderid"]],
+        [
             f"posted as {row['document_type']} {row['external_id']} (ERP id {erp_id}; "
-            "answer recovered from the ERP)",
-            S.ReasonCode.POSTED,
-            row["orderid"],
-        ),
+            "answer recovered from the ERP)"
+        ],
+        S.ReasonCode.POSTED,
     )
     record_tax_variance(conn, row["orderid"], row["tax_by_rate"] or [])
     resolve_exceptions(conn, row["orderid"], f"posted as {row['external_id']}")

@@ -52,6 +52,7 @@ from include.sitoo_erp.posting.documents import (
 )
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
 from include.sitoo_erp.posting.tax_variance import record_tax_variance
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
 from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt, wait_for_receipt
 
@@ -280,14 +281,7 @@ def _quarantine(
 ) -> None:
     with conn.transaction():
         lock_stage(conn, shared=True)  # not while a gate or classify works on the ledger
-        conn.execute(
-            """
-            update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s,
-                   state_changed_at = now(), updated_at = now()
-             where orderid = %s and state <> %s
-            """,
-            (S.QUARANTINED, f"{kind}: {message}"[:1000], str(kind), orderid, S.POSTED),
-        )
+        ledger.quarantine(conn, orderid, f"{kind}: {message}", str(kind))
         raise_exception(
             conn,
             kind,
@@ -354,18 +348,11 @@ def _record_posted(
                 item_qty,
             ),
         )
-        conn.execute(
-            """
-            update sitoo_erp.order_state set state = %s, reason = %s, reason_code = %s, held_since = null,
-                   state_changed_at = now(), updated_at = now()
-             where orderid = %s
-            """,
-            (
-                S.POSTED,
-                f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})",
-                S.ReasonCode.POSTED,
-                doc.orderid,
-            ),
+        ledger.mark_posted(
+            conn,
+            [doc.orderid],
+            [f"posted as {doc.kind} {doc.external_id} (ERP id {result.erp_id})"],
+            S.ReasonCode.POSTED,
         )
         record_tax_variance(
             conn,
@@ -481,21 +468,7 @@ def post_ready(
                     if created_from is None:
                         # A sale a concurrent run's gate just passed is posted by that run, which then
                         # posts this return too (it stays ready); otherwise the return waits.
-                        conn.execute(
-                            f"""
-                            update sitoo_erp.order_state set reason = %s, reason_code = %s, updated_at = now()
-                             where orderid = %s
-                               and not exists (select 1 from sitoo_erp.order_state o where o.orderid = %s
-                                  and o.state = '{S.HELD}' and o.reason_code = '{S.ReasonCode.READY}'
-                                  and o.gate_run_id is not null)
-                            """,
-                            (
-                                S.AWAITING_ORIGINAL,
-                                S.ReasonCode.AWAITING_ORIGINAL,
-                                doc.orderid,
-                                doc.created_from_orderid,
-                            ),
-                        )
+                        ledger.await_original(conn, doc.orderid, doc.created_from_orderid)
                         summary.awaiting_original += 1
                         continue
                 owner = _key_owner(conn, doc.external_id, keys_this_run)

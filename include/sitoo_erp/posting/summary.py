@@ -79,6 +79,7 @@ from include.sitoo_erp.posting.post import (
     load_mappings,
     receipt_inputs,
 )
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
@@ -549,15 +550,7 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
             + ", ".join(str(n) for n in part.lines_by_order[r.orderid])
             for r in part.receipts
         ]
-        conn.execute(
-            """
-            update sitoo_erp.order_state s set state = %s, reason = v.reason, reason_code = %s,
-                   held_since = null, state_changed_at = now(), updated_at = now()
-              from unnest(%s::bigint[], %s::text[]) as v(orderid, reason)
-             where s.orderid = v.orderid
-            """,
-            (S.POSTED, S.ReasonCode.POSTED_IN_SUMMARY, ids, reasons),
-        )
+        ledger.mark_posted(conn, ids, reasons, S.ReasonCode.POSTED_IN_SUMMARY)
         resolve_exceptions_of(conn, ids, f"posted in daily summary {doc.external_id}")
 
 

@@ -43,6 +43,7 @@ from include.sitoo_erp.logs import quiet_libraries
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
 from include.sitoo_erp.quality.suites import resolve_suites
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.exceptions import (
     DEFAULT_OWNER,
     ExceptionKind,
@@ -497,13 +498,7 @@ def _cause_lines(failures: list[Failure], labels: dict[int, str]) -> dict[str, l
 
 def _mark_validated(conn: psycopg.Connection, gate_run_id: int, orderids: list[int]) -> None:
     """The receipts this gate run passed: posting may post them (until their content changes)."""
-    conn.execute(
-        f"""
-        update sitoo_erp.order_state set gate_run_id = %s
-         where orderid = any(%s::bigint[]) and state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'
-        """,
-        (gate_run_id, orderids),
-    )
+    ledger.mark_validated(conn, gate_run_id, orderids)
 
 
 def _claim_news(
@@ -543,18 +538,7 @@ def _quarantine(conn: psycopg.Connection, by_receipt: dict[int, list[Failure]]) 
         more = f" (+{len(fs) - 1} more)" if len(fs) > 1 else ""
         ids.append(oid)
         reasons.append(f"{REASON_PREFIX} {first.rule_id} [{first.kind}]: {first.detail}{more}"[:1000])
-    cur = conn.execute(
-        f"""
-        update sitoo_erp.order_state s
-           set state = '{S.QUARANTINED}', reason = q.reason, reason_code = '{S.ReasonCode.QUALITY_GATE}',
-               state_changed_at = now(), held_since = null,
-               gate_run_id = null, updated_at = now()
-          from unnest(%s::bigint[], %s::text[]) as q(orderid, reason)
-         where s.orderid = q.orderid and s.state = '{S.HELD}' and s.reason_code = '{S.ReasonCode.READY}'
-        """,
-        (ids, reasons),
-    )
-    return cur.rowcount
+    return ledger.quarantine_ready(conn, ids, reasons, S.ReasonCode.QUALITY_GATE)
 
 
 def _resolve_gone(conn: psycopg.Connection, batch_ids: list[int], current_keys: list[str]) -> int:

@@ -22,8 +22,8 @@ import psycopg
 
 from include.sitoo_erp import loyalty
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE, receipt_key
-from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
+from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
 from include.sitoo_erp.staging.locks import lock_stage
@@ -340,17 +340,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
 
 def _quarantine_malformed(conn: psycopg.Connection, orderid: int, err: SitooPayloadError) -> None:
     conn.execute("delete from sitoo_erp.sitoo_order where orderid = %s", (orderid,))
-    conn.execute(
-        """
-        insert into sitoo_erp.order_state (orderid, state, reason, reason_code)
-        values (%s, %s, %s, %s)
-        on conflict (orderid) do update
-           set state = excluded.state, reason = excluded.reason, reason_code = excluded.reason_code,
-               state_changed_at = now(), updated_at = now()
-         where order_state.state <> %s
-        """,
-        (orderid, S.QUARANTINED, f"malformed payload: {err}", S.ReasonCode.MALFORMED_PAYLOAD, S.POSTED),
-    )
+    ledger.quarantine_malformed(conn, orderid, f"malformed payload: {err}")
     raise_exception(
         conn,
         ExceptionKind.MALFORMED_PAYLOAD,
@@ -380,21 +370,7 @@ def _write_typed(cur: psycopg.Cursor, orders: list[SitooOrder], timezones: dict[
         f"update sitoo_erp.sitoo_order o set content_hash = ({CONTENT_HASH_SQL}) where o.orderid = any(%s)",
         (ids,),
     )
-    # New orders enter the ledger as held until classification decides; known ones keep their state,
-    # but changed content is not validated any more (``gate_run_id``): the gate must see it again.
-    # held_since is left to classification, which keeps it in business time (not this clock).
-    cur.execute(
-        """
-        insert into sitoo_erp.order_state (orderid, state, reason, reason_code, store_externalid, receipt_id,
-                                           orderdate, held_since)
-        select o.orderid, %s, %s, %s, o.store_externalid, o.receipt_id, o.orderdate, null
-        from sitoo_erp.sitoo_order o where o.orderid = any(%s)
-        on conflict (orderid) do update
-           set store_externalid = excluded.store_externalid, receipt_id = excluded.receipt_id,
-               orderdate = excluded.orderdate, gate_run_id = null, updated_at = now()
-        """,
-        (S.HELD, S.STAGED, S.ReasonCode.STAGED, ids),
-    )
+    ledger.enter_staged(cur, ids)
 
 
 def get_watermark(conn: psycopg.Connection, stream: str) -> int | None:
