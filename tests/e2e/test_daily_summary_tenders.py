@@ -11,6 +11,7 @@ Sitoo tender total, the settlement account clears per store, and a re-run posts 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -25,20 +26,29 @@ from tests.e2e.helpers import money, open_exceptions
 JOURNAL = f"SITOO-TJ-D-{DAY:%Y%m%d}-J1"
 
 
-@pytest.fixture(scope="module")
-def tenders(postgres, dagbag, tmp_path_factory):
-    stack = make_stack(
-        postgres, tmp_path_factory.mktemp("tenders"), seed=7, stores=3, days=1, receipts_per_store_day=60
-    )
+@contextmanager
+def summary_day(postgres, dagbag, workdir, stores: int):
+    """A summary-mode stack whose day is staged (09:00, not closed yet) under its environment."""
+    stack = make_stack(postgres, workdir, seed=7, stores=stores, days=1, receipts_per_store_day=60)
     with connect_url(stack.database_url) as conn:
         set_posting_mode(conn, "daily_summary", date(2026, 1, 1))
     dag = dagbag.get_dag("sitoo_sales_hourly")
-    out: dict = {"stack": stack}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in stack.env.items():
-            mp.setenv(key, value)
-        mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
-        run_hour(dag, at(9))  # stages the day; not closed yet
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in stack.env.items():
+                mp.setenv(key, value)
+            mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
+            run_hour(dag, at(9))
+            yield stack, dag
+    finally:
+        stack.stop()
+        postgres.drop_database(stack.config.database)
+
+
+@pytest.fixture(scope="module")
+def tenders(postgres, dagbag, tmp_path_factory):
+    with summary_day(postgres, dagbag, tmp_path_factory.mktemp("tenders"), stores=3) as (stack, dag):
+        out: dict = {"stack": stack}
         out["posting"] = run_hour(dag, at(7, day=DAY + timedelta(days=1)))
         out["after_posting"] = stack.netsuite.count_documents_by_external_id()
         out["rerun"] = run_hour(dag, at(8, day=DAY + timedelta(days=1)))
@@ -49,8 +59,6 @@ def tenders(postgres, dagbag, tmp_path_factory):
                 "join sitoo_erp.summary_document d using (external_id) where d.status = 'posted'"
             ).fetchall()
         yield out
-    stack.stop()
-    postgres.drop_database(stack.config.database)
 
 
 def test_the_day_posts_and_a_rerun_posts_nothing_more(tenders):
@@ -100,18 +108,8 @@ def test_each_stores_tenders_reach_their_own_accounts_on_its_location(tenders):
 @pytest.fixture(scope="module")
 def refused(postgres, dagbag, tmp_path_factory):
     """The same day while finance has made the gift card liability account inactive, then reactivated."""
-    stack = make_stack(
-        postgres, tmp_path_factory.mktemp("refused"), seed=7, stores=2, days=1, receipts_per_store_day=60
-    )
-    with connect_url(stack.database_url) as conn:
-        set_posting_mode(conn, "daily_summary", date(2026, 1, 1))
-    dag = dagbag.get_dag("sitoo_sales_hourly")
-    out: dict = {"stack": stack}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in stack.env.items():
-            mp.setenv(key, value)
-        mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
-        run_hour(dag, at(9))
+    with summary_day(postgres, dagbag, tmp_path_factory.mktemp("refused"), stores=2) as (stack, dag):
+        out: dict = {"stack": stack}
         stack.netsuite.set_account_active(TENDER_ACCOUNTS["Gift Card"], active=False)
         out["refused_run"] = run_hour(dag, at(7, day=DAY + timedelta(days=1)))
         out["refused_docs"] = stack.netsuite.count_documents_by_external_id()
@@ -125,8 +123,6 @@ def refused(postgres, dagbag, tmp_path_factory):
                 (f"tender_journal:{JOURNAL}",),
             ).fetchall()
         yield out
-    stack.stop()
-    postgres.drop_database(stack.config.database)
 
 
 def test_a_refused_day_journal_is_named_for_finance_and_posts_once_the_cause_is_fixed(refused):

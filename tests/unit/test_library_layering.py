@@ -7,6 +7,7 @@ imports inside functions are deliberate late bindings (operators import the libr
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 LIB = Path(__file__).resolve().parents[2] / "include" / "sitoo_erp"
@@ -84,29 +85,23 @@ def test_only_the_erp_adapter_speaks_the_erps_language():
     assert not speaking, speaking
 
 
-def test_exceptions_have_one_writer():
-    """``staging/exceptions.py`` alone writes ``sitoo_erp.exception`` (open, resolve, claim, a
-    person's decision): one place where an exception's lifecycle can change."""
-    import re
-
-    write = re.compile(r"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.exception\b", re.I)
-    writers = sorted(
+def _writers(table: str) -> list[str]:
+    """The files of the library and the plugins that update, insert into or delete from ``table``."""
+    write = re.compile(rf"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.{table}\b", re.I)
+    return sorted(
         str(p.relative_to(LIB.parents[1]))
         for p in [*LIB.rglob("*.py"), *(LIB.parents[1] / "plugins").rglob("*.py")]
         if "migrations" not in p.parts and write.search(p.read_text())
     )
-    assert writers == ["include/sitoo_erp/staging/exceptions.py"], writers
+
+
+def test_exceptions_have_one_writer():
+    """``staging/exceptions.py`` alone writes ``sitoo_erp.exception`` (open, resolve, claim, a
+    person's decision): one place where an exception's lifecycle can change."""
+    assert _writers("exception") == ["include/sitoo_erp/staging/exceptions.py"]
 
 
 def test_the_state_ledger_has_one_writer():
     """``staging/ledger.py`` alone writes ``sitoo_erp.order_state``: every state move is one of its
     named transitions with its guard (invariant 1 cannot be broken from somewhere else)."""
-    import re
-
-    write = re.compile(r"(update|insert\s+into|delete\s+from)\s+sitoo_erp\.order_state\b", re.I)
-    writers = sorted(
-        str(p.relative_to(LIB.parents[1]))
-        for p in [*LIB.rglob("*.py"), *(LIB.parents[1] / "plugins").rglob("*.py")]
-        if "migrations" not in p.parts and write.search(p.read_text())
-    )
-    assert writers == ["include/sitoo_erp/staging/ledger.py"], writers
+    assert _writers("order_state") == ["include/sitoo_erp/staging/ledger.py"]
