@@ -416,11 +416,13 @@ def _kill_and_clear(stack, sales, start: datetime, plan: ChaosPlan, log) -> dict
 
     planted = _hour_receipts(stack, start)
     post = sales.get_task("post_to_erp")
-    saved = (post.retries, post.retry_attempts, post.retry_max_wait)
+    saved = (post.retries, post.retry_attempts, post.retry_max_wait, post._pre_execute_hook)
     before = stack.netsuite.faults.error_rate
     post.retries, post.retry_attempts, post.retry_max_wait = 0, 2, 0.01
+    # The burst starts when the posting task does (Airflow's pre-execute hook), not with the run:
+    # a burst from the start can fail the gate's SKU lookup first, and then posting never starts.
+    post._pre_execute_hook = lambda context: stack.netsuite.set_faults(error_rate=0.7)
     try:
-        stack.netsuite.set_faults(error_rate=0.7)
         first = sales.test(logical_date=start + timedelta(hours=1))
         first_states = _states(first)  # read now: running the hour again replaces this run
         stack.netsuite.set_faults(error_rate=before)
@@ -431,7 +433,7 @@ def _kill_and_clear(stack, sales, start: datetime, plan: ChaosPlan, log) -> dict
         # Between the death and the clear: what was logged is in the ERP (not necessarily vice versa).
         logged_not_in_erp = sorted(logged - in_erp)
     finally:
-        post.retries, post.retry_attempts, post.retry_max_wait = saved
+        post.retries, post.retry_attempts, post.retry_max_wait, post._pre_execute_hook = saved
         stack.netsuite.set_faults(error_rate=before)
     stack.postgres.restart()  # and the database goes down before the clear, for good measure
     second = sales.test(logical_date=start + timedelta(hours=1))
