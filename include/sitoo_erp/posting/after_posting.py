@@ -146,6 +146,21 @@ def _raise_changed(conn: psycopg.Connection, oid: int, store: str, new_hash: str
     )
 
 
+def _raise_cancelled(conn: psycopg.Connection, oid: int, store: str, eid: str, message: str) -> int:
+    """The finance exception for a posted receipt that is no longer finalised in Sitoo (cancelled):
+    one per document it went into, in either posting mode."""
+    return raise_exception(
+        conn,
+        ExceptionKind.CANCELLED_AFTER_POSTING,
+        subject_key=f"order:{oid}:cancelled_after_posting:{eid}",
+        orderid=oid,
+        store_externalid=store,
+        field="orderstateid",
+        rule="posted.state_unchanged",
+        message=message,
+    )
+
+
 def review_posted(
     conn: psycopg.Connection, closed_through: date | None = None, run_id: str | None = None
 ) -> ReviewSummary:
@@ -195,16 +210,7 @@ def review_posted(
                 "Remedy: reverse it in NetSuite (void the document while its period is open, else a refund / "
                 "credit memo in the open period), then Ignore this exception naming the reversal."
             )
-            exc = raise_exception(
-                conn,
-                ExceptionKind.CANCELLED_AFTER_POSTING,
-                subject_key=f"order:{oid}:cancelled_after_posting:{eid}",
-                orderid=oid,
-                store_externalid=store,
-                field="orderstateid",
-                rule="posted.state_unchanged",
-                message=message,
-            )
+            exc = _raise_cancelled(conn, oid, store, eid, message)
             _revision(conn, revision, change, "exception", "raised", what, exc)
             summary.cancelled_exceptions += 1
             summary.receipts.append(f"{eid}: {what}")
@@ -314,16 +320,7 @@ def _review_summarised(
                 f"{old_gross} (tax {old_tax}) for it in the open period, then Ignore this exception naming it."
                 + period
             )
-            exc = raise_exception(
-                conn,
-                ExceptionKind.CANCELLED_AFTER_POSTING,
-                subject_key=f"order:{oid}:cancelled_after_posting:{eid}",
-                orderid=oid,
-                store_externalid=store,
-                field="orderstateid",
-                rule="posted.state_unchanged",
-                message=message,
-            )
+            exc = _raise_cancelled(conn, oid, store, eid, message)
             _revision(conn, revision, change, "exception", "raised", f"{what} (summary mode)", exc)
             summary.cancelled_exceptions += 1
             summary.receipts.append(f"{eid}: order {oid} {what}")

@@ -30,7 +30,6 @@ from include.sitoo_erp.staging.locks import lock_stage
 
 # The classification rules (booking, cancelled, web order without a till, open, parked, unpaid) are
 # ``domain``'s, applied by the state ledger (``staging.ledger.reclassify``).
-_NOT_FINALISED = S.sql_codes(S.NOT_FINALISED_CODES)
 
 
 def business_clock(conn: psycopg.Connection, business_now: datetime | None = None) -> datetime:
@@ -86,7 +85,7 @@ def report_stalled(
         f"""
         select s.orderid, s.store_externalid, s.receipt_id, s.reason, s.orderdate
           from sitoo_erp.order_state s
-         where s.state = '{S.HELD}' and s.reason_code in {_NOT_FINALISED} and s.orderdate < %s
+         where s.state = '{S.HELD}' and s.reason_code in {S.NOT_FINALISED_SQL} and s.orderdate < %s
          order by s.orderid
         """,
         (now - stall_after,),

@@ -65,3 +65,6 @@ NOT_FINALISED_CODES = (
 def sql_codes(codes: tuple[str, ...]) -> str:
     """``('a', 'b')`` for an SQL ``in`` over fixed codes (constants, never user input)."""
     return "(" + ", ".join(f"'{c}'" for c in codes) + ")"
+
+
+NOT_FINALISED_SQL = sql_codes(NOT_FINALISED_CODES)  # reason_code in {NOT_FINALISED_SQL}

@@ -85,7 +85,7 @@ from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
     raise_exception,
     resolve_exceptions_of,
-    resolve_subject,
+    resolve_subjects,
 )
 from include.sitoo_erp.staging.locks import lock_stage
 
@@ -772,7 +772,7 @@ def _post_day_journals(
                 "update sitoo_erp.summary_document set tender_journal_erp_id = %s where tender_journal_external_id = %s",
                 (result.erp_id, key),
             )
-            resolve_subject(conn, ExceptionKind.ERP_REJECTED, subject, f"posted as ERP id {result.erp_id}")
+            resolve_subjects(conn, [subject], f"posted as ERP id {result.erp_id}", ExceptionKind.ERP_REJECTED)
         out.tender_journals_posted += 1
 
 

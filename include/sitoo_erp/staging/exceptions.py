@@ -110,28 +110,19 @@ def raise_exception(
     return row[0]
 
 
-def resolve_subject(conn: psycopg.Connection, kind: ExceptionKind, subject_key: str, note: str) -> int:
-    """Close the open exception of a cause that is not a receipt (a day's tender journal) once gone."""
-    cur = conn.execute(
-        """
-        update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s
-        where kind = %s and subject_key = %s and status = 'open'
-        """,
-        (note, str(kind), subject_key),
-    )
-    return cur.rowcount
-
-
-def resolve_subjects(conn: psycopg.Connection, subject_keys: Sequence[str], note: str) -> int:
-    """Close the open exceptions of these causes (any kind): e.g. a stock day's movements posted."""
+def resolve_subjects(
+    conn: psycopg.Connection, subject_keys: Sequence[str], note: str, kind: ExceptionKind | None = None
+) -> int:
+    """Close the open exceptions of these causes (of ``kind``, else any kind) once gone: a stock day's
+    movements posted, a day's tender journal taken by the ERP."""
     if not subject_keys:
         return 0
     cur = conn.execute(
         """
-        update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %s
-        where status = 'open' and subject_key = any(%s)
+        update sitoo_erp.exception set status = 'resolved', resolved_at = now(), resolution_note = %(note)s
+        where status = 'open' and subject_key = any(%(keys)s) and (%(kind)s::text is null or kind = %(kind)s)
         """,
-        (note, list(subject_keys)),
+        {"note": note, "keys": list(subject_keys), "kind": None if kind is None else str(kind)},
     )
     return cur.rowcount
 
@@ -169,14 +160,13 @@ def resolve_gone(
 
 def resolve_stalled_no_longer_held(conn: psycopg.Connection) -> int:
     """Stalled exceptions of orders that closed, were cancelled or posted: the stall is over."""
-    not_finalised = S.sql_codes(S.NOT_FINALISED_CODES)
     cur = conn.execute(
         f"""
         update sitoo_erp.exception e set status = 'resolved', resolved_at = now(),
                resolution_note = 'no longer held: ' || s.state || ' (' || s.reason || ')'
           from sitoo_erp.order_state s
          where e.kind = '{ExceptionKind.STALLED}' and e.status = 'open' and e.orderid = s.orderid
-           and not (s.state = '{S.HELD}' and s.reason_code in {not_finalised})
+           and not (s.state = '{S.HELD}' and s.reason_code in {S.NOT_FINALISED_SQL})
         """
     )
     return cur.rowcount
