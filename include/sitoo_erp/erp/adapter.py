@@ -16,10 +16,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from include.sitoo_erp.domain import DocumentKind
+# The domain's word, re-exported: adapters and jobs import it from here.
+from include.sitoo_erp.domain import DocumentKind as DocumentKind
 from include.sitoo_erp.http_retry import ApiError
-
-__all__ = ["DocumentKind"]  # the domain's word, re-exported: adapters and jobs import it from here
 
 if TYPE_CHECKING:
     from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument

@@ -27,6 +27,7 @@ import jwt
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
+from include.sitoo_erp.erp import netsuite_ledger
 from include.sitoo_erp.erp.adapter import (
     DocumentKind,
     ErpCell,
@@ -453,21 +454,15 @@ class NetSuiteHook(HttpHook):
         rows_per_day: int,
         days_per_query: int | None = None,
     ) -> tuple[list[ErpCell], dict[tuple[str, date], int], int]:
-        from include.sitoo_erp.erp import netsuite_ledger
-
         per_query = days_per_query or netsuite_ledger.days_per_page(rows_per_day, 1, SUITEQL_PAGE)
         return netsuite_ledger.fetch_totals(self.query, days, location_ids, per_query)
 
     def ledger_receipt_rows(
         self, days: Sequence[date], location_ids: Sequence[str] | None
     ) -> tuple[list[ErpReceiptRow], int]:
-        from include.sitoo_erp.erp import netsuite_ledger
-
         return netsuite_ledger.fetch_receipt_rows(self.query, days, location_ids)
 
     def ledger_documents(self, day: date, location_id: str) -> list[ErpDocument]:
-        from include.sitoo_erp.erp import netsuite_ledger
-
         return netsuite_ledger.fetch_documents(self.query, day, location_id)
 
     def lookup_items(self, skus: Iterable[str]) -> dict[str, ErpItem]:

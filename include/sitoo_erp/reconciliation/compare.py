@@ -1,7 +1,8 @@
 """Compare and classify: Sitoo vs ERP vs Z-reports vs the posting log, every difference named.
 
-``reconcile(conn, erp, period)`` (``erp``: the ERP adapter's ledger reads) writes one ``reconciliation_run`` with its cells (store x
-business day x tax code, POS sign) and lines (one per difference) and returns a small summary.
+``reconcile(conn, erp, period)`` (``erp``: the ERP adapter, for its ledger reads) writes one
+``reconciliation_run`` with its cells (store x business day x tax code, POS sign) and lines (one per
+difference) and returns a small summary.
 
 Classes (``reconciliation_line.class``) and how each is found:
 
@@ -1194,7 +1195,7 @@ SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
       from codes group by external_id
 ), hdr as (
     select erp_id, max(trantype) as trantype, max(trandate)::date as trandate, sum(lines) as lines,
-           sum(qty) as qty, sum(item_qty) as item_qty
+           round(sum(qty), 3) as qty, round(sum(item_qty), 3) as item_qty
       from _recon_doc group by erp_id
 ), rec as (
     select r.orderid, r.external_id, o.receipt_id,
@@ -1218,10 +1219,7 @@ SUMMARY_COMPARE_SQL = f"""{_receipt_rates(_IN_A_SUMMARY)}
       from rec group by external_id
 )
 select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id is null as absent,
-       round(h.qty, 3) as erp_qty, round(h.item_qty, 3) as erp_item_qty,
-       (sd.line_qty is not null and round(h.qty, 3) is distinct from sd.line_qty)
-         or (sd.line_item_qty is not null and round(h.item_qty, 3) is distinct from sd.line_item_qty)
-         as qty_differs,
+       h.qty as erp_qty, h.item_qty as erp_item_qty, q.qty_differs,
        coalesce(pd.exp_net, 0) as exp_net, coalesce(pd.exp_tax, 0) as exp_tax,
        coalesce(pd.erp_net, 0) as erp_net, coalesce(pd.erp_tax, 0) as erp_tax, pd.code_detail,
        coalesce(x.logged_receipts, 0) as logged_receipts, coalesce(x.cancelled, 0) as cancelled,
@@ -1231,11 +1229,15 @@ select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id 
   left join hdr h on h.erp_id = sd.erp_id
   left join per_doc pd using (external_id)
   left join recs x using (external_id)
+ cross join lateral (
+     -- quantities are compared only where they were recorded at posting (NULL: posted before 0018)
+     select (sd.line_qty is not null and h.qty is distinct from sd.line_qty)
+            or (sd.line_item_qty is not null and h.item_qty is distinct from sd.line_item_qty) as qty_differs
+ ) q
  where not (sd.external_id = any(%(named_eids)s))
    and (h.erp_id is null or h.trantype <> sd.expected_type or h.trandate <> sd.business_date
         or h.lines <> sd.line_count or pd.code_detail is not null
-        or (sd.line_qty is not null and round(h.qty, 3) is distinct from sd.line_qty)
-        or (sd.line_item_qty is not null and round(h.item_qty, 3) is distinct from sd.line_item_qty)
+        or q.qty_differs
         or coalesce(x.logged_receipts, 0) <> sd.receipt_count or x.cancelled > 0 or x.changed > 0)
  order by sd.store_externalid, sd.business_date, sd.external_id
 """
