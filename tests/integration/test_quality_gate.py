@@ -386,9 +386,9 @@ def test_gx_gates_and_migrations_keep_library_info_out_of_the_log(staging_conn, 
     reconciliation), no alembic context lines on an up-to-date schema."""
     import logging
 
-    from include.sitoo_erp.quality.gate import validate_suites
+    from include.sitoo_erp.quality.runner import validate
     from include.sitoo_erp.quality.suites import reconciliation, stock_drift
-    from include.sitoo_erp.reconciliation.gate import _Options
+    from include.sitoo_erp.reconciliation.gate import ReconciliationGateOptions
     from include.sitoo_erp.staging.schema import migrate
     from include.sitoo_erp.stock.gate import StockGateOptions
 
@@ -396,10 +396,10 @@ def test_gx_gates_and_migrations_keep_library_info_out_of_the_log(staging_conn, 
     run_gate(staging_url, staging_conn)  # empty batch
     from datetime import date
 
-    validate_suites(
+    validate(
         staging_url, (stock_drift.SUITE,), StockGateOptions(0, date(2026, 11, 16)), stock_drift.BATCH_TABLE
     )
-    validate_suites(staging_url, (reconciliation.SUITE,), _Options(0), reconciliation.BATCH_TABLE)
+    validate(staging_url, (reconciliation.SUITE,), ReconciliationGateOptions(0), reconciliation.BATCH_TABLE)
     migrate(staging_url)
     noisy = [
         (r.name, r.getMessage()[:80])
@@ -407,3 +407,76 @@ def test_gx_gates_and_migrations_keep_library_info_out_of_the_log(staging_conn, 
         if r.levelno < logging.WARNING and r.name.split(".")[0] in ("great_expectations", "alembic")
     ]
     assert noisy == [], noisy
+
+
+def test_rule_gx_cannot_evaluate_is_reported_failed_and_rechecked_by_the_gate(
+    staging_conn, staging_url, dataset, clean_payloads
+):
+    """A rule GX raises on is named in ``gx_errors``, fails its suite, and the gate's own run of the
+    same SQL still quarantines the receipts it fails. Here the rule qualifies columns with the batch
+    (``{batch}.store_externalid``) instead of aliasing it: PostgreSQL takes that for the view, GX
+    binds ``{batch}`` to a sub-select and cannot run it."""
+    from include.sitoo_erp.quality.rules import Rule, Suite
+    from include.sitoo_erp.staging.exceptions import ExceptionKind
+
+    _seed(staging_conn, dataset)
+    stage_orders(staging_conn, clean_payloads)
+    classify(staging_conn)
+    staging_conn.execute("delete from sitoo_erp.map_store_location where store_externalid = 'ST001'")
+    st001 = staging_conn.execute(
+        "select count(*) from sitoo_erp.ready_receipt where store_externalid = 'ST001'"
+    ).fetchone()[0]
+    assert st001 > 0
+    unaliased = Rule(
+        "store_mapped",
+        ExceptionKind.MISSING_MAPPING,
+        """
+select {batch}.orderid, {batch}.store_externalid, 'store=' || {batch}.store_externalid as cause_key,
+       'store_externalid' as field, null::text as sku, 'store has no map_store_location row' as detail
+from {batch}
+left join sitoo_erp.map_store_location m on m.store_externalid = {batch}.store_externalid
+where m.store_externalid is null
+""",
+        "the receipt's store is mapped",
+    )
+    suite = Suite("store_check", "1.0.0", (unaliased,))
+
+    result = run_gate(
+        staging_url, staging_conn, suites=[suite], options=GateOptions(min_systemic_batch=10**6)
+    )
+
+    assert result.gx_errors == ["store_check.store_mapped"]
+    assert result.suite_success == {"store_check": False} and not result.success
+    assert result.rule_counts == {"store_check.store_mapped": st001}
+    assert result.quarantined == st001
+    recorded = staging_conn.execute(
+        "select success, result -> 'gx_errors' from sitoo_erp.gate_run where gate_run_id = %s",
+        (result.gate_run_id,),
+    ).fetchone()
+    assert recorded == (False, ["store_check.store_mapped"])
+
+
+def test_rule_neither_gx_nor_sql_can_run_is_listed_and_failed(staging_conn, staging_url):
+    """A rule over a column the batch does not have: GX reports the error per metric (not flat);
+    the runner still lists the rule and fails it, and the gate's own SQL run names the column."""
+    import psycopg
+
+    from include.sitoo_erp.quality import runner
+    from include.sitoo_erp.quality.rules import Rule, Suite
+    from include.sitoo_erp.quality.suites.sku_mismatches import STORE_MAPPED
+
+    broken = Rule(
+        "store_mapped_typo",
+        STORE_MAPPED.kind,
+        STORE_MAPPED.sql.replace("where m.store_externalid is null", "where m.store_external_id is null"),
+        STORE_MAPPED.description,
+    )
+    suite = Suite("store_check", "1.0.0", (STORE_MAPPED, broken))
+
+    validation = runner.validate(staging_url, (suite,), GateOptions())
+
+    assert validation.errors == ["store_check.store_mapped_typo"]
+    assert validation.outcome == {"store_check": {"store_mapped": True, "store_mapped_typo": False}}
+    assert validation.suite_success((suite,)) == {"store_check": False}
+    with pytest.raises(psycopg.errors.UndefinedColumn, match="store_external_id"):
+        runner.failing_rows(staging_conn, suite, broken, GateOptions())

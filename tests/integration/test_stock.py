@@ -207,6 +207,20 @@ def test_stock_day_posts_adjustments_quarantines_unknown_and_reports_only_real_d
         assert row is not None
         assert row[0] == "ST002" and row[1] == Decimal("3") and row[3] == "drift"
         assert row[2] == (3 * cost[sku_c]).quantize(Decimal("0.01"))
+        # Without GX (each rule's own SQL, through the same runner) the gate decides the same.
+        from include.sitoo_erp.stock.gate import StockGateOptions, run_stock_gate
+        from include.sitoo_erp.stock.jobs import snapshot_for
+
+        snapshot_id = snapshot_for(conn, DAY)
+        assert snapshot_id is not None
+        opts = StockGateOptions(snapshot_id, DAY)
+        with conn.transaction(force_rollback=True):
+            by_sql = run_stock_gate(stack.database_url, conn, opts, use_gx=False)
+        with conn.transaction(force_rollback=True):
+            by_gx = run_stock_gate(stack.database_url, conn, opts)
+        assert by_sql.rule_success == by_gx.rule_success and not by_gx.success, by_gx.rule_success
+        assert (by_sql.rule_counts, by_sql.checks) == (by_gx.rule_counts, by_gx.checks)
+        assert by_gx.gx_errors == [] and by_gx.rule_counts["drift_within_tolerance"] == 1
         exc = conn.execute(
             "select kind, message from sitoo_erp.exception where status = 'open' and subject_key = %s",
             (f"stock_drift:location={loc2}/sku={sku_c}",),

@@ -2,9 +2,9 @@
 
 ``run_gate`` runs before any posting task:
 
-1. one ephemeral GX context per run, a SQL data source on the staging database and a table asset on
-   the ``sitoo_erp.ready_receipt`` view (the batch); each suite is added to the context with its
-   validation definition and run (SQL pushed down, ``UnexpectedRowsExpectation`` only);
+1. the shared runner (``quality/runner.py``) runs the suites through GX over the
+   ``sitoo_erp.ready_receipt`` view (the batch), SQL pushed down; a rule GX raised on counts as
+   failed and is listed in ``gx_errors``;
 2. every failed expectation's own SQL (the same text) is re-run to get *all* failing rows (GX only
    counts and samples);
 3. failing receipts are quarantined (``order_state`` -> ``quarantined``, reason names
@@ -31,17 +31,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import psycopg
 
-from include.sitoo_erp.logs import quiet_libraries
 from include.sitoo_erp.posting import states as S
-from include.sitoo_erp.quality.rules import BATCH_TABLE, RESULT_COLUMNS, RULE_PREFIX, Rule, Suite
+from include.sitoo_erp.quality import runner
+from include.sitoo_erp.quality.rules import BATCH_TABLE, RULE_PREFIX, Suite
 from include.sitoo_erp.quality.suites import resolve_suites
 from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.exceptions import (
@@ -52,12 +50,8 @@ from include.sitoo_erp.staging.exceptions import (
     resolve_gone,
 )
 from include.sitoo_erp.staging.locks import lock_stage
-from include.sitoo_erp.staging.schema import sqlalchemy_url
 
 log = logging.getLogger(__name__)
-# Before GX is first imported (its import logs hundreds of DEBUG lines when the task logs at DEBUG);
-# _build_context repeats it after the import, for the loggers GX sets to INFO itself.
-quiet_libraries()
 
 SAMPLE_IDS = 10
 SAMPLE_KEYS = 10
@@ -67,14 +61,10 @@ DETAIL_CHARS = 300
 REASON_PREFIX = "quality gate"
 
 
-class RuleOptions(Protocol):
-    """What a gate's rules read: the values of their ``__TOKEN__`` placeholders."""
-
-    def tokens(self) -> dict[str, object]: ...
-
-
 @dataclass
 class GateOptions:
+    """The receipt gate's options (:class:`~include.sitoo_erp.quality.runner.RuleOptions`)."""
+
     min_systemic_batch: int = 20  # below this a high failure share is not called systemic
 
     def tokens(self) -> dict[str, object]:
@@ -162,113 +152,6 @@ class GateResult:
         return json.loads(json.dumps(data, default=str))
 
 
-def _build_context(
-    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
-):
-    """Ephemeral GX context: SQL data source, the batch table/view (default: the ready view) as a table
-    asset, suites + validations. ``options`` is anything with ``tokens()`` (the rules' option values)."""
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.metadata_types import FailureSeverity
-
-    # Every GX gate (receipts, stock, reconciliation) builds its context here: GX's INFO chatter stays
-    # out of the task log, after GX's own import-time setLevel calls.
-    quiet_libraries()
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": that
-        warnings.simplefilter("ignore")  # one rejects Unix-socket URLs; the generic SQL source takes them
-        source = ctx.data_sources.add_sql(
-            name="sitoo_erp_staging", connection_string=sqlalchemy_url(database_url)
-        )
-    schema, table = batch_table.split(".")
-    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
-    batch_def = asset.add_batch_definition_whole_table(
-        "batch" if batch_table != BATCH_TABLE else "ready_batch"
-    )
-    validations = []
-    for suite in suites:
-        suite.check()
-        expectations = [
-            gxe.UnexpectedRowsExpectation(
-                unexpected_rows_query=rule.render(options.tokens()),
-                description=f"{suite.name}.{rule.name}: {rule.description}",
-                meta={
-                    "suite": suite.name,
-                    "rule": rule.name,
-                    "kind": str(rule.kind),
-                    "version": suite.version,
-                },
-                severity=FailureSeverity.CRITICAL,
-            )
-            for rule in suite.rules
-        ]
-        gx_suite = ctx.suites.add(
-            gx.ExpectationSuite(name=suite.name, expectations=expectations, meta={"version": suite.version})
-        )
-        validations.append(
-            (
-                suite,
-                ctx.validation_definitions.add(
-                    gx.ValidationDefinition(
-                        name=f"{suite.name}@{suite.version}", data=batch_def, suite=gx_suite
-                    )
-                ),
-            )
-        )
-    return ctx, validations
-
-
-def _run_gx(
-    database_url: str,
-    suites: tuple[Suite, ...],
-    options: RuleOptions,
-    errors: list[str],
-    batch_table: str = BATCH_TABLE,
-) -> dict[str, dict[str, bool]]:
-    """Run every suite through GX; returns suite -> rule -> success (``errors`` gets rules GX raised on)."""
-    _, validations = _build_context(database_url, suites, options, batch_table)
-    outcome: dict[str, dict[str, bool]] = {}
-    for suite, vd in validations:
-        res = vd.run(result_format="BASIC")
-        rules: dict[str, bool] = {r.name: True for r in suite.rules}
-        for er in res.results:
-            meta = er.expectation_config.meta or {}
-            name = str(meta.get("rule"))  # set on every expectation by _build_context
-            if er.exception_info and er.exception_info.get("raised_exception"):
-                log.warning(
-                    "gate rule %s.%s raised in GX: %s",
-                    suite.name,
-                    name,
-                    er.exception_info.get("exception_message"),
-                )
-            rules[name] = bool(er.success)
-        outcome[suite.name] = rules
-    return outcome
-
-
-def validate_suites(
-    database_url: str, suites: tuple[Suite, ...], options: RuleOptions, batch_table: str = BATCH_TABLE
-) -> dict[str, dict[str, bool]]:
-    """GX over any batch table/view: suite -> rule -> passed. Used by gates other than the receipt gate
-    (e.g. the stock gate); ``options`` needs ``tokens()``."""
-    return _run_gx(database_url, suites, options, [], batch_table)
-
-
-def _fetch_failures(
-    conn: psycopg.Connection, suite: Suite, rule: Rule, options: GateOptions
-) -> list[Failure]:
-    cur = conn.execute(rule.for_batch(options.tokens()))
-    cols = [d.name for d in cur.description or ()]
-    if tuple(cols[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
-        raise RuntimeError(f"gate rule {suite.name}.{rule.name} returns {cols}, expected {RESULT_COLUMNS}")
-    return [
-        Failure(suite.name, rule.name, str(rule.kind), oid, store, str(key), fld, sku, str(detail)[:1000])
-        for oid, store, key, fld, sku, detail, *_ in cur.fetchall()
-    ]
-
-
 def run_gate(
     database_url: str,
     conn: psycopg.Connection,
@@ -295,152 +178,35 @@ def run_gate(
         lock_stage(conn)
         if prepare is not None:
             prepare(conn)
-        batch_ids = [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
-        batch = set(batch_ids)
-
-        gx_started = time.monotonic()
-        gx_errors: list[str] = []
-        outcome = (
-            _run_gx(database_url, chosen, options, gx_errors)
+        batch_ids = _read_batch(conn)
+        validation = (
+            runner.validate(database_url, chosen, options)
             if batch_ids
-            else {s.name: {r.name: True for r in s.rules} for s in chosen}
+            else runner.Validation.nothing_to_check(chosen)
         )
-        gx_duration = time.monotonic() - gx_started
-
-        failures: list[Failure] = []
-        rules_by_id: dict[str, tuple[Suite, Rule]] = {}
-        for suite in chosen:
-            for rule in suite.rules:
-                rules_by_id[f"{suite.name}.{rule.name}"] = (suite, rule)
-                if not outcome[suite.name].get(rule.name, True):
-                    failures.extend(_fetch_failures(conn, suite, rule, options))
-        # One cause once (e.g. two payments with the same unmapped tender on one receipt).
-        unique: dict[tuple[str, str], Failure] = {}
-        for f in failures:
-            unique.setdefault((f.kind, f.subject_key), f)
-        failures = list(unique.values())
-
-        by_receipt: dict[int, list[Failure]] = defaultdict(list)
-        for f in failures:
-            if f.orderid is not None and f.orderid in batch:
-                by_receipt[f.orderid].append(f)
-        receipts_by_rule: dict[str, list[int | None]] = defaultdict(list)
-        keys_by_rule: dict[str, dict[str, None]] = defaultdict(dict)
-        stores: Counter[str] = Counter()
-        for oid in sorted(by_receipt):
-            fs = by_receipt[oid]
-            stores[fs[0].store_externalid or "(none)"] += 1
-            for rule_id in dict.fromkeys(f.rule_id for f in fs):
-                receipts_by_rule[rule_id].append(oid)
-        for f in failures:
-            if len(keys_by_rule[f.rule_id]) < SAMPLE_KEYS:
-                keys_by_rule[f.rule_id][f.cause_key] = None
-            if f.orderid not in batch:  # orphans: not a batch receipt, still counted per rule
-                receipts_by_rule[f.rule_id].append(f.orderid)
-        labels = receipt_labels(conn, [f.orderid for f in failures if f.orderid is not None])
-        details_by_rule = _cause_lines(failures, labels)
-
-        # What failed, counted from the same failures the e-mail lists (batch receipts and orphans).
-        failed_receipts = len({f.orderid for f in failures})
-        # Systemic is about *new* failures: receipts already under an open exception of any kind
-        # (the gate's own, or one posting or staging raised) are known to be bad; a backlog nobody
-        # has fixed yet must not turn an ordinary hour into a "systemic" stop of all posting.
-        known = {
-            r[0]
-            for r in conn.execute(
-                "select distinct orderid from sitoo_erp.exception where status = 'open' and orderid = any(%s)",
-                (batch_ids,),
-            ).fetchall()
-        }
-        fresh = len(batch) - len(known & batch)
-        fresh_failed = sum(1 for oid in by_receipt if oid not in known)
-        systemic = bool(fresh >= options.min_systemic_batch and fresh_failed / fresh > systemic_share)
-        result = GateResult(
-            batch_size=len(batch_ids),
-            failed_receipts=failed_receipts,
-            systemic=systemic,
-            suite_success={s.name: all(outcome[s.name].values()) for s in chosen},
-            suite_versions={s.name: s.version for s in chosen},
-            rule_counts={rid: len(dict.fromkeys(ids)) for rid, ids in receipts_by_rule.items()},
-            rule_kinds={rid: str(r.kind) for rid, (_, r) in rules_by_id.items()},
-            rule_descriptions={rid: r.description for rid, (_, r) in rules_by_id.items()},
-            stores_affected=dict(sorted(stores.items())),
-            samples={rid: list(dict.fromkeys(ids))[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
-            sample_receipts={
-                rid: [_label(labels, oid) for oid in list(dict.fromkeys(ids))[:SAMPLE_IDS]]
-                for rid, ids in receipts_by_rule.items()
-            },
-            sample_details=details_by_rule,
-            run_label=run_label,
-            gx_errors=gx_errors,
-            gx_duration_s=round(gx_duration, 3),
-            owners={k: DEFAULT_OWNER.get(ExceptionKind(k), "retail_ops") for k in {f.kind for f in failures}},
-            rule_keys={rid: list(keys) for rid, keys in keys_by_rule.items()},
-            fresh_batch=fresh,
-            fresh_failed=fresh_failed,
-        )
+        failures = _collect_failures(conn, chosen, validation, options)
+        result, by_receipt = _tally(conn, chosen, validation, batch_ids, failures, run_label)
+        _decide_systemic(conn, result, batch_ids, by_receipt, options, systemic_share)
         rule_ids: dict[str, str] = {}  # "gx:..." exception rule -> "suite.rule"
-        if not systemic:
-            result.quarantined = _quarantine(conn, by_receipt)
-            for f in failures:
-                exc_rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
-                rule_ids[exc_rule] = f.rule_id
-                raise_exception(
-                    conn,
-                    ExceptionKind(f.kind),
-                    subject_key=f.subject_key,
-                    rule=exc_rule,
-                    message=f"order {f.orderid}: {f.detail}",
-                    orderid=f.orderid,
-                    store_externalid=f.store_externalid,
-                    sku=f.sku,
-                    field=f.field,
-                )
-            result.exceptions_raised = len(failures)
-            result.resolved = _resolve_gone(conn, batch_ids, [f.subject_key for f in failures])
-            conn.execute("delete from sitoo_erp.systemic_alert")  # a stop that comes back is news again
-        else:
-            log.error(
-                "gate: systemic failure, %d of %d new receipts fail (> %.0f%%); nothing quarantined",
-                fresh_failed,
-                fresh,
-                systemic_share * 100,
-            )
+        if not result.systemic:
+            rule_ids = _write_exceptions(conn, result, batch_ids, failures, by_receipt)
         if failures:
-            row = conn.execute(
-                f"""select extract(epoch from now() - min(first_seen_at)) / 3600
-                      from sitoo_erp.exception
-                     where status = 'open' and starts_with(rule, '{RULE_PREFIX}')"""
-            ).fetchone()
-            result.oldest_open_exception_hours = (
-                round(float(row[0]), 2) if row and row[0] is not None else None
-            )
-        run_row = conn.execute(
-            """
-            insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success,
-                                            systemic, result)
-            values (%s, %s, %s, %s, %s, %s, %s, '{}'::jsonb) returning gate_run_id
-            """,
-            (
-                ",".join(s.label for s in chosen),
-                dag_id,
-                run_label,
-                result.batch_size,
-                result.failed_receipts,
-                result.success,
-                systemic,
-            ),
-        ).fetchone()
-        assert run_row is not None  # insert … returning: always one row
-        result.gate_run_id = run_row[0]
-        if not systemic:
-            _mark_validated(conn, result.gate_run_id, sorted(batch - set(by_receipt)))
+            result.oldest_open_exception_hours = _oldest_open_exception_hours(conn)
+        result.gate_run_id = runner.record_gate_run(
+            conn,
+            suite=",".join(s.label for s in chosen),
+            dag_id=dag_id,
+            run_id=run_label,
+            batch_size=result.batch_size,
+            failed=result.failed_receipts,
+            success=result.success,
+            systemic=result.systemic,
+        )
+        if not result.systemic:
+            ledger.mark_validated(conn, result.gate_run_id, sorted(set(batch_ids) - set(by_receipt)))
         _claim_news(conn, result, failures, rule_ids)
         result.duration_s = round(time.monotonic() - started, 3)
-        conn.execute(
-            "update sitoo_erp.gate_run set result = %s::jsonb where gate_run_id = %s",
-            (json.dumps(result.summary()), result.gate_run_id),
-        )
+        runner.record_gate_result(conn, result.gate_run_id, result.summary())
         if result.alert_due and alert is not None:
             alert(result)
     log.info(
@@ -449,11 +215,161 @@ def run_gate(
         result.failed_receipts,
         result.quarantined,
         result.resolved,
-        systemic,
+        result.systemic,
         result.duration_s,
         result.gx_duration_s,
     )
     return result
+
+
+def _read_batch(conn: psycopg.Connection) -> list[int]:
+    """The ready receipts this run validates (read under the stage lock: nothing changes them)."""
+    return [r[0] for r in conn.execute(f"select orderid from {BATCH_TABLE}").fetchall()]
+
+
+def _collect_failures(
+    conn: psycopg.Connection, suites: tuple[Suite, ...], validation: runner.Validation, options: GateOptions
+) -> list[Failure]:
+    """All failing rows of every failed rule (re-run by the gate's own SQL), one per cause."""
+    unique: dict[tuple[str, str], Failure] = {}
+    for suite in suites:
+        for rule in suite.rules:
+            if validation.passed(suite, rule):
+                continue
+            for oid, store, key, fld, sku, detail, *_ in runner.failing_rows(conn, suite, rule, options):
+                f = Failure(
+                    suite.name, rule.name, str(rule.kind), oid, store, str(key), fld, sku, str(detail)[:1000]
+                )
+                # One cause once (e.g. two payments with the same unmapped tender on one receipt).
+                unique.setdefault((f.kind, f.subject_key), f)
+    return list(unique.values())
+
+
+def _tally(
+    conn: psycopg.Connection,
+    suites: tuple[Suite, ...],
+    validation: runner.Validation,
+    batch_ids: list[int],
+    failures: list[Failure],
+    run_label: str | None,
+) -> tuple[GateResult, dict[int, list[Failure]]]:
+    """The result's counts, samples and e-mail lines; and the failures of each batch receipt."""
+    batch = set(batch_ids)
+    by_receipt: dict[int, list[Failure]] = defaultdict(list)
+    for f in failures:
+        if f.orderid is not None and f.orderid in batch:
+            by_receipt[f.orderid].append(f)
+    receipts_by_rule: dict[str, list[int | None]] = defaultdict(list)
+    keys_by_rule: dict[str, dict[str, None]] = defaultdict(dict)
+    stores: Counter[str] = Counter()
+    for oid in sorted(by_receipt):
+        fs = by_receipt[oid]
+        stores[fs[0].store_externalid or "(none)"] += 1
+        for rule_id in dict.fromkeys(f.rule_id for f in fs):
+            receipts_by_rule[rule_id].append(oid)
+    for f in failures:
+        if len(keys_by_rule[f.rule_id]) < SAMPLE_KEYS:
+            keys_by_rule[f.rule_id][f.cause_key] = None
+        if f.orderid not in batch:  # orphans: not a batch receipt, still counted per rule
+            receipts_by_rule[f.rule_id].append(f.orderid)
+    labels = receipt_labels(conn, [f.orderid for f in failures if f.orderid is not None])
+    rules = {f"{s.name}.{r.name}": r for s in suites for r in s.rules}
+    result = GateResult(
+        batch_size=len(batch_ids),
+        # What failed, counted from the same failures the e-mail lists (batch receipts and orphans).
+        failed_receipts=len({f.orderid for f in failures}),
+        systemic=False,
+        suite_success=validation.suite_success(suites),
+        suite_versions={s.name: s.version for s in suites},
+        rule_counts={rid: len(dict.fromkeys(ids)) for rid, ids in receipts_by_rule.items()},
+        rule_kinds={rid: str(r.kind) for rid, r in rules.items()},
+        rule_descriptions={rid: r.description for rid, r in rules.items()},
+        stores_affected=dict(sorted(stores.items())),
+        samples={rid: list(dict.fromkeys(ids))[:SAMPLE_IDS] for rid, ids in receipts_by_rule.items()},
+        sample_receipts={
+            rid: [_label(labels, oid) for oid in list(dict.fromkeys(ids))[:SAMPLE_IDS]]
+            for rid, ids in receipts_by_rule.items()
+        },
+        sample_details=_cause_lines(failures, labels),
+        run_label=run_label,
+        gx_errors=list(validation.errors),
+        gx_duration_s=validation.duration_s,
+        owners={k: DEFAULT_OWNER.get(ExceptionKind(k), "retail_ops") for k in {f.kind for f in failures}},
+        rule_keys={rid: list(keys) for rid, keys in keys_by_rule.items()},
+    )
+    return result, by_receipt
+
+
+def _decide_systemic(
+    conn: psycopg.Connection,
+    result: GateResult,
+    batch_ids: list[int],
+    by_receipt: dict[int, list[Failure]],
+    options: GateOptions,
+    systemic_share: float,
+) -> None:
+    """Systemic is about *new* failures: receipts already under an open exception of any kind (the
+    gate's own, or one posting or staging raised) are known to be bad; a backlog nobody has fixed yet
+    must not turn an ordinary hour into a "systemic" stop of all posting."""
+    batch = set(batch_ids)
+    known = {
+        r[0]
+        for r in conn.execute(
+            "select distinct orderid from sitoo_erp.exception where status = 'open' and orderid = any(%s)",
+            (batch_ids,),
+        ).fetchall()
+    }
+    fresh = len(batch) - len(known & batch)
+    fresh_failed = sum(1 for oid in by_receipt if oid not in known)
+    result.fresh_batch, result.fresh_failed = fresh, fresh_failed
+    result.systemic = bool(fresh >= options.min_systemic_batch and fresh_failed / fresh > systemic_share)
+    if result.systemic:
+        log.error(
+            "gate: systemic failure, %d of %d new receipts fail (> %.0f%%); nothing quarantined",
+            fresh_failed,
+            fresh,
+            systemic_share * 100,
+        )
+
+
+def _write_exceptions(
+    conn: psycopg.Connection,
+    result: GateResult,
+    batch_ids: list[int],
+    failures: list[Failure],
+    by_receipt: dict[int, list[Failure]],
+) -> dict[str, str]:
+    """Quarantine the failing receipts, one exception per cause, resolve the causes gone; returns the
+    exception rule of each failing rule (``"gx:suite@version/rule" -> "suite.rule"``)."""
+    rule_ids: dict[str, str] = {}
+    result.quarantined = _quarantine(conn, by_receipt)
+    for f in failures:
+        exc_rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
+        rule_ids[exc_rule] = f.rule_id
+        raise_exception(
+            conn,
+            ExceptionKind(f.kind),
+            subject_key=f.subject_key,
+            rule=exc_rule,
+            message=f"order {f.orderid}: {f.detail}",
+            orderid=f.orderid,
+            store_externalid=f.store_externalid,
+            sku=f.sku,
+            field=f.field,
+        )
+    result.exceptions_raised = len(failures)
+    result.resolved = _resolve_gone(conn, batch_ids, [f.subject_key for f in failures])
+    conn.execute("delete from sitoo_erp.systemic_alert")  # a stop that comes back is news again
+    return rule_ids
+
+
+def _oldest_open_exception_hours(conn: psycopg.Connection) -> float | None:
+    row = conn.execute(
+        f"""select extract(epoch from now() - min(first_seen_at)) / 3600
+              from sitoo_erp.exception
+             where status = 'open' and starts_with(rule, '{RULE_PREFIX}')"""
+    ).fetchone()
+    return round(float(row[0]), 2) if row and row[0] is not None else None
 
 
 def receipt_labels(conn: psycopg.Connection, orderids: Iterable[int]) -> dict[int, str]:
@@ -494,11 +410,6 @@ def _cause_lines(failures: list[Failure], labels: dict[int, str]) -> dict[str, l
             lines.append(f"{fs[0].detail[:DETAIL_CHARS]} [{who}{', '.join(named[:3])}{more}]")
         out[rule_id] = lines
     return out
-
-
-def _mark_validated(conn: psycopg.Connection, gate_run_id: int, orderids: list[int]) -> None:
-    """The receipts this gate run passed: posting may post them (until their content changes)."""
-    ledger.mark_validated(conn, gate_run_id, orderids)
 
 
 def _claim_news(

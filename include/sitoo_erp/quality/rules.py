@@ -19,7 +19,7 @@ substituted as ``__NAME__`` tokens before anything else sees the text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
@@ -69,7 +69,6 @@ class Suite:
     version: str
     rules: tuple[Rule, ...]
     description: str = ""
-    defaults: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
         for r in self.rules:

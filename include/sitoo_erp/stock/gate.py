@@ -1,7 +1,7 @@
 """The stock gate: suite ``stock_drift`` through GX on a snapshot, exceptions per cause, history.
 
 1. GX runs the suite over ``sitoo_erp.stock_drift`` (scoped to the snapshot by a token), SQL pushed
-   down, through the receipt gate's own runner (:func:`quality.gate.validate_suites`);
+   down, through the gates' shared runner (``quality/runner.py``);
 2. each failing rule's SQL is re-run for *all* rows; drift, missing SKUs and negatives open one
    exception per cause (``stock_drift:location=…:sku=…``), re-seen causes bump ``occurrences``, causes
    that no longer fail are resolved;
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -29,7 +28,8 @@ from typing import Any
 
 import psycopg
 
-from include.sitoo_erp.quality.rules import RESULT_COLUMNS, RULE_PREFIX
+from include.sitoo_erp.quality import runner
+from include.sitoo_erp.quality.rules import RULE_PREFIX
 from include.sitoo_erp.quality.suites import stock_drift
 from include.sitoo_erp.staging.exceptions import raise_exception, resolve_gone
 from include.sitoo_erp.staging.locks import lock_stage
@@ -57,6 +57,9 @@ CHECK_WORDS: dict[str, tuple[str, str]] = {
 
 @dataclass
 class StockGateOptions:
+    """The stock gate's options (:class:`~include.sitoo_erp.quality.runner.RuleOptions`): the snapshot
+    and the day it gates, the drift tolerances (the operator's, from Airflow Variables)."""
+
     snapshot_id: int
     business_date: date
     unit_tolerance: str = "0"
@@ -101,6 +104,7 @@ class StockGateResult:
     news: list[str] = field(default_factory=list)  # detail of the new/changed causes (first 20)
     alert_due: bool = False  # a new or changed cause: the drift mail goes out
     last_seen_at: str | None = None  # when the previous failing set was recorded
+    gx_errors: list[str] = field(default_factory=list)  # rules GX could not evaluate (counted as failed)
 
     @property
     def success(self) -> bool:
@@ -110,15 +114,6 @@ class StockGateResult:
         data = asdict(self)
         data["success"] = self.success
         return json.loads(json.dumps(data, default=str))
-
-
-def _failing_rows(conn: psycopg.Connection, rule, options: StockGateOptions) -> list[tuple]:
-    cur = conn.execute(rule.for_batch(options.tokens(), batch=stock_drift.BATCH_TABLE))
-    cols = [d.name for d in cur.description or ()]
-    want = (*RESULT_COLUMNS, "status", "units", "value")
-    if tuple(cols[: len(want)]) != want:
-        raise RuntimeError(f"stock rule {rule.name} returns {cols}, expected {want}")
-    return cur.fetchall()
 
 
 def _check_of(rule_name: str, status: str | None) -> str:
@@ -217,122 +212,43 @@ def run_stock_gate(
     """Validate one snapshot (see module doc); returns what the drift report shows.
 
     ``alert`` (send the drift mail) is called inside the transaction when a new or changed cause
-    failed: if it raises, nothing of this run is committed and the causes stay unannounced."""
-    from include.sitoo_erp.quality.gate import validate_suites
-
+    failed: if it raises, nothing of this run is committed and the causes stay unannounced.
+    ``use_gx=False`` decides each rule by its own SQL instead of GX (same runner, same answer)."""
     started = time.monotonic()
     suite = stock_drift.SUITE
-    suite.check()
-    rule_counts: dict[str, int] = {}
-    samples: dict[str, list[str]] = {}
-    opened = 0
-    current: list[str] = []
-    notes: list[str] = []
-    rows_by_rule: dict[str, list[tuple]] = {}
     with conn.transaction():
         # One stock gate at a time, from GX to its writes: a concurrent run never resolves causes
         # this one is raising (staging.locks).
         lock_stage(conn, STOCK_LOCK)
-        if use_gx:
-            outcome = validate_suites(database_url, (suite,), options, stock_drift.BATCH_TABLE)[suite.name]
-        else:
-            outcome = {r.name: True for r in suite.rules}
-            for r in suite.rules:
-                outcome[r.name] = not _failing_rows(conn, r, options)
-        for rule in suite.rules:
-            if outcome.get(rule.name, True):
-                continue
-            rows = _failing_rows(conn, rule, options)
-            rows_by_rule[rule.name] = rows
-            rule_counts[rule.name] = len(rows)
-            samples[rule.name] = list(dict.fromkeys(str(r[5])[:300] for r in rows))[:5]
-            if rule.name in stock_drift.REPORT_ONLY:
-                continue
-            for n, (_oid, store, cause, fld, sku, detail, *_) in enumerate(rows):
-                subject = f"{SUBJECT_PREFIX}{cause}"
-                current.append(subject)
-                if n >= MAX_EXCEPTIONS:
-                    continue
-                before = conn.execute(
-                    "select 1 from sitoo_erp.exception where kind = %s and subject_key = %s and status = 'open'",
-                    (str(rule.kind), subject),
-                ).fetchone()
-                raise_exception(
-                    conn,
-                    rule.kind,
-                    subject,
-                    f"{RULE_PREFIX}{suite.name}.{rule.name}",
-                    str(detail),
-                    store_externalid=store,
-                    sku=sku,
-                    field=fld,
-                )
-                opened += 0 if before else 1
-            if len(rows) > MAX_EXCEPTIONS:
-                notes.append(
-                    f"{rule.name}: {len(rows) - MAX_EXCEPTIONS} more failing rows without exception rows"
-                )
-        resolved = resolve_gone(
-            conn,
-            rule_prefix=f"{RULE_PREFIX}{suite.name}.",
-            still_failing=current,
-            note="stock gate passed: drift gone",
-            subject_prefix=SUBJECT_PREFIX,
+        suites = (suite,)
+        validation = (
+            runner.validate(database_url, suites, options, stock_drift.BATCH_TABLE)
+            if use_gx
+            else runner.validate_sql(conn, suites, options, stock_drift.BATCH_TABLE, stock_drift.COLUMNS)
         )
-        totals = conn.execute(
-            """
-            select s.business_date, s.sitoo_rows, s.erp_rows, s.drift_rows, s.locations,
-                   coalesce(sum(l.skus_compared), 0), coalesce(sum(l.skus_drifting), 0),
-                   coalesce(sum(l.missing_in_erp), 0), coalesce(sum(l.missing_in_sitoo), 0),
-                   coalesce(sum(l.negative), 0), coalesce(sum(l.drift_units_abs), 0),
-                   coalesce(sum(l.drift_value_abs), 0), coalesce(sum(l.drift_value_net), 0)
-            from sitoo_erp.stock_snapshot s
-            left join sitoo_erp.stock_drift_location l using (snapshot_id)
-            where s.snapshot_id = %s
-            group by s.snapshot_id
-            """,
-            (options.snapshot_id,),
-        ).fetchone()
-        keys = (
-            "business_date",
-            "sitoo_rows",
-            "erp_rows",
-            "drift_rows",
-            "locations",
-            "skus_compared",
-            "skus_drifting",
-            "missing_in_erp",
-            "missing_in_sitoo",
-            "negative",
-            "drift_units_abs",
-            "drift_value_abs",
-            "drift_value_net",
-        )
-        totals_d = dict(zip(keys, totals, strict=True)) if totals else {}
-        locs = conn.execute(
-            """
-            select store_externalid, location_id, skus_compared, skus_drifting, missing_in_erp, negative,
-                   drift_units_abs, drift_value_abs, drift_value_net
-            from sitoo_erp.stock_drift_location where snapshot_id = %s
-              and (skus_drifting + missing_in_erp + missing_in_sitoo + negative) > 0
-            order by drift_value_abs desc, skus_drifting desc, location_id limit %s
-            """,
-            (options.snapshot_id, top_n),
-        )
-        cols = [d.name for d in locs.description or ()]
-        top_locations = [dict(zip(cols, r, strict=True)) for r in locs.fetchall()]
-        top_skus = top_drift(conn, options.snapshot_id, top_n)
+        rows_by_rule = {
+            rule.name: runner.failing_rows(
+                conn, suite, rule, options, stock_drift.BATCH_TABLE, stock_drift.COLUMNS
+            )
+            for rule in suite.rules
+            if not validation.passed(suite, rule)
+        }
+        opened, resolved, notes = _write_exceptions(conn, rows_by_rule)
+        totals = _totals(conn, options.snapshot_id)
         result = StockGateResult(
             snapshot_id=options.snapshot_id,
             business_date=options.business_date.isoformat(),
             suite=suite.label,
-            rule_success={r.name: bool(outcome.get(r.name, True)) for r in suite.rules},
-            rule_counts=rule_counts,
+            rule_success={r.name: validation.passed(suite, r) for r in suite.rules},
+            rule_counts={name: len(rows) for name, rows in rows_by_rule.items()},
             rule_descriptions={r.name: r.description for r in suite.rules},
-            sample_details=samples,
-            totals=totals_d,
-            top_locations=top_locations,
-            top_skus=top_skus,
+            sample_details={
+                name: list(dict.fromkeys(str(r[5])[:300] for r in rows))[:5]
+                for name, rows in rows_by_rule.items()
+            },
+            totals=totals,
+            top_locations=_top_locations(conn, options.snapshot_id, top_n),
+            top_skus=top_drift(conn, options.snapshot_id, top_n),
             unit_tolerance=str(options.unit_tolerance),
             value_tolerance=str(options.value_tolerance),
             exceptions_opened=opened,
@@ -340,28 +256,118 @@ def run_stock_gate(
             run_label=run_label,
             notes=notes,
             checks=_checks(rows_by_rule),
+            gx_errors=list(validation.errors),
         )
         _claim_news(conn, result, rows_by_rule)
         result.duration_s = round(time.monotonic() - started, 3)
-        failed = sum(Counter(rule_counts).values())
-        run_row = conn.execute(
-            """
-            insert into sitoo_erp.gate_run (suite, dag_id, run_id, batch_size, failed_receipts, success, systemic,
-                                            result)
-            values (%s, %s, %s, %s, %s, %s, false, %s) returning gate_run_id
-            """,
-            (
-                suite.name,
-                dag_id,
-                run_id,
-                int(totals_d.get("skus_compared") or 0),
-                failed,
-                result.success,
-                json.dumps(result.summary()),
-            ),
-        ).fetchone()
-        assert run_row is not None  # insert … returning: always one row
-        result.gate_run_id = run_row[0]
+        result.gate_run_id = runner.record_gate_run(
+            conn,
+            suite=suite.name,
+            dag_id=dag_id,
+            run_id=run_id,
+            batch_size=int(totals.get("skus_compared") or 0),
+            failed=sum(result.rule_counts.values()),
+            success=result.success,
+            result=result.summary(),
+        )
         if result.alert_due and alert is not None:
             alert(result)
     return result
+
+
+def _write_exceptions(
+    conn: psycopg.Connection, rows_by_rule: dict[str, list[tuple]]
+) -> tuple[int, int, list[str]]:
+    """One exception per failing cause (``MAX_EXCEPTIONS`` per rule at most), causes gone resolved;
+    returns (opened, resolved, notes)."""
+    suite = stock_drift.SUITE
+    opened = 0
+    current: list[str] = []
+    notes: list[str] = []
+    for rule_name, rows in rows_by_rule.items():
+        if rule_name in stock_drift.REPORT_ONLY:
+            continue
+        rule = suite.rule(rule_name)
+        for n, (_oid, store, cause, fld, sku, detail, *_) in enumerate(rows):
+            subject = f"{SUBJECT_PREFIX}{cause}"
+            current.append(subject)
+            if n >= MAX_EXCEPTIONS:
+                continue
+            before = conn.execute(
+                "select 1 from sitoo_erp.exception where kind = %s and subject_key = %s and status = 'open'",
+                (str(rule.kind), subject),
+            ).fetchone()
+            raise_exception(
+                conn,
+                rule.kind,
+                subject,
+                f"{RULE_PREFIX}{suite.name}.{rule.name}",
+                str(detail),
+                store_externalid=store,
+                sku=sku,
+                field=fld,
+            )
+            opened += 0 if before else 1
+        if len(rows) > MAX_EXCEPTIONS:
+            notes.append(
+                f"{rule.name}: {len(rows) - MAX_EXCEPTIONS} more failing rows without exception rows"
+            )
+    resolved = resolve_gone(
+        conn,
+        rule_prefix=f"{RULE_PREFIX}{suite.name}.",
+        still_failing=current,
+        note="stock gate passed: drift gone",
+        subject_prefix=SUBJECT_PREFIX,
+    )
+    return opened, resolved, notes
+
+
+_TOTAL_KEYS = (
+    "business_date",
+    "sitoo_rows",
+    "erp_rows",
+    "drift_rows",
+    "locations",
+    "skus_compared",
+    "skus_drifting",
+    "missing_in_erp",
+    "missing_in_sitoo",
+    "negative",
+    "drift_units_abs",
+    "drift_value_abs",
+    "drift_value_net",
+)
+
+
+def _totals(conn: psycopg.Connection, snapshot_id: int) -> dict[str, Any]:
+    """The report's totals of the snapshot (rows compared, drifting, missing, drift value)."""
+    totals = conn.execute(
+        """
+        select s.business_date, s.sitoo_rows, s.erp_rows, s.drift_rows, s.locations,
+               coalesce(sum(l.skus_compared), 0), coalesce(sum(l.skus_drifting), 0),
+               coalesce(sum(l.missing_in_erp), 0), coalesce(sum(l.missing_in_sitoo), 0),
+               coalesce(sum(l.negative), 0), coalesce(sum(l.drift_units_abs), 0),
+               coalesce(sum(l.drift_value_abs), 0), coalesce(sum(l.drift_value_net), 0)
+        from sitoo_erp.stock_snapshot s
+        left join sitoo_erp.stock_drift_location l using (snapshot_id)
+        where s.snapshot_id = %s
+        group by s.snapshot_id
+        """,
+        (snapshot_id,),
+    ).fetchone()
+    return dict(zip(_TOTAL_KEYS, totals, strict=True)) if totals else {}
+
+
+def _top_locations(conn: psycopg.Connection, snapshot_id: int, top_n: int) -> list[dict[str, Any]]:
+    locs = conn.execute(
+        """
+        select store_externalid, location_id, skus_compared, skus_drifting, missing_in_erp, negative,
+               drift_units_abs, drift_value_abs, drift_value_net
+        from sitoo_erp.stock_drift_location where snapshot_id = %s
+          and (skus_drifting + missing_in_erp + missing_in_sitoo + negative) > 0
+        order by drift_value_abs desc, skus_drifting desc, location_id limit %s
+        """,
+        (snapshot_id, top_n),
+    )
+    cols = [d.name for d in locs.description or ()]
+    return [dict(zip(cols, r, strict=True)) for r in locs.fetchall()]

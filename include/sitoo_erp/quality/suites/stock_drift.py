@@ -14,11 +14,12 @@ adjusts either system's stock.
 
 from __future__ import annotations
 
-from include.sitoo_erp.quality.rules import Rule, Suite
+from include.sitoo_erp.quality.rules import RESULT_COLUMNS, Rule, Suite
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
 VERSION = "1.1.0"  # 1.1.0: status, units, value after the contract columns
 BATCH_TABLE = "sitoo_erp.stock_drift"
+COLUMNS = (*RESULT_COLUMNS, "status", "units", "value")  # what the stock gate reads of a failing row
 
 _WHERE = "b.snapshot_id = __SNAPSHOT_ID__"
 _WHO = (
@@ -108,5 +109,4 @@ SUITE = Suite(
     description="Daily stock: SKUs in both systems, drift within tolerance, no unexplained negative on-hand, "
     "the day's movements in the ERP.",
     rules=(SKU_IN_BOTH, DRIFT_WITHIN_TOLERANCE, NO_UNEXPLAINED_NEGATIVE, MOVEMENTS_POSTED),
-    defaults={"unit_tolerance": "0", "value_tolerance": "0.00"},
 )
