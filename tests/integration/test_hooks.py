@@ -322,3 +322,19 @@ def test_test_connection_says_what_is_wrong_without_the_secret(sitoo_conn, ns, m
     netsuite_conn(monkeypatch, sandbox, certificate_id="wrong-cert", timeout=2)
     ok, message = NetSuiteHook(retry=FAST).test_connection()
     assert not ok and "refused the M2M token request" in message
+
+
+def test_session_sends_the_bearer_token_never_basic_auth_or_our_settings(ns):
+    """The connection's login/password are the M2M client id and the PEM private key: the session
+    must send a bearer token, never Basic auth built from them, and never our settings as a header."""
+    import requests
+
+    from include.sitoo_erp.erp.netsuite import EXTRA_KEY
+
+    with NetSuiteHook(retry=FAST) as hook:
+        session = hook.session()
+        assert EXTRA_KEY not in session.headers
+        prepared = session.prepare_request(requests.Request("GET", f"{hook.base_url}/record/v1/cashSale/1"))
+        authorization = prepared.headers["Authorization"]
+        assert authorization.startswith("Bearer ") and authorization != "Bearer "
+        assert "Basic" not in authorization and "PRIVATE KEY" not in str(prepared.headers)

@@ -136,12 +136,14 @@ class NetSuiteHook(HttpHook):
 
     # -- session and token ----------------------------------------------------------------------
 
-    def _configure_session_from_auth(self, session: requests.Session, connection: Any) -> requests.Session:
-        session.auth = _BearerAuth(self)
-        return session
-
-    def _configure_session_from_extra(self, session: requests.Session, connection: Any, extra_options: dict):
-        session = super()._configure_session_from_extra(session, connection, extra_options)
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """HttpHook's session, with the M2M bearer token as its auth (``auth_type``, the provider's
+        public hook for it: the connection's login/password are the client id and the PEM key, never
+        sent as Basic auth) and without our settings key, which HttpHook would send as a header."""
+        self.auth_type = lambda *_: _BearerAuth(self)
+        session = super().get_conn(headers, extra_options)
         session.headers.pop(EXTRA_KEY, None)  # our settings, not an HTTP header
         return session
 
