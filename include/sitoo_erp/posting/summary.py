@@ -48,6 +48,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from pydantic import TypeAdapter
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE, sanitise_key
 from include.sitoo_erp.erp.adapter import DocumentKind, ErpRejected, PostResult
@@ -475,8 +476,8 @@ def _assign(
             """
             insert into sitoo_erp.summary_document (external_id, store_externalid, business_date, document_type,
                 direction, supplement, part, status, receipt_count, line_count, line_qty, line_item_qty,
-                net_amount, tax_amount, gross_amount, tax_variance, tender_journal_external_id)
-            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                net_amount, tax_amount, gross_amount, tax_variance, tender_journal_external_id, document)
+            values (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
             """,
             (
                 doc.external_id,
@@ -495,6 +496,7 @@ def _assign(
                 doc.gross_total,
                 doc.total_variance,
                 JOURNAL_OWED if doc.tender_journal is not None and doc.tender_journal.lines else None,
+                _DOCUMENT_JSON.dump_json(doc).decode(),
             ),
         )
         with conn.cursor() as cur:
@@ -532,7 +534,8 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
                set status = 'posted', erp_id = %s,
                    tender_journal_external_id = coalesce(%s, tender_journal_external_id),
                    tender_journal_erp_id = coalesce(%s, tender_journal_erp_id),
-                   attempts = attempts + %s, posted_at = now()
+                   attempts = attempts + %s, posted_at = now(),
+                   document = case when tender_journal_external_id = %s then %s::jsonb end
              where external_id = %s
             """,
             (
@@ -540,6 +543,8 @@ def _record_posted(conn: psycopg.Connection, part: DaySummary, result: PostResul
                 journal.external_id if journal else None,
                 journal.erp_id if journal else None,
                 result.attempts,
+                JOURNAL_OWED,
+                _DOCUMENT_JSON.dump_json(_tender_part(doc)).decode(),
                 doc.external_id,
             ),
         )
@@ -631,11 +636,19 @@ def _resend_pending(
 ) -> None:
     """Documents assigned by a run whose ERP answer never got recorded: the same receipts, the same key."""
     pending = conn.execute(
-        "select external_id, store_externalid, business_date from sitoo_erp.summary_document "
+        "select external_id, store_externalid, business_date, document from sitoo_erp.summary_document "
         "where status = 'pending' order by external_id"
     ).fetchall()
-    for external_id, store, business_date in pending:
+    for external_id, store, business_date, stored in pending:
         part = _rebuild(conn, mappings, doc_options, external_id, store, business_date)
+        if stored is not None:
+            # Exactly the document the lost call sent (the ERP may hold it): not a rebuild from the
+            # receipts' current content. A receipt that changed since is the after-posting review's.
+            part = replace(
+                part,
+                document=_DOCUMENT_JSON.validate_python(stored),
+                lines_by_order=_assigned_lines(conn, external_id),
+            )
         _remember(cache, part)
         out.resent_pending += 1
         _send(conn, erp, part, out, transient)
@@ -645,14 +658,43 @@ def _remember(cache: dict[str, LedgerDocument], part: DaySummary) -> None:
     """Keep the summary document (not its receipts: memory stays flat over a month's backfill) when
     its tenders will owe a journal at the end of the run."""
     if part.document.tender_journal is not None:  # what day_journals reads; not the 200 item lines
-        cache[part.document.external_id] = replace(part.document, lines=(), discount=None)
+        cache[part.document.external_id] = _tender_part(part.document)
+
+
+# A summary document as JSON (Decimals as exact strings) and back: what _assign keeps for a re-send.
+_DOCUMENT_JSON = TypeAdapter(LedgerDocument)
+
+
+def _tender_part(doc: LedgerDocument) -> LedgerDocument:
+    """What the day's tender journal reads of a posted document: not its (up to 200) item lines."""
+    return replace(doc, lines=(), discount=None)
+
+
+def _assigned_lines(conn: psycopg.Connection, external_id: str) -> dict[int, list[int]]:
+    """Per receipt, the document lines its rows went into, as committed with the document."""
+    return {
+        oid: list(lines)
+        for oid, lines in conn.execute(
+            "select orderid, line_numbers from sitoo_erp.summary_receipt where external_id = %s",
+            (external_id,),
+        )
+    }
 
 
 def _member_documents(conn, mappings, doc_options, cache, rows) -> list[LedgerDocument]:
     docs = []
+    stored = dict(
+        conn.execute(
+            "select external_id, document from sitoo_erp.summary_document "
+            "where external_id = any(%s) and document is not null",
+            ([r[0] for r in rows],),
+        ).fetchall()
+    )
     for external_id, store, business_date in rows:
         doc = cache.get(external_id)
-        if doc is None:  # posted by an earlier run: rebuilt from exactly its receipts
+        if doc is None and external_id in stored:  # posted by an earlier run: its tenders as posted
+            doc = _DOCUMENT_JSON.validate_python(stored[external_id])
+        if doc is None:  # assigned before documents were kept: rebuilt from exactly its receipts
             doc = _rebuild(conn, mappings, doc_options, external_id, store, business_date).document
         docs.append(doc)
     return docs
@@ -709,7 +751,7 @@ def _post_day_journals(
             nothing_owed = [d.external_id for d in docs if d.external_id not in journalled]
             if nothing_owed:  # rebuilt with one bank method after a mapping change: no journal to post
                 conn.execute(
-                    "update sitoo_erp.summary_document set tender_journal_external_id = null "
+                    "update sitoo_erp.summary_document set tender_journal_external_id = null, document = null "
                     "where external_id = any(%s) and tender_journal_external_id = %s",
                     (nothing_owed, JOURNAL_OWED),
                 )
@@ -769,7 +811,8 @@ def _post_day_journals(
             continue
         with conn.transaction():
             conn.execute(
-                "update sitoo_erp.summary_document set tender_journal_erp_id = %s where tender_journal_external_id = %s",
+                "update sitoo_erp.summary_document set tender_journal_erp_id = %s, document = null "
+                "where tender_journal_external_id = %s",
                 (result.erp_id, key),
             )
             resolve_subjects(conn, [subject], f"posted as ERP id {result.erp_id}", ExceptionKind.ERP_REJECTED)
