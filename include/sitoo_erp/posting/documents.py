@@ -102,7 +102,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.sitoo_erp import loyalty as loyalty_keys
@@ -761,195 +761,55 @@ def pos_vat_by_rate(receipt: ReceiptInput) -> dict[Decimal, Decimal]:
     return receipt_vat(receipt).vat_by_rate
 
 
+class _DraftLine(TypedDict):
+    """A document line before its number: tax and (VAT-inclusive till) amount still move in allocation."""
+
+    kind: str
+    item_id: str
+    quantity: Decimal
+    rate: Decimal
+    amount: Decimal
+    vat_rate: Decimal
+    tax_code_id: str
+    tax_type_id: str
+    tax_amount: Decimal
+    pos_line_tax: Decimal
+    description: str | None
+    sku: str | None
+    orderitemid: int | None
+
+
 def build_document(
     receipt: ReceiptInput, mappings: Mappings, options: DocumentOptions | None = None
 ) -> LedgerDocument:
-    """One finalised receipt -> one ERP-neutral ledger document (rules in the module docstring)."""
+    """One finalised receipt -> one ERP-neutral ledger document (rules in the module docstring).
+
+    The steps run in a fixed order so a receipt with several faults always reports the same first one.
+    """
     options = options or DocumentOptions()
     oid = receipt.orderid
-
-    def fail(message: str, field: str, rule: str) -> DocumentError:
-        return DocumentError(message, orderid=oid, field=field, rule=rule)
-
-    if options.require_finalised and (
-        receipt.orderstateid not in (None, OrderState.CLOSED)
-        or receipt.paymentstateid not in (None, PaymentState.SUCCESSFUL)
-    ):
-        raise fail(
-            f"not finalised (orderstateid={receipt.orderstateid}, paymentstateid={receipt.paymentstateid})",
-            "orderstateid",
-            "finalised_only",
-        )
-    if not receipt.store_externalid:
-        raise fail("store external id is missing", "store_externalid", "store.required")
-    store = mappings.stores.get(receipt.store_externalid)
-    if store is None:
-        raise MappingMissing("store", receipt.store_externalid, oid)
-    if not receipt.rows:
-        raise fail("receipt has no rows", "orderitems", "rows.required")
-
+    store_externalid, store = _check_postable(receipt, mappings, options)
     kind = _document_kind(receipt, options)
     sign = 1 if kind == DocumentKind.SALE else -1
     s = Decimal(sign)
-    external_id = external_id_for(kind, receipt.store_externalid, receipt.receipt_id, oid)
+    external_id = external_id_for(kind, store_externalid, receipt.receipt_id, oid)
 
-    # --- POS VAT per rate (POS sign): the one rule, cross-checked against moneyfinal_vat / _net.
-    till = receipt_vat(receipt)
-    pos_vat = till.vat_by_rate
-    row_loyalty = _row_loyalty(receipt)  # bonus cheques: the line posts at its original price (rule 8)
-
-    # --- item lines (document sign).
-    lines: list[dict[str, Any]] = []
-    for row in receipt.rows:
-        if _is_gift_card_row(row, options):
-            if row.vat_rate != 0 or row.money_vat != 0:
-                raise fail(
-                    f"gift card row {row.orderitemid} carries VAT {row.vat_rate.normalize():f}% / {row.money_vat}"
-                    " (a gift card sold is a liability at 0 % VAT)",
-                    "sitoo_order_row.vat_rate",
-                    "gift_card.zero_vat",
-                )
-            item_id, line_kind = _doc_item(mappings, "gift_card", oid), LineKind.GIFT_CARD
-        else:
-            if not row.sku:
-                raise fail(f"row {row.orderitemid} has no SKU", "sitoo_order_row.sku", "sku.required")
-            item_id = _sku_item(mappings, row.sku, oid)
-            line_kind = LineKind.ITEM
-        qty = s * row.quantity
-        lnet, lvat = row_loyalty.get(row.orderitemid, (ZERO, ZERO))
-        amount = s * (row.money_net + lnet)
-        # The unit price paid keeps its POS sign (positive); quantity and amount carry the direction.
-        unit = row.original_unit_price if lnet else row.net_unit_price
-        if unit is None:
-            unit = r2(amount / qty) if qty else amount
-        tm = _tax(mappings, row.vat_rate, oid)
-        lines.append(
-            {
-                "kind": line_kind,
-                "item_id": item_id,
-                "quantity": qty,
-                "rate": unit,
-                "amount": amount,
-                "vat_rate": row.vat_rate,
-                "tax_code_id": tm.tax_code_id,
-                "tax_type_id": tm.tax_type_id,
-                "pos_line_tax": s * (row.money_vat + lvat),
-                "description": row.productname,
-                "sku": row.sku,
-                "orderitemid": row.orderitemid,
-            }
-        )
-
-    # --- cash round-off: one more line, 0 % VAT.
-    if receipt.money_roundoff:
-        zero = rate_key(0)
-        tm = _tax(mappings, zero, oid)
-        amount = s * receipt.money_roundoff
-        lines.append(
-            {
-                "kind": LineKind.ROUNDING,
-                "item_id": _doc_item(mappings, "cash_rounding", oid),
-                "quantity": Decimal(1),
-                "rate": amount,
-                "amount": amount,
-                "vat_rate": zero,
-                "tax_code_id": tm.tax_code_id,
-                "tax_type_id": tm.tax_type_id,
-                "pos_line_tax": ZERO,
-                "description": "Cash rounding",
-                "sku": None,
-                "orderitemid": None,
-            }
-        )
-
-    # --- loyalty: document-level discount with negative tax lines per rate.
-    discount: DocumentDiscount | None = None
-    loyalty = loyalty_by_rate(receipt)
-    if loyalty:
-        taxes = []
-        for rate, (lnet, lvat) in sorted(loyalty.items()):
-            tm = _tax(mappings, rate, oid)
-            taxes.append(DiscountTax(rate, tm.tax_code_id, tm.tax_type_id, -s * lnet, -s * lvat))
-        lnet_total = sum((n for n, _ in loyalty.values()), ZERO)
-        discount = DocumentDiscount(
-            item_id=_doc_item(mappings, "loyalty_discount", oid),
-            amount=-s * lnet_total,
-            taxes=tuple(taxes),
-            gross=s * (lnet_total + sum((v for _, v in loyalty.values()), ZERO)),
-            reference=loyalty_keys.reference(
-                receipt.additionaldata, (r.additionaldata for r in receipt.rows)
-            ),
-        )
-    discount_tax = {t.vat_rate: t.tax_amount for t in discount.taxes} if discount else {}
-
-    # --- tax allocation per rate: lines carry POS VAT at R minus the (negative) discount tax at R.
-    pos_doc = {rate: s * v for rate, v in pos_vat.items()}
-    by_rate: dict[Decimal, list[int]] = {}
-    for i, ln in enumerate(lines):
-        if ln["kind"] != LineKind.ROUNDING:
-            by_rate.setdefault(ln["vat_rate"], []).append(i)
-    for ln in lines:
-        ln["tax_amount"] = ln["pos_line_tax"]
-    for rate, idx in by_rate.items():
-        target = pos_doc.get(rate, ZERO) - discount_tax.get(rate, ZERO)
-        try:
-            allocated = allocate_tax(
-                [lines[i]["amount"] for i in idx], [lines[i]["pos_line_tax"] for i in idx], rate, target
-            )
-        except ValueError as exc:
-            raise fail(str(exc), "money_vat", "tax.allocation") from exc
-        for i, tax in zip(idx, allocated, strict=True):
-            lines[i]["tax_amount"] = tax
-            if till.keeps_gross:  # VAT-inclusive till: the line keeps its gross, its net gives the cent
-                lines[i]["amount"] -= tax - lines[i]["pos_line_tax"]
+    till = receipt_vat(receipt)  # POS VAT per rate (POS sign), cross-checked against money_vat / _net
+    lines = _item_lines(receipt, mappings, options, s)
+    rounding = _rounding_line(receipt, mappings, s)
+    if rounding is not None:
+        lines.append(rounding)
+    discount = _loyalty_discount(receipt, mappings, s)
+    pos_doc = {rate: s * v for rate, v in till.vat_by_rate.items()}
+    _allocate_line_tax(lines, pos_doc, discount, till.keeps_gross, oid)
     doc_lines = tuple(DocumentLine(line_no=n, **ln) for n, ln in enumerate(lines, start=1))
+    pos_doc, erp_tax, variance = _tax_variance(doc_lines, discount, pos_doc)
 
-    # --- variance: what the ERP would compute per line without the override.
-    erp_tax: dict[Decimal, Decimal] = {}
-    for dl in doc_lines:
-        erp_tax[dl.vat_rate] = erp_tax.get(dl.vat_rate, ZERO) + r2(dl.amount * dl.vat_rate / HUNDRED)
-    for t in discount.taxes if discount else ():
-        erp_tax[t.vat_rate] = erp_tax.get(t.vat_rate, ZERO) + r2(t.basis * t.vat_rate / HUNDRED)
-    for rate in erp_tax:
-        pos_doc.setdefault(rate, ZERO)
-    variance = {rate: pos_doc[rate] - erp_tax.get(rate, ZERO) for rate in pos_doc}
-
-    # --- tenders (rule 11).
-    splits = []
-    for p in receipt.payments:
-        method = mappings.tenders.get(p.name)
-        if not method:
-            raise MappingMissing("tender", p.name, oid)
-        splits.append(
-            TenderSplit(
-                name=p.name,
-                amount=s * p.amount,
-                payment_method_id=method,
-                is_gift_card=p.name in mappings.gift_card_tenders,
-                is_virtual=p.is_virtual,
-                account_id=mappings.tender_accounts.get(p.name),
-                via_journal=p.name in mappings.journal_tenders or p.is_virtual,
-            )
-        )
+    splits = _tender_splits(receipt, mappings, s)
     linked = receipt.refund_of_orderid or receipt.creditorderid
     resale = sign > 0 and bool(linked)  # a return of a return
-    memo = f"{options.memo_prefix} {receipt.receipt_id or oid}"
-    if resale:
-        memo += f" (reverses return {receipt.original_receipt_id or linked})"
-    if splits:
-        memo += " | " + "; ".join(f"{t.name} {_money_text(t.amount)}" for t in splits)
-    if len(memo) > options.memo_max_length:
-        memo = memo[: options.memo_max_length - 3] + "..."
-
-    created_from = None
-    created_from_orderid = linked if (sign < 0 or resale) else None
-    if created_from_orderid and (receipt.original_receipt_id or receipt.original_orderid):
-        created_from = external_id_for(
-            DocumentKind.REFUND if resale else DocumentKind.SALE,
-            receipt.original_store_externalid or receipt.store_externalid,
-            receipt.original_receipt_id,
-            receipt.original_orderid or created_from_orderid,
-        )
+    memo = _memo(receipt, options, splits, linked if resale else None)
+    created_from_orderid, created_from = _created_from(receipt, store_externalid, linked, sign, resale)
     payment_method_id, journal = _tender_plan(kind, external_id, splits, mappings, oid)
 
     doc = LedgerDocument(
@@ -957,7 +817,7 @@ def build_document(
         external_id=external_id,
         orderid=oid,
         receipt_id=receipt.receipt_id,
-        store_externalid=receipt.store_externalid,
+        store_externalid=store_externalid,
         tran_date=_tran_date(receipt),
         memo=memo,
         location_id=store.location_id,
@@ -975,27 +835,270 @@ def build_document(
         tax_variance_by_rate=variance,
         tender_journal=journal,
     )
+    _check_totals(doc, receipt, pos_doc, splits)
+    return doc
 
-    # --- totals check against the POS (sign-adjusted).
+
+def _check_postable(
+    receipt: ReceiptInput, mappings: Mappings, options: DocumentOptions
+) -> tuple[str, StoreMapping]:
+    """Rule 3 and the header: only a finalised receipt of a mapped store with rows becomes a document."""
+    oid = receipt.orderid
+    if options.require_finalised and (
+        receipt.orderstateid not in (None, OrderState.CLOSED)
+        or receipt.paymentstateid not in (None, PaymentState.SUCCESSFUL)
+    ):
+        raise DocumentError(
+            f"not finalised (orderstateid={receipt.orderstateid}, paymentstateid={receipt.paymentstateid})",
+            orderid=oid,
+            field="orderstateid",
+            rule="finalised_only",
+        )
+    if not receipt.store_externalid:
+        raise DocumentError(
+            "store external id is missing", orderid=oid, field="store_externalid", rule="store.required"
+        )
+    store = mappings.stores.get(receipt.store_externalid)
+    if store is None:
+        raise MappingMissing("store", receipt.store_externalid, oid)
+    if not receipt.rows:
+        raise DocumentError("receipt has no rows", orderid=oid, field="orderitems", rule="rows.required")
+    return receipt.store_externalid, store
+
+
+def _item_lines(
+    receipt: ReceiptInput, mappings: Mappings, options: DocumentOptions, s: Decimal
+) -> list[_DraftLine]:
+    """Rules 4, 8, 9: one line per row (document sign); a bonus-cheque row at its original price."""
+    oid = receipt.orderid
+    row_loyalty = _row_loyalty(receipt)
+    lines: list[_DraftLine] = []
+    for row in receipt.rows:
+        item_id, line_kind = _row_item(row, mappings, options, oid)
+        qty = s * row.quantity
+        lnet, lvat = row_loyalty.get(row.orderitemid, (ZERO, ZERO))
+        amount = s * (row.money_net + lnet)
+        # The unit price paid keeps its POS sign (positive); quantity and amount carry the direction.
+        unit = row.original_unit_price if lnet else row.net_unit_price
+        if unit is None:
+            unit = r2(amount / qty) if qty else amount
+        tm = _tax(mappings, row.vat_rate, oid)
+        pos_line_tax = s * (row.money_vat + lvat)
+        lines.append(
+            _DraftLine(
+                kind=line_kind,
+                item_id=item_id,
+                quantity=qty,
+                rate=unit,
+                amount=amount,
+                vat_rate=row.vat_rate,
+                tax_code_id=tm.tax_code_id,
+                tax_type_id=tm.tax_type_id,
+                tax_amount=pos_line_tax,
+                pos_line_tax=pos_line_tax,
+                description=row.productname,
+                sku=row.sku,
+                orderitemid=row.orderitemid,
+            )
+        )
+    return lines
+
+
+def _row_item(row: ReceiptRow, mappings: Mappings, options: DocumentOptions, oid: int) -> tuple[str, str]:
+    """The ERP item and line kind of a row: a gift card sold is a 0 % liability, never revenue (rule 9)."""
+    if _is_gift_card_row(row, options):
+        if row.vat_rate != 0 or row.money_vat != 0:
+            raise DocumentError(
+                f"gift card row {row.orderitemid} carries VAT {row.vat_rate.normalize():f}% / {row.money_vat}"
+                " (a gift card sold is a liability at 0 % VAT)",
+                orderid=oid,
+                field="sitoo_order_row.vat_rate",
+                rule="gift_card.zero_vat",
+            )
+        return _doc_item(mappings, "gift_card", oid), LineKind.GIFT_CARD
+    if not row.sku:
+        raise DocumentError(
+            f"row {row.orderitemid} has no SKU", orderid=oid, field="sitoo_order_row.sku", rule="sku.required"
+        )
+    return _sku_item(mappings, row.sku, oid), LineKind.ITEM
+
+
+def _rounding_line(receipt: ReceiptInput, mappings: Mappings, s: Decimal) -> _DraftLine | None:
+    """Rule 10: the cash round-off as one last 0 % line, so the document's total is the POS gross."""
+    if not receipt.money_roundoff:
+        return None
+    oid = receipt.orderid
+    zero = rate_key(0)
+    tm = _tax(mappings, zero, oid)
+    amount = s * receipt.money_roundoff
+    return _DraftLine(
+        kind=LineKind.ROUNDING,
+        item_id=_doc_item(mappings, "cash_rounding", oid),
+        quantity=Decimal(1),
+        rate=amount,
+        amount=amount,
+        vat_rate=zero,
+        tax_code_id=tm.tax_code_id,
+        tax_type_id=tm.tax_type_id,
+        tax_amount=ZERO,
+        pos_line_tax=ZERO,
+        description="Cash rounding",
+        sku=None,
+        orderitemid=None,
+    )
+
+
+def _loyalty_discount(receipt: ReceiptInput, mappings: Mappings, s: Decimal) -> DocumentDiscount | None:
+    """Rule 8: bonus cheques come back at document level, one negative tax line per rate (never per line)."""
+    loyalty = loyalty_by_rate(receipt)
+    if not loyalty:
+        return None
+    oid = receipt.orderid
+    taxes = []
+    for rate, (lnet, lvat) in sorted(loyalty.items()):
+        tm = _tax(mappings, rate, oid)
+        taxes.append(DiscountTax(rate, tm.tax_code_id, tm.tax_type_id, -s * lnet, -s * lvat))
+    lnet_total = sum((n for n, _ in loyalty.values()), ZERO)
+    return DocumentDiscount(
+        item_id=_doc_item(mappings, "loyalty_discount", oid),
+        amount=-s * lnet_total,
+        taxes=tuple(taxes),
+        gross=s * (lnet_total + sum((v for _, v in loyalty.values()), ZERO)),
+        reference=loyalty_keys.reference(receipt.additionaldata, (r.additionaldata for r in receipt.rows)),
+    )
+
+
+def _allocate_line_tax(
+    lines: list[_DraftLine],
+    pos_doc: Mapping[Decimal, Decimal],
+    discount: DocumentDiscount | None,
+    keeps_gross: bool,
+    oid: int,
+) -> None:
+    """Rule 6, in place: per rate the lines carry POS VAT at R minus the (negative) discount tax at R."""
+    discount_tax = {t.vat_rate: t.tax_amount for t in discount.taxes} if discount else {}
+    by_rate: dict[Decimal, list[int]] = {}
+    for i, ln in enumerate(lines):
+        if ln["kind"] != LineKind.ROUNDING:
+            by_rate.setdefault(ln["vat_rate"], []).append(i)
+    for rate, idx in by_rate.items():
+        target = pos_doc.get(rate, ZERO) - discount_tax.get(rate, ZERO)
+        try:
+            allocated = allocate_tax(
+                [lines[i]["amount"] for i in idx], [lines[i]["pos_line_tax"] for i in idx], rate, target
+            )
+        except ValueError as exc:
+            raise DocumentError(str(exc), orderid=oid, field="money_vat", rule="tax.allocation") from exc
+        for i, tax in zip(idx, allocated, strict=True):
+            lines[i]["tax_amount"] = tax
+            if keeps_gross:  # VAT-inclusive till: the line keeps its gross, its net gives the cent
+                lines[i]["amount"] -= tax - lines[i]["pos_line_tax"]
+
+
+def _tax_variance(
+    doc_lines: tuple[DocumentLine, ...], discount: DocumentDiscount | None, pos_doc: dict[Decimal, Decimal]
+) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+    """Rule 7: what the ERP would compute per line without the tax override, and the POS's difference.
+
+    Returns (POS tax per rate incl. 0 for a rate only the ERP taxes, ERP line tax, variance) per rate.
+    """
+    erp_tax: dict[Decimal, Decimal] = {}
+    for dl in doc_lines:
+        erp_tax[dl.vat_rate] = erp_tax.get(dl.vat_rate, ZERO) + r2(dl.amount * dl.vat_rate / HUNDRED)
+    for t in discount.taxes if discount else ():
+        erp_tax[t.vat_rate] = erp_tax.get(t.vat_rate, ZERO) + r2(t.basis * t.vat_rate / HUNDRED)
+    for rate in erp_tax:
+        pos_doc.setdefault(rate, ZERO)
+    variance = {rate: pos_doc[rate] - erp_tax.get(rate, ZERO) for rate in pos_doc}
+    return pos_doc, erp_tax, variance
+
+
+def _tender_splits(receipt: ReceiptInput, mappings: Mappings, s: Decimal) -> list[TenderSplit]:
+    """Rule 11: every payment as a mapped tender (document sign); an unmapped tender cannot post."""
+    splits = []
+    for p in receipt.payments:
+        method = mappings.tenders.get(p.name)
+        if not method:
+            raise MappingMissing("tender", p.name, receipt.orderid)
+        splits.append(
+            TenderSplit(
+                name=p.name,
+                amount=s * p.amount,
+                payment_method_id=method,
+                is_gift_card=p.name in mappings.gift_card_tenders,
+                is_virtual=p.is_virtual,
+                account_id=mappings.tender_accounts.get(p.name),
+                via_journal=p.name in mappings.journal_tenders or p.is_virtual,
+            )
+        )
+    return splits
+
+
+def _memo(
+    receipt: ReceiptInput, options: DocumentOptions, splits: list[TenderSplit], reversed_return: int | None
+) -> str:
+    """The receipt, the return it reverses (if any) and the tender split, cut to the ERP's memo limit."""
+    memo = f"{options.memo_prefix} {receipt.receipt_id or receipt.orderid}"
+    if reversed_return:
+        memo += f" (reverses return {receipt.original_receipt_id or reversed_return})"
+    if splits:
+        memo += " | " + "; ".join(f"{t.name} {_money_text(t.amount)}" for t in splits)
+    if len(memo) > options.memo_max_length:
+        memo = memo[: options.memo_max_length - 3] + "..."
+    return memo
+
+
+def _created_from(
+    receipt: ReceiptInput, store_externalid: str, linked: int | None, sign: int, resale: bool
+) -> tuple[int | None, str | None]:
+    """Rule 2: a return links its original sale, a return of a return links that return (order, key)."""
+    created_from = None
+    created_from_orderid = linked if (sign < 0 or resale) else None
+    if created_from_orderid and (receipt.original_receipt_id or receipt.original_orderid):
+        created_from = external_id_for(
+            DocumentKind.REFUND if resale else DocumentKind.SALE,
+            receipt.original_store_externalid or store_externalid,
+            receipt.original_receipt_id,
+            receipt.original_orderid or created_from_orderid,
+        )
+    return created_from_orderid, created_from
+
+
+def _check_totals(
+    doc: LedgerDocument, receipt: ReceiptInput, pos_doc: Mapping[Decimal, Decimal], splits: list[TenderSplit]
+) -> None:
+    """Rules 11 and 13: the document must add up to the POS (and the tenders to it): never a silent post."""
+    oid = receipt.orderid
+    s = Decimal(doc.sign)
     for what, got, want in (
         ("money_net", doc.net_total, s * (receipt.money_net + receipt.money_roundoff)),
         ("money_vat", doc.tax_total, s * receipt.money_vat),
         ("money_gross", doc.gross_total, s * receipt.money_gross),
     ):
         if got != want:
-            raise fail(f"document {what} {got} != POS {want} (document sign)", what, f"totals.{what}")
+            raise DocumentError(
+                f"document {what} {got} != POS {want} (document sign)",
+                orderid=oid,
+                field=what,
+                rule=f"totals.{what}",
+            )
     if any(doc.tax_by_rate().get(rate, ZERO) != v for rate, v in pos_doc.items()):
-        raise fail("document tax per rate differs from POS VAT per rate", "money_vat", "tax.per_rate")
-    if journal is not None:
+        raise DocumentError(
+            "document tax per rate differs from POS VAT per rate",
+            orderid=oid,
+            field="money_vat",
+            rule="tax.per_rate",
+        )
+    if doc.tender_journal is not None:
         paid = sum((t.amount for t in splits), ZERO)
         if paid != doc.gross_total:
-            raise fail(
+            raise DocumentError(
                 f"the payments add up to {paid} but the document total is {doc.gross_total} (document sign):"
                 " the POS settlement account would not clear",
-                "sitoo_payment.amount",
-                "tenders.sum",
+                orderid=oid,
+                field="sitoo_payment.amount",
+                rule="tenders.sum",
             )
-    return doc
 
 
 def tender_journal_external_id(document_external_id: str) -> str:

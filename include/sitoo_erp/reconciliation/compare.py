@@ -220,21 +220,15 @@ def reconcile(
     now: datetime | None = None,
     days_per_query: int | None = None,
 ) -> ReconResult:
+    """One reconciliation run of ``period``: cells, every difference as a line, and the run's summary.
+
+    The steps run in one transaction, so a failed run leaves no half-written cells or lines.
+    """
     t0 = time.perf_counter()
     p = _params(period)
     loc_by_store, store_by_loc, rate_by_code = _lookup(conn)
-    if period.stores:
-        unknown = [s for s in period.stores if s not in loc_by_store]
-        if unknown:
-            raise ValueError(f"stores without an ERP location mapping: {unknown}")
-    locations = [loc_by_store[s] for s in period.stores] if period.stores else None
-    run_row = conn.execute(
-        "insert into sitoo_erp.reconciliation_run (dag_id, run_id, date_from, date_to, stores) "
-        "values (%s, %s, %s, %s, %s) returning recon_run_id",
-        (dag_id, run_id, period.date_from, period.date_to, list(period.stores) or None),
-    ).fetchone()
-    assert run_row is not None  # insert … returning: always one row
-    recon_id = run_row[0]
+    locations = _locations(period, loc_by_store)
+    recon_id = _start_run(conn, period, dag_id, run_id)
     result = ReconResult(recon_id, period.as_dict())
     p["run"] = recon_id
 
@@ -248,69 +242,159 @@ def reconcile(
         result.timings["erp_totals_s"] = round(time.perf_counter() - t, 3)
         return out
 
+    def erp_receipts():
+        t = time.perf_counter()
+        out = erp.ledger_receipt_rows(period.days, locations)
+        result.timings["erp_receipts_s"] = round(time.perf_counter() - t, 3)
+        return out
+
     lines: list[dict] = []
     with ThreadPoolExecutor(1, thread_name_prefix="recon-erp") as pool, conn.transaction():
         erp_future = pool.submit(erp_totals)
-
-        def erp_receipts():
-            t = time.perf_counter()
-            out = erp.ledger_receipt_rows(period.days, locations)
-            result.timings["erp_receipts_s"] = round(time.perf_counter() - t, 3)
-            return out
-
         receipts_future = pool.submit(erp_receipts)  # after the totals, in the same ERP thread
         t = time.perf_counter()
         conn.execute("set local work_mem = '256MB'")
-        # ---- cells: Sitoo side.
-        sitoo_cells = conn.execute(SITOO_CELLS_SQL, p).fetchall()
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "copy sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id, "
-                "vat_rate, sitoo_receipts, sitoo_net, sitoo_tax, sitoo_returns) from stdin"
-            ) as cp,
-        ):
-            for row in sitoo_cells:
-                cp.write_row((recon_id, *row))
+        _insert_sitoo_cells(conn, p, recon_id)
         result.timings["sitoo_cells_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        receipts_by_store = {
-            store: (n, variance) for store, n, variance in conn.execute(RECEIPTS_SQL, p).fetchall()
-        }
-        receipts = sum(n for n, _ in receipts_by_store.values())
-        tax_variance = sum((v for _, v in receipts_by_store.values()), Decimal(0))
-        tax_variance += one_row(
-            conn.execute(
-                "select coalesce(sum(tax_variance), 0) from sitoo_erp.summary_document where status = 'posted' "
-                "and business_date between %(date_from)s and %(date_to)s "
-                "and (%(all_stores)s or store_externalid = any(%(stores)s))",
-                p,
-            )
-        )[0]
+        receipts_by_store, tax_variance = _sitoo_receipts(conn, p)
         result.timings["sitoo_receipts_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         erp_cells, erp_docs, result.erp_queries = erp_future.result()
         result.timings["erp_wait_s"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        # ---- cells: ERP side (merged into the same rows).
-        agg: dict[tuple[str, date, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-        for c in erp_cells:
-            store = store_by_loc.get(c.location_id, f"location:{c.location_id}")
-            a = agg[(store, c.day, c.tax_code_id)]
-            a[0] += c.net
-            a[1] += c.tax
-        docs_by_store_day = {
-            (store_by_loc.get(loc, f"location:{loc}"), day): n for (loc, day), n in erp_docs.items()
-        }
-        with conn.cursor() as cur:
-            cur.execute(
-                "create temp table _recon_erp (store text, day date, code text, net numeric, tax numeric) on commit drop"
-            )
-            with cur.copy("copy _recon_erp from stdin") as cp:
-                for (store, day, code), (net, tax) in agg.items():
-                    cp.write_row((store, day, code, net, tax))
+        agg, docs_by_store_day = _insert_erp_cells(conn, p, recon_id, erp_cells, erp_docs, store_by_loc)
+        result.timings["erp_cells_s"] = round(time.perf_counter() - t, 3)
+
+        lines.extend(_missing_lines(conn, p, stall_after, now, result.timings))
+
+        # ---- per-document drill-down of the store-days where the ERP and the posting log differ.
+        t = time.perf_counter()
+        drill = _store_days_to_drill(conn, p, agg, docs_by_store_day)
+        result.drilled_store_days = len(drill)
+        for store, day in drill:
+            loc = loc_by_store.get(store) or store.removeprefix("location:")
+            docs = erp.ledger_documents(day, loc)
+            result.erp_queries += 1
+            lines.extend(_classify_documents(conn, store, day, docs))
+
+        result.timings["drill_s"] = round(time.perf_counter() - t, 3)
+        # ---- every posted receipt against its ERP document (invariant 10), set-based in PostgreSQL.
+        t = time.perf_counter()
+        doc_rows, n_queries = receipts_future.result()
+        result.erp_queries += n_queries
+        result.timings["erp_receipts_wait_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        receipt_lines, result.receipts_proven = _receipt_lines(conn, p, doc_rows, lines)
+        summary_lines, summarised = _summary_lines(conn, p, lines)
+        result.receipts_proven += summarised
+        result.receipt_mismatches = len(receipt_lines) + len(summary_lines)
+        lines.extend(receipt_lines)
+        lines.extend(summary_lines)
+        result.timings["receipts_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        # ---- Z-reports vs receipts, per register x business day.
+        lines.extend(_zreport_lines(conn, p))
+        _insert_lines(conn, recon_id, lines)
+
+        result.timings["zreports_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        # ---- residual per store-day: Sitoo - ERP minus every classified difference.
+        _insert_lines(conn, recon_id, _residual_lines(conn, p, recon_id))
+
+        _summarise(conn, p, result, receipts_by_store, tax_variance)
+        result.timings["total_s"] = round(time.perf_counter() - t0, 3)
         conn.execute(
-            """
+            "update sitoo_erp.reconciliation_run set status = 'compared', compared_at = now(), summary = %s "
+            "where recon_run_id = %s",
+            (Jsonb(_jsonable(result.as_dict())), recon_id),
+        )
+    return result
+
+
+def _locations(period: Period, loc_by_store: dict[str, str]) -> list[str] | None:
+    """The ERP locations of the period's stores (None: all); a store without a location cannot be read."""
+    if period.stores:
+        unknown = [s for s in period.stores if s not in loc_by_store]
+        if unknown:
+            raise ValueError(f"stores without an ERP location mapping: {unknown}")
+    return [loc_by_store[s] for s in period.stores] if period.stores else None
+
+
+def _start_run(conn: psycopg.Connection, period: Period, dag_id: str | None, run_id: str | None) -> int:
+    """The ``reconciliation_run`` row every cell and line of this run hangs off."""
+    run_row = conn.execute(
+        "insert into sitoo_erp.reconciliation_run (dag_id, run_id, date_from, date_to, stores) "
+        "values (%s, %s, %s, %s, %s) returning recon_run_id",
+        (dag_id, run_id, period.date_from, period.date_to, list(period.stores) or None),
+    ).fetchone()
+    assert run_row is not None  # insert … returning: always one row
+    return run_row[0]
+
+
+def _insert_sitoo_cells(conn: psycopg.Connection, p: dict[str, Any], recon_id: int) -> None:
+    """The Sitoo side of the cells (store x day x tax code), in one set-based pass in PostgreSQL."""
+    sitoo_cells = conn.execute(SITOO_CELLS_SQL, p).fetchall()
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id, "
+            "vat_rate, sitoo_receipts, sitoo_net, sitoo_tax, sitoo_returns) from stdin"
+        ) as cp,
+    ):
+        for row in sitoo_cells:
+            cp.write_row((recon_id, *row))
+
+
+def _sitoo_receipts(
+    conn: psycopg.Connection, p: dict[str, Any]
+) -> tuple[dict[Any, tuple[Any, Any]], Decimal]:
+    """Receipts (each counted once) and tax variance per store, plus the posted summaries' variance."""
+    receipts_by_store = {
+        store: (n, variance) for store, n, variance in conn.execute(RECEIPTS_SQL, p).fetchall()
+    }
+    tax_variance = sum((v for _, v in receipts_by_store.values()), Decimal(0))
+    tax_variance += one_row(
+        conn.execute(
+            "select coalesce(sum(tax_variance), 0) from sitoo_erp.summary_document where status = 'posted' "
+            "and business_date between %(date_from)s and %(date_to)s "
+            "and (%(all_stores)s or store_externalid = any(%(stores)s))",
+            p,
+        )
+    )[0]
+    return receipts_by_store, tax_variance
+
+
+def _insert_erp_cells(
+    conn: psycopg.Connection,
+    p: dict[str, Any],
+    recon_id: int,
+    erp_cells: Any,
+    erp_docs: Any,
+    store_by_loc: dict[str, str],
+) -> tuple[dict[tuple[str, date, str], list[Decimal]], dict[tuple[str, date], int]]:
+    """The ERP side merged into the same cells (an unmapped location stays visible as ``location:…``).
+
+    Returns the ERP's net/tax per (store, day, tax code) and its document count per store-day.
+    """
+    agg: dict[tuple[str, date, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for c in erp_cells:
+        store = store_by_loc.get(c.location_id, f"location:{c.location_id}")
+        a = agg[(store, c.day, c.tax_code_id)]
+        a[0] += c.net
+        a[1] += c.tax
+    docs_by_store_day = {
+        (store_by_loc.get(loc, f"location:{loc}"), day): n for (loc, day), n in erp_docs.items()
+    }
+    with conn.cursor() as cur:
+        cur.execute(
+            "create temp table _recon_erp (store text, day date, code text, net numeric, tax numeric) on commit drop"
+        )
+        with cur.copy("copy _recon_erp from stdin") as cp:
+            for (store, day, code), (net, tax) in agg.items():
+                cp.write_row((store, day, code, net, tax))
+    conn.execute(
+        """
             insert into sitoo_erp.reconciliation_cell (recon_run_id, store_externalid, business_date, tax_code_id,
                 vat_rate, erp_net, erp_tax)
             select %(run)s, e.store, e.day, e.code, m.vat_rate, e.net, e.tax
@@ -318,13 +402,13 @@ def reconcile(
             on conflict (recon_run_id, store_externalid, business_date, tax_code_id)
             do update set erp_net = excluded.erp_net, erp_tax = excluded.erp_tax
             """,
-            p,
-        )
-        # The ERP's document count of a store-day goes on its first cell (by tax code), in one update.
-        if docs_by_store_day:
-            keys = list(docs_by_store_day)
-            conn.execute(
-                """
+        p,
+    )
+    # The ERP's document count of a store-day goes on its first cell (by tax code), in one update.
+    if docs_by_store_day:
+        keys = list(docs_by_store_day)
+        conn.execute(
+            """
                 update sitoo_erp.reconciliation_cell c set erp_docs = d.n
                   from (select store, day, n from unnest(%(s)s::text[], %(d)s::date[], %(n)s::int[]) as u(store, day, n)) d
                  where c.recon_run_id = %(run)s and c.store_externalid = d.store and c.business_date = d.day
@@ -332,39 +416,60 @@ def reconcile(
                                          where c2.recon_run_id = %(run)s and c2.store_externalid = d.store
                                            and c2.business_date = d.day)
                 """,
-                {
-                    "run": recon_id,
-                    "s": [k[0] for k in keys],
-                    "d": [k[1] for k in keys],
-                    "n": [docs_by_store_day[k] for k in keys],
-                },
-            )
-        result.timings["erp_cells_s"] = round(time.perf_counter() - t, 3)
+            {
+                "run": recon_id,
+                "s": [k[0] for k in keys],
+                "d": [k[1] for k in keys],
+                "n": [docs_by_store_day[k] for k in keys],
+            },
+        )
+    return agg, docs_by_store_day
 
-        # ---- missing in ERP: finalised receipts not posted, with the ledger's and exceptions' why.
-        watermark = conn.execute(
-            "select value from sitoo_erp.extract_watermark where stream = 'sitoo_orders'"
-        ).fetchone()
-        p["watermark"] = watermark[0] if watermark else 0
-        # Business time (the run's data interval end, else the newest order date staged), the clock
-        # classify's held_since is kept in: a replayed or backfilled period stalls by its own time.
-        p["stall_before"] = business_clock(conn, now) - stall_after
-        # A systemic stop in force: the gate stopped all posting and keeps its causes until a run is
-        # not systemic. Receipts ready to post are blocked by it, not "in flight".
-        stop_count, stop_since = one_row(
-            conn.execute("select count(*), min(alerted_at) from sitoo_erp.systemic_alert")
-        )
-        stop_causes = "; ".join(
-            r[0]
-            for r in conn.execute(
-                "select cause from sitoo_erp.systemic_alert order by cause limit 5"
-            ).fetchall()
-        )
-        p["systemic_stop"] = bool(stop_count)
-        p["ready"], p["staged"] = S.ReasonCode.READY, S.ReasonCode.STAGED
-        t = time.perf_counter()
-        missing = conn.execute(
-            f"""
+
+@dataclass(frozen=True)
+class _SystemicStop:
+    """The quality gate's systemic stop in force (count 0: none): it blocks receipts ready to post."""
+
+    count: int
+    since: Any
+    causes: str
+
+
+def _systemic_stop(conn: psycopg.Connection) -> _SystemicStop:
+    """A systemic stop keeps its causes until a gate run is not systemic: read them for the lines' why."""
+    stop_count, stop_since = one_row(
+        conn.execute("select count(*), min(alerted_at) from sitoo_erp.systemic_alert")
+    )
+    stop_causes = "; ".join(
+        r[0]
+        for r in conn.execute("select cause from sitoo_erp.systemic_alert order by cause limit 5").fetchall()
+    )
+    return _SystemicStop(stop_count, stop_since, stop_causes)
+
+
+def _missing_lines(
+    conn: psycopg.Connection,
+    p: dict[str, Any],
+    stall_after: timedelta,
+    now: datetime | None,
+    timings: dict[str, Any],
+) -> list[dict]:
+    """Missing in ERP: finalised receipts not posted, with the ledger's and exceptions' why."""
+    watermark = conn.execute(
+        "select value from sitoo_erp.extract_watermark where stream = 'sitoo_orders'"
+    ).fetchone()
+    p["watermark"] = watermark[0] if watermark else 0
+    # Business time (the run's data interval end, else the newest order date staged), the clock
+    # classify's held_since is kept in: a replayed or backfilled period stalls by its own time.
+    p["stall_before"] = business_clock(conn, now) - stall_after
+    # A systemic stop in force: the gate stopped all posting and keeps its causes until a run is
+    # not systemic. Receipts ready to post are blocked by it, not "in flight".
+    stop = _systemic_stop(conn)
+    p["systemic_stop"] = bool(stop.count)
+    p["ready"], p["staged"] = S.ReasonCode.READY, S.ReasonCode.STAGED
+    t = time.perf_counter()
+    missing = conn.execute(
+        f"""
             {_receipt_rates(NOT_POSTED)}, r as (select orderid, sum(net) as net, sum(tax) as tax from rr group by orderid)
             select o.orderid, o.store_externalid, o.business_date, o.receipt_id, r.net, r.tax, s.state, s.reason,
                    s.reason_code, x.kind, x.owner, x.message,
@@ -393,82 +498,87 @@ def reconcile(
                                   order by e.exception_id desc limit 1) x on true
              order by o.store_externalid, o.business_date, o.orderid
             """,
-            p,
-        ).fetchall()
-        result.timings["missing_s"] = round(time.perf_counter() - t, 3)
-        for (
-            oid,
-            store,
-            day,
-            receipt,
-            net,
-            tax,
-            state,
-            reason,
-            code,
-            kind,
-            owner,
-            message,
-            cause,
-            after_sync,
-            pending_summary,
-            mode,
-        ) in missing:
-            if cause == "posted_nowhere":
-                lines.append(_posted_nowhere(oid, store, day, receipt, net, tax, reason, mode))
-                continue
-            why = reason
-            if pending_summary:
-                why += (
-                    f", in daily summary {pending_summary}, sent but not answered yet (pending): the next hourly "
-                    "run re-sends it under the same key"
-                )
-            if cause == "held" and after_sync and code == S.ReasonCode.STAGED:
-                why = "uploaded after the last hourly sync (offline till); the next hourly run posts it"
-            elif cause == "stalled":
-                why = f"{reason}; held longer than {stall_after}"
-            elif cause == "unknown":
-                why = f"{state}: {reason} although finalised in Sitoo"
-            elif cause == "blocked":
-                more = f" (+{stop_count - 5} more)" if stop_count > 5 else ""
-                why = (
-                    f"{reason}, but the quality gate's systemic stop (since {stop_since:%Y-%m-%d %H:%M} UTC) "
-                    f"blocks all posting until its cause is fixed: {stop_causes}{more}"
-                )
-            if message:
-                why += f" — {kind}: {message}"
-            blocked = cause == "blocked"
-            lines.append(
-                {
-                    "class": BLOCKED if blocked else "missing_in_erp",
-                    "cause": "systemic stop" if blocked else cause,
-                    "explained": cause in EXPLAINED_CAUSES,
-                    "owner": owner
-                    or (
-                        OWNER[BLOCKED]
-                        if blocked
-                        else "retail_ops"
-                        if cause == "stalled"
-                        else "data_engineering"
-                    ),
-                    "store_externalid": store,
-                    "business_date": day,
-                    "orderid": oid,
-                    "receipt_id": receipt,
-                    "sitoo_amount": net + tax,
-                    "erp_amount": ZERO,
-                    "diff_net": net,
-                    "diff_tax": tax,
-                    "detail": f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} not in the ERP: {why}",
-                }
-            )
+        p,
+    ).fetchall()
+    timings["missing_s"] = round(time.perf_counter() - t, 3)
+    return [_missing_line(row, stall_after, stop) for row in missing]
 
-        # ---- which store-days need the per-document drill-down: ERP vs posting log.
-        t = time.perf_counter()
-        logged = {
-            (store, day): (n, net, tax)
-            for store, day, n, net, tax in conn.execute(
-                """
+
+def _missing_line(row: Any, stall_after: timedelta, stop: _SystemicStop) -> dict:
+    """One finalised receipt not in the ERP: its class, cause, owner and a why finance can act on."""
+    (
+        oid,
+        store,
+        day,
+        receipt,
+        net,
+        tax,
+        state,
+        reason,
+        code,
+        kind,
+        owner,
+        message,
+        cause,
+        after_sync,
+        pending_summary,
+        mode,
+    ) = row
+    if cause == "posted_nowhere":
+        return _posted_nowhere(oid, store, day, receipt, net, tax, reason, mode)
+    why = reason
+    if pending_summary:
+        why += (
+            f", in daily summary {pending_summary}, sent but not answered yet (pending): the next hourly "
+            "run re-sends it under the same key"
+        )
+    if cause == "held" and after_sync and code == S.ReasonCode.STAGED:
+        why = "uploaded after the last hourly sync (offline till); the next hourly run posts it"
+    elif cause == "stalled":
+        why = f"{reason}; held longer than {stall_after}"
+    elif cause == "unknown":
+        why = f"{state}: {reason} although finalised in Sitoo"
+    elif cause == "blocked":
+        more = f" (+{stop.count - 5} more)" if stop.count > 5 else ""
+        why = (
+            f"{reason}, but the quality gate's systemic stop (since {stop.since:%Y-%m-%d %H:%M} UTC) "
+            f"blocks all posting until its cause is fixed: {stop.causes}{more}"
+        )
+    if message:
+        why += f" — {kind}: {message}"
+    blocked = cause == "blocked"
+    return {
+        "class": BLOCKED if blocked else "missing_in_erp",
+        "cause": "systemic stop" if blocked else cause,
+        "explained": cause in EXPLAINED_CAUSES,
+        "owner": owner
+        or (OWNER[BLOCKED] if blocked else "retail_ops" if cause == "stalled" else "data_engineering"),
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "receipt_id": receipt,
+        "sitoo_amount": net + tax,
+        "erp_amount": ZERO,
+        "diff_net": net,
+        "diff_tax": tax,
+        "detail": f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} not in the ERP: {why}",
+    }
+
+
+def _store_days_to_drill(
+    conn: psycopg.Connection,
+    p: dict[str, Any],
+    agg: dict[tuple[str, date, str], list[Decimal]],
+    docs_by_store_day: dict[tuple[str, date], int],
+) -> list[tuple[str, date]]:
+    """The store-days whose ERP totals or document count differ from the posting log's, in order.
+
+    Only these are read document by document, so a clean month costs no per-document ERP query.
+    """
+    logged = {
+        (store, day): (n, net, tax)
+        for store, day, n, net, tax in conn.execute(
+            """
                 select store_externalid, tran_date, count(*),
                        sum(case when document_type = 'sale' then net_amount else -net_amount end),
                        sum(case when document_type = 'sale' then tax_amount else -tax_amount end)
@@ -482,51 +592,27 @@ def reconcile(
                    and (%(all_stores)s or store_externalid = any(%(stores)s))
                  group by store_externalid, tran_date
                 """,
-                p,
-            )
-        }
-        erp_sd: dict[tuple[str, date], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-        for (store, day, _), (net, tax) in agg.items():
-            erp_sd[(store, day)][0] += net
-            erp_sd[(store, day)][1] += tax
-        drill = []
-        for key in sorted(set(logged) | set(erp_sd) | set(docs_by_store_day)):
-            n, lnet, ltax = logged.get(key, (0, ZERO, ZERO))
-            enet, etax = erp_sd.get(key, (ZERO, ZERO))
-            if n != docs_by_store_day.get(key, 0) or lnet != enet or ltax != etax:
-                drill.append(key)
-        result.drilled_store_days = len(drill)
-        for store, day in drill:
-            loc = loc_by_store.get(store) or store.removeprefix("location:")
-            docs = erp.ledger_documents(day, loc)
-            result.erp_queries += 1
-            lines.extend(_classify_documents(conn, store, day, docs))
+            p,
+        )
+    }
+    erp_sd: dict[tuple[str, date], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for (store, day, _), (net, tax) in agg.items():
+        erp_sd[(store, day)][0] += net
+        erp_sd[(store, day)][1] += tax
+    drill = []
+    for key in sorted(set(logged) | set(erp_sd) | set(docs_by_store_day)):
+        n, lnet, ltax = logged.get(key, (0, ZERO, ZERO))
+        enet, etax = erp_sd.get(key, (ZERO, ZERO))
+        if n != docs_by_store_day.get(key, 0) or lnet != enet or ltax != etax:
+            drill.append(key)
+    return drill
 
-        result.timings["drill_s"] = round(time.perf_counter() - t, 3)
-        # ---- every posted receipt against its ERP document (invariant 10), set-based in PostgreSQL.
-        t = time.perf_counter()
-        doc_rows, n_queries = receipts_future.result()
-        result.erp_queries += n_queries
-        result.timings["erp_receipts_wait_s"] = round(time.perf_counter() - t, 3)
-        t = time.perf_counter()
-        receipt_lines, result.receipts_proven = _receipt_lines(conn, p, doc_rows, lines)
-        summary_lines, summarised = _summary_lines(conn, p, lines)
-        result.receipts_proven += summarised
-        result.receipt_mismatches = len(receipt_lines) + len(summary_lines)
-        lines.extend(receipt_lines)
-        lines.extend(summary_lines)
-        result.timings["receipts_s"] = round(time.perf_counter() - t, 3)
-        t = time.perf_counter()
-        # ---- Z-reports vs receipts, per register x business day.
-        lines.extend(_zreport_lines(conn, p))
-        _insert_lines(conn, recon_id, lines)
-        lines = []
 
-        result.timings["zreports_s"] = round(time.perf_counter() - t, 3)
-        t = time.perf_counter()
-        # ---- residual per store-day: Sitoo - ERP minus every classified difference.
-        residual = conn.execute(
-            """
+def _residual_lines(conn: psycopg.Connection, p: dict[str, Any], recon_id: int) -> list[dict]:
+    """What is left of each store-day's Sitoo - ERP difference after every line: nothing goes unclassified."""
+    lines: list[dict] = []
+    residual = conn.execute(
+        """
             with d as (
                 select store_externalid, business_date, sum(sitoo_net - erp_net) as dn, sum(sitoo_tax - erp_tax) as dt
                   from sitoo_erp.reconciliation_cell where recon_run_id = %(run)s
@@ -541,12 +627,12 @@ def reconcile(
               from d left join e using (store_externalid, business_date)
              where abs(d.dn - coalesce(e.en, 0)) >= 0.01 or abs(d.dt - coalesce(e.et, 0)) >= 0.01
             """,
-            p,
-        ).fetchall()
-        for store, day, rn, rt in residual:
-            # Name what can be named: the receipts of this store-day already on a line of this run.
-            named = conn.execute(
-                """
+        p,
+    ).fetchall()
+    for store, day, rn, rt in residual:
+        # Name what can be named: the receipts of this store-day already on a line of this run.
+        named = conn.execute(
+            """
                 select count(*), string_agg(coalesce('receipt ' || receipt_id || ' ', '') || '(order '
                        || coalesce(orderid::text, '?') || coalesce(', ' || external_id, '') || ')', ', '
                        order by orderid)
@@ -556,74 +642,76 @@ def reconcile(
                          where recon_run_id = %s and store_externalid = %s and business_date = %s
                            and (orderid is not null or external_id is not null)) l
                 """,
-                (recon_id, store, day),
-            ).fetchone()
-            assert named is not None  # an aggregate: always one row
-            names = (
-                f"; receipts of this day on other lines: {named[1]}" + (" …" if named[0] > 10 else "")
-                if named[0]
-                else "; no receipt of this day differs from its ERP document on its own"
-            )
-            lines.append(
-                {
-                    "class": "unexplained_residual",
-                    "cause": "unknown",
-                    "explained": False,
-                    "store_externalid": store,
-                    "business_date": day,
-                    "diff_net": rn,
-                    "diff_tax": rt,
-                    "detail": (
-                        f"{store} {day}: Sitoo - ERP differs by net {rn}, tax {rt} beyond every classified "
-                        "difference (a receipt changed in Sitoo after posting, or an ERP edit)" + names
-                    ),
-                }
-            )
-        _insert_lines(conn, recon_id, lines)
+            (recon_id, store, day),
+        ).fetchone()
+        assert named is not None  # an aggregate: always one row
+        names = (
+            f"; receipts of this day on other lines: {named[1]}" + (" …" if named[0] > 10 else "")
+            if named[0]
+            else "; no receipt of this day differs from its ERP document on its own"
+        )
+        lines.append(
+            {
+                "class": "unexplained_residual",
+                "cause": "unknown",
+                "explained": False,
+                "store_externalid": store,
+                "business_date": day,
+                "diff_net": rn,
+                "diff_tax": rt,
+                "detail": (
+                    f"{store} {day}: Sitoo - ERP differs by net {rn}, tax {rt} beyond every classified "
+                    "difference (a receipt changed in Sitoo after posting, or an ERP edit)" + names
+                ),
+            }
+        )
+    return lines
 
-        # ---- summary.
-        s = conn.execute(
-            """
+
+def _summarise(
+    conn: psycopg.Connection,
+    p: dict[str, Any],
+    result: ReconResult,
+    receipts_by_store: dict[Any, tuple[Any, Any]],
+    tax_variance: Decimal,
+) -> None:
+    """The run's totals per side and its lines per class (explained or not) into ``result``."""
+    receipts = sum(n for n, _ in receipts_by_store.values())
+    s = conn.execute(
+        """
             select coalesce(sum(sitoo_receipts), 0), coalesce(sum(sitoo_net), 0), coalesce(sum(sitoo_tax), 0),
                    coalesce(sum(sitoo_returns), 0), coalesce(sum(erp_docs), 0), coalesce(sum(erp_net), 0),
                    coalesce(sum(erp_tax), 0), count(*), count(distinct (store_externalid, business_date))
               from sitoo_erp.reconciliation_cell where recon_run_id = %(run)s
             """,
-            p,
-        ).fetchone()
-        assert s is not None  # an aggregate: always one row
-        result.sitoo = {
-            "receipts": receipts,
-            "net": str(s[1]),
-            "tax": str(s[2]),
-            "gross": str(s[1] + s[2]),
-            "returns": str(s[3]),
-            # Distinct receipts per store: they add up to ``receipts``.
-            "receipts_by_store": {str(k): n for k, (n, _) in sorted(receipts_by_store.items(), key=str)},
-        }
-        result.erp = {"documents": s[4], "net": str(s[5]), "tax": str(s[6]), "gross": str(s[5] + s[6])}
-        result.cells, result.store_days = s[7], s[8]
-        by_class: dict[str, dict] = {}
-        for cls, explained, n, amount in conn.execute(
-            "select class, explained, count(*), coalesce(sum(abs(diff_net + diff_tax)), 0) "
-            "from sitoo_erp.reconciliation_line where recon_run_id = %(run)s group by class, explained",
-            p,
-        ):
-            d = by_class.setdefault(cls, {"explained": 0, "unexplained": 0, "amount": "0.00"})
-            d["explained" if explained else "unexplained"] += n
-            d["amount"] = str(Decimal(d["amount"]) + amount)
-            if not explained:
-                result.unexplained += n
-                result.unexplained_amount = str(Decimal(result.unexplained_amount) + amount)
-        result.lines_by_class = by_class
-        result.tax_variance_total = str(tax_variance)
-        result.timings["total_s"] = round(time.perf_counter() - t0, 3)
-        conn.execute(
-            "update sitoo_erp.reconciliation_run set status = 'compared', compared_at = now(), summary = %s "
-            "where recon_run_id = %s",
-            (Jsonb(_jsonable(result.as_dict())), recon_id),
-        )
-    return result
+        p,
+    ).fetchone()
+    assert s is not None  # an aggregate: always one row
+    result.sitoo = {
+        "receipts": receipts,
+        "net": str(s[1]),
+        "tax": str(s[2]),
+        "gross": str(s[1] + s[2]),
+        "returns": str(s[3]),
+        # Distinct receipts per store: they add up to ``receipts``.
+        "receipts_by_store": {str(k): n for k, (n, _) in sorted(receipts_by_store.items(), key=str)},
+    }
+    result.erp = {"documents": s[4], "net": str(s[5]), "tax": str(s[6]), "gross": str(s[5] + s[6])}
+    result.cells, result.store_days = s[7], s[8]
+    by_class: dict[str, dict] = {}
+    for cls, explained, n, amount in conn.execute(
+        "select class, explained, count(*), coalesce(sum(abs(diff_net + diff_tax)), 0) "
+        "from sitoo_erp.reconciliation_line where recon_run_id = %(run)s group by class, explained",
+        p,
+    ):
+        d = by_class.setdefault(cls, {"explained": 0, "unexplained": 0, "amount": "0.00"})
+        d["explained" if explained else "unexplained"] += n
+        d["amount"] = str(Decimal(d["amount"]) + amount)
+        if not explained:
+            result.unexplained += n
+            result.unexplained_amount = str(Decimal(result.unexplained_amount) + amount)
+    result.lines_by_class = by_class
+    result.tax_variance_total = str(tax_variance)
 
 
 def _jsonable(value: Any) -> Any:
@@ -635,11 +723,31 @@ def _jsonable(value: Any) -> Any:
 _SUMMARY_EID = re.compile(r"^SITOO-(D|DR)-")
 
 
+_LogEntry = tuple[Any, Any, Any, Any, Any]  # (orderid | None, erp_id, document_type, net, tax) as logged
+
+
 def _classify_documents(
     conn: psycopg.Connection, store: str, day: date, docs: list[ErpDocument]
 ) -> list[dict]:
     """One store-day: ERP documents vs the posting log (and the receipts behind unknown externalIds)."""
-    out: list[dict] = []
+    log, variance, summaries = _logged_documents(conn, store, day)
+    by_eid: dict[str, list[ErpDocument]] = defaultdict(list)
+    for d in docs:
+        by_eid[d.external_id].append(d)
+    out, unlogged = _logged_in_erp(store, day, by_eid, log, variance, summaries)
+    out.extend(_logged_not_in_erp(store, day, by_eid, log, summaries))
+    summary_lines, unlogged = _unlogged_summaries(store, day, unlogged, summaries)
+    out.extend(summary_lines)
+    if unlogged:
+        out.extend(_unlogged_receipts(conn, store, day, unlogged))
+    return out
+
+
+def _logged_documents(
+    conn: psycopg.Connection, store: str, day: date
+) -> tuple[dict[str, _LogEntry], dict[int | str, Decimal], dict[str, tuple]]:
+    """What we posted for the store-day: the posting log by externalId (posted daily summaries too),
+    the recorded tax variance by orderid (a summary's by its externalId), and our summaries' status."""
     log = {
         eid: (oid, erp_id, dt, net, tax)
         for eid, oid, erp_id, dt, net, tax in conn.execute(
@@ -648,9 +756,6 @@ def _classify_documents(
             (store, day),
         )
     }
-    by_eid: dict[str, list[ErpDocument]] = defaultdict(list)
-    for d in docs:
-        by_eid[d.external_id].append(d)
     variance: dict[int | str, Decimal] = dict(
         conn.execute(
             "select orderid, sum(variance) from sitoo_erp.receipt_tax_variance where orderid = any(%s) group by orderid",
@@ -669,13 +774,27 @@ def _classify_documents(
         if status == "posted":
             log[eid] = (None, erp_id, dtype, net, tax)
             variance[eid] = tv or ZERO
+    return log, variance, summaries
+
+
+def _logged_in_erp(
+    store: str,
+    day: date,
+    by_eid: dict[str, list[ErpDocument]],
+    log: dict[str, _LogEntry],
+    variance: dict[int | str, Decimal],
+    summaries: dict[str, tuple],
+) -> tuple[list[dict], list[ErpDocument]]:
+    """Each ERP document we logged: a second one under the key is a duplicate, other amounts a mismatch
+    (or a recorded tax variance). Returns those lines and the ERP documents we never logged."""
+    out: list[dict] = []
     unlogged: list[ErpDocument] = []
     for eid, found in by_eid.items():
         entry = log.get(eid)
         if entry is None:
             unlogged.extend(found)
             continue
-        oid, erp_id, dtype, lnet, ltax = entry
+        oid, erp_id, _, lnet, ltax = entry
         mine = [d for d in found if d.erp_id == str(erp_id)] or found[:1]
         for extra in (d for d in found if d is not mine[0]):
             out.append(
@@ -693,53 +812,76 @@ def _classify_documents(
         d = mine[0]
         if d.doc_net == lnet and d.doc_tax == ltax:
             continue
-        sign = 1 if dtype == "sale" else -1
-        dn, dt = sign * lnet - d.net, sign * ltax - d.tax
-        recorded = variance.get(oid if oid is not None else eid, ZERO)
-        what = f"{eid} (daily summary of {summaries[eid][1]} receipts)" if eid in summaries else eid
-        line = {
-            "store_externalid": store,
-            "business_date": day,
-            "orderid": oid,
-            "external_id": eid,
-            "erp_id": d.erp_id,
-            "sitoo_amount": sign * (lnet + ltax),
-            "erp_amount": d.net + d.tax,
-            "diff_net": dn,
-            "diff_tax": dt,
-        }
-        if d.doc_net == lnet and d.doc_tax - ltax == -recorded and recorded != 0:
-            line.update(
-                {
-                    "class": "tax_variance",
-                    "cause": "recorded_variance",
-                    "explained": True,
-                    "detail": (
-                        f"{what}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
-                        f"difference equals the recorded tax variance {recorded}"
-                    ),
-                }
-            )
-        else:
-            unexplained_tax = (
-                f" (recorded tax variance {recorded} does not explain it)" if d.doc_tax != ltax else ""
-            )
-            line.update(
-                {
-                    "class": "amount_mismatch",
-                    "cause": "erp_amounts_differ",
-                    "explained": False,
-                    "detail": f"{what}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
-                    + unexplained_tax
-                    + (
-                        " — edited in the ERP after posting: investigate with finance"
-                        if eid in summaries
-                        else ""
-                    ),
-                }
-            )
-        out.append(line)
-    # Logged but absent from the ERP on that day.
+        out.append(_amount_line(store, day, eid, entry, d, variance, summaries))
+    return out, unlogged
+
+
+def _amount_line(
+    store: str,
+    day: date,
+    eid: str,
+    entry: _LogEntry,
+    d: ErpDocument,
+    variance: dict[int | str, Decimal],
+    summaries: dict[str, tuple],
+) -> dict:
+    """An ERP document whose amounts differ from what we posted: explained only by the recorded variance."""
+    oid, _, dtype, lnet, ltax = entry
+    sign = 1 if dtype == "sale" else -1
+    dn, dt = sign * lnet - d.net, sign * ltax - d.tax
+    recorded = variance.get(oid if oid is not None else eid, ZERO)
+    what = f"{eid} (daily summary of {summaries[eid][1]} receipts)" if eid in summaries else eid
+    line = {
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "external_id": eid,
+        "erp_id": d.erp_id,
+        "sitoo_amount": sign * (lnet + ltax),
+        "erp_amount": d.net + d.tax,
+        "diff_net": dn,
+        "diff_tax": dt,
+    }
+    if d.doc_net == lnet and d.doc_tax - ltax == -recorded and recorded != 0:
+        line.update(
+            {
+                "class": "tax_variance",
+                "cause": "recorded_variance",
+                "explained": True,
+                "detail": (
+                    f"{what}: ERP tax {d.doc_tax} vs POS tax {ltax}: the ERP computed VAT per line; the "
+                    f"difference equals the recorded tax variance {recorded}"
+                ),
+            }
+        )
+    else:
+        unexplained_tax = (
+            f" (recorded tax variance {recorded} does not explain it)" if d.doc_tax != ltax else ""
+        )
+        line.update(
+            {
+                "class": "amount_mismatch",
+                "cause": "erp_amounts_differ",
+                "explained": False,
+                "detail": f"{what}: ERP net {d.doc_net} tax {d.doc_tax} vs posted net {lnet} tax {ltax}"
+                + unexplained_tax
+                + (
+                    " — edited in the ERP after posting: investigate with finance" if eid in summaries else ""
+                ),
+            }
+        )
+    return line
+
+
+def _logged_not_in_erp(
+    store: str,
+    day: date,
+    by_eid: dict[str, list[ErpDocument]],
+    log: dict[str, _LogEntry],
+    summaries: dict[str, tuple],
+) -> list[dict]:
+    """Logged but absent from the ERP on that day: deleted, voided or re-dated there."""
+    out: list[dict] = []
     for eid, (oid, erp_id, dtype, lnet, ltax) in log.items():
         if eid in by_eid:
             continue
@@ -766,7 +908,16 @@ def _classify_documents(
                 ),
             }
         )
-    # Unlogged daily summaries: ours (pending: the answer was lost) or a key no summary of ours has.
+    return out
+
+
+def _unlogged_summaries(
+    store: str, day: date, unlogged: list[ErpDocument], summaries: dict[str, tuple]
+) -> tuple[list[dict], list[ErpDocument]]:
+    """Unlogged daily summaries: ours (pending: the answer was lost) or a key no summary of ours has.
+
+    Returns their lines and the unlogged documents that are not summaries (receipt keys)."""
+    out: list[dict] = []
     rest: list[ErpDocument] = []
     for d in unlogged:
         if not _SUMMARY_EID.match(d.external_id):
@@ -798,13 +949,17 @@ def _classify_documents(
                     f"summary key, but no summary document of {store} {day} was posted under it",
                 )
             )
-    unlogged = rest
-    # Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id.
-    if unlogged:
-        keys = {d.erp_id: parse_receipt_external_id(d.external_id, store) for d in unlogged}
-        wanted = sorted({k for k in keys.values() if k})
-        rows = conn.execute(
-            """
+    return out, rest
+
+
+def _unlogged_receipts(
+    conn: psycopg.Connection, store: str, day: date, unlogged: list[ErpDocument]
+) -> list[dict]:
+    """Unlogged documents: resolve the receipt behind the externalId by store + receipt id / order id."""
+    keys = {d.erp_id: parse_receipt_external_id(d.external_id, store) for d in unlogged}
+    wanted = sorted({k for k in keys.values() if k})
+    rows = conn.execute(
+        """
             select o.orderid, o.receipt_id, o.receipt_key, s.state, pl.external_id, s.reason,
                    exists (select 1 from sitoo_erp.posting_intent i where i.orderid = o.orderid) as intent
               from sitoo_erp.sitoo_order o
@@ -812,71 +967,66 @@ def _classify_documents(
               left join sitoo_erp.posting_log pl on pl.orderid = o.orderid
              where o.store_externalid = %s and (o.receipt_key = any(%s) or o.orderid::text = any(%s))
             """,
-            (store, wanted, wanted),
-        ).fetchall()
-        # By receipt key, else by orderid: a receipt first posted without a receipt id was keyed by its
-        # orderid; once Sitoo fills the id in, that older document is a second one for the receipt.
-        receipt_by_key: dict[str, tuple] = {}
-        for oid, receipt, rk, state, logged_eid, reason, intent in rows:
-            receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid, reason, intent))
-            receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid, reason, intent))
-        for d in unlogged:
-            hit = receipt_by_key.get(keys.get(d.erp_id) or "")
-            if hit is None:
-                out.append(
-                    _doc_line(
-                        "extra_in_erp",
-                        "no_receipt",
-                        store,
-                        day,
-                        d,
-                        None,
-                        f"{d.external_id} ({d.trantype}, ERP id {d.erp_id}, gross {d.net + d.tax}): "
-                        f"our externalId, but no Sitoo receipt of {store} is behind it",
-                    )
-                )
-            elif hit[3] and hit[3] != d.external_id:
-                out.append(
-                    _doc_line(
-                        "duplicate_in_erp",
-                        "duplicate",
-                        store,
-                        day,
-                        d,
-                        hit[0],
-                        f"{d.external_id} (ERP id {d.erp_id}) is a second document for receipt {hit[1]} "
-                        f"(order {hit[0]}), already posted as {hit[3]}",
-                        receipt=hit[1],
-                    )
-                )
-            else:
-                if hit[5]:  # an open posting intent: the answer was lost
-                    remedy = (
-                        "its posting intent is open (the ERP's answer was lost): the next hourly run reads "
-                        "the ERP by externalId and records it, raising it for finance if the receipt was "
-                        "cancelled or changed in Sitoo meanwhile"
-                    )
-                elif hit[2] in ("held", "quarantined"):
-                    remedy = "the next hourly run re-PUTs the same key"
-                else:
-                    remedy = (
-                        f"the receipt is {hit[2]} ({hit[4]}), so no run will post it again: finance must "
-                        "reverse or void the ERP document"
-                    )
-                out.append(
-                    _doc_line(
-                        "extra_in_erp",
-                        "not_logged",
-                        store,
-                        day,
-                        d,
-                        hit[0],
-                        f"{d.external_id} (ERP id {d.erp_id}) is in the ERP for receipt {hit[1]} "
-                        f"(order {hit[0]}, state {hit[2]}) but not in the posting log: {remedy}",
-                        receipt=hit[1],
-                    )
-                )
-    return out
+        (store, wanted, wanted),
+    ).fetchall()
+    # By receipt key, else by orderid: a receipt first posted without a receipt id was keyed by its
+    # orderid; once Sitoo fills the id in, that older document is a second one for the receipt.
+    receipt_by_key: dict[str, tuple] = {}
+    for oid, receipt, rk, state, logged_eid, reason, intent in rows:
+        receipt_by_key.setdefault(rk, (oid, receipt, state, logged_eid, reason, intent))
+        receipt_by_key.setdefault(str(oid), (oid, receipt, state, logged_eid, reason, intent))
+    return [_unlogged_line(store, day, d, receipt_by_key.get(keys.get(d.erp_id) or "")) for d in unlogged]
+
+
+def _unlogged_line(store: str, day: date, d: ErpDocument, hit: tuple | None) -> dict:
+    """An ERP document under our key that we never logged: no receipt, a second one, or a lost answer."""
+    if hit is None:
+        return _doc_line(
+            "extra_in_erp",
+            "no_receipt",
+            store,
+            day,
+            d,
+            None,
+            f"{d.external_id} ({d.trantype}, ERP id {d.erp_id}, gross {d.net + d.tax}): "
+            f"our externalId, but no Sitoo receipt of {store} is behind it",
+        )
+    if hit[3] and hit[3] != d.external_id:
+        return _doc_line(
+            "duplicate_in_erp",
+            "duplicate",
+            store,
+            day,
+            d,
+            hit[0],
+            f"{d.external_id} (ERP id {d.erp_id}) is a second document for receipt {hit[1]} "
+            f"(order {hit[0]}), already posted as {hit[3]}",
+            receipt=hit[1],
+        )
+    if hit[5]:  # an open posting intent: the answer was lost
+        remedy = (
+            "its posting intent is open (the ERP's answer was lost): the next hourly run reads "
+            "the ERP by externalId and records it, raising it for finance if the receipt was "
+            "cancelled or changed in Sitoo meanwhile"
+        )
+    elif hit[2] in ("held", "quarantined"):
+        remedy = "the next hourly run re-PUTs the same key"
+    else:
+        remedy = (
+            f"the receipt is {hit[2]} ({hit[4]}), so no run will post it again: finance must "
+            "reverse or void the ERP document"
+        )
+    return _doc_line(
+        "extra_in_erp",
+        "not_logged",
+        store,
+        day,
+        d,
+        hit[0],
+        f"{d.external_id} (ERP id {d.erp_id}) is in the ERP for receipt {hit[1]} "
+        f"(order {hit[0]}, state {hit[2]}) but not in the posting log: {remedy}",
+        receipt=hit[1],
+    )
 
 
 def _doc_line(

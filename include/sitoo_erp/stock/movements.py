@@ -258,123 +258,84 @@ def post_adjustments(
         for r in rows:
             by_store[r[3]].append(r)
         for store, lines in by_store.items():
-            ext_id = adjustment_external_id(store or "NONE", day)
             mapping = stores.get(store) if store else None
-            with conn.transaction():
-                if mapping is None:
-                    warehouses = sorted({r[2] for r in lines})
-                    who = f"store {store}" if store else f"warehouse(s) {warehouses} (no store external id)"
-                    _quarantine(
-                        conn,
-                        [(r[0], r[1]) for r in lines],
-                        f"no store location mapping for {who}",
-                        ExceptionKind.MISSING_MAPPING,
-                        f"stock:store:{store or 'warehouse-' + '-'.join(map(str, warehouses))}",
-                        "stock.store_mapped",
-                        f"{who} has no map_store_location row: {len(lines)} stock movement line(s) of "
-                        f"{day} are held out of the ERP (warehouse {', '.join(map(str, warehouses))})",
-                        store,
-                        None,
-                        "store_externalid",
-                    )
-                    summary.lines_quarantined += len(lines)
-                    summary.quarantine_keys.append(f"stock:store:{store}")
-                    continue
-                if account is None:
-                    _quarantine(
-                        conn,
-                        [(r[0], r[1]) for r in lines],
-                        "no stock adjustment account mapped",
-                        ExceptionKind.MISSING_MAPPING,
-                        f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}",
-                        "stock.account_mapped",
-                        f"map_document_item has no '{ADJUSTMENT_ACCOUNT_PURPOSE}' row: inventory adjustments "
-                        f"cannot post (store {store}, {day})",
-                        store,
-                        None,
-                        "map_document_item.purpose",
-                    )
-                    summary.lines_quarantined += len(lines)
-                    summary.quarantine_keys.append(f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}")
-                    continue
-                per_sku: dict[str, list[tuple]] = defaultdict(list)
-                for r in lines:
-                    per_sku[r[4]].append(r)
-                doc_lines: list[AdjustmentLine] = []
-                posted_keys: list[tuple[int, int]] = []
-                ok_subjects = [f"stock:store:{store}", f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}"]
-                for sku, sku_lines in per_sku.items():
-                    keys = [(r[0], r[1]) for r in sku_lines]
-                    qty = sum((r[5] for r in sku_lines), Decimal(0))
-                    item = items.get(sku)
-                    subject = f"stock:{store}:{day:%Y%m%d}:sku:{sku}"
-                    if item is None or item[1]:
-                        kind = ExceptionKind.UNKNOWN_SKU if item is None else ExceptionKind.INACTIVE_ITEM
-                        why = "has no ERP item" if item is None else f"maps to inactive ERP item {item[0]}"
-                        txs = sorted({r[0] for r in sku_lines})
-                        types = sorted({TYPE_NAMES.get(r[6], f"type {r[6]}") for r in sku_lines})
-                        _quarantine(
-                            conn,
-                            keys,
-                            f"SKU {sku} {why}",
-                            kind,
-                            subject,
-                            "stock.sku_has_erp_item",
-                            f"SKU {sku} {why}: store {store} ({mapping[0]}) moved {qty:+} on {day} "
-                            f"({', '.join(types)}; warehouse transactions {txs[:10]}) — not in the ERP "
-                            f"adjustment {ext_id}",
-                            store,
-                            sku,
-                            "sku",
-                        )
-                        summary.lines_quarantined += len(keys)
-                        summary.quarantine_keys.append(subject)
-                        continue
-                    posted_keys.extend(keys)
-                    ok_subjects.append(subject)
-                    ok_subjects.append(f"stock:{ext_id}")
-                    if qty == 0:
-                        summary.zero_net_skus += 1
-                        continue
-                    doc_lines.append(AdjustmentLine(str(item[0]), str(mapping[0]), qty))
-            if not doc_lines:
-                _mark_posted(conn, posted_keys, None, ok_subjects)
-                continue
-            adjustment = StockAdjustment(
-                external_id=ext_id,
-                tran_date=day,
-                subsidiary_id=mapping[1],
-                location_id=str(mapping[0]),
-                account_id=str(account[0]),
-                memo=f"{memo_prefix} {day.isoformat()} ({store})",
-                lines=tuple(doc_lines),
+            _post_store_day(
+                conn, erp, day, store, lines, mapping, account, items, memo_prefix, summary, transient
             )
-            try:
-                result = erp.post_stock_adjustment(adjustment)
-            except ErpRejected as exc:
-                with conn.transaction():
-                    _quarantine(
-                        conn,
-                        posted_keys,
-                        f"ERP rejected {ext_id}",
-                        ExceptionKind.ERP_REJECTED,
-                        f"stock:{ext_id}",
-                        "stock.erp_accepts",
-                        f"the ERP refused inventory adjustment {ext_id}: {exc.code} {exc.detail or exc}",
-                        store,
-                        None,
-                        exc.code or "document",
-                    )
-                summary.rejected += 1
-                summary.lines_quarantined += len(posted_keys)
-                continue
-            except TransientApiError as exc:
-                transient.append(f"{ext_id}: {exc}")
-                summary.transient_failures += 1
-                continue
-            with conn.transaction():
-                conn.execute(
-                    """
+    if transient:
+        raise TransientApiError(
+            f"{len(transient)} inventory adjustment(s) failed transiently after retries (posted ones stay "
+            f"posted; a retry re-sends the rest under the same externalId): {transient[:3]}"
+        )
+    return summary
+
+
+def _post_store_day(
+    conn: psycopg.Connection,
+    erp: ErpAdapter,
+    day: date,
+    store: str | None,
+    lines: list[tuple],
+    mapping: tuple | None,
+    account: tuple | None,
+    items: dict[str, tuple],
+    memo_prefix: str,
+    summary: AdjustmentSummary,
+    transient: list[str],
+) -> None:
+    """One store's day as one adjustment: quarantine what cannot post, send the rest, record the answer.
+
+    A transient ERP failure is collected in ``transient`` so the other stores still post first.
+    """
+    ext_id = adjustment_external_id(store or "NONE", day)
+    with conn.transaction():
+        if mapping is None:
+            _quarantine_unmapped_store(conn, day, store, lines, summary)
+            return
+        if account is None:
+            _quarantine_no_account(conn, day, store, lines, summary)
+            return
+        doc_lines, posted_keys, ok_subjects = _adjustment_lines(
+            conn, day, store, ext_id, lines, mapping, items, summary
+        )
+    if not doc_lines:
+        _mark_posted(conn, posted_keys, None, ok_subjects)
+        return
+    adjustment = StockAdjustment(
+        external_id=ext_id,
+        tran_date=day,
+        subsidiary_id=mapping[1],
+        location_id=str(mapping[0]),
+        account_id=str(account[0]),
+        memo=f"{memo_prefix} {day.isoformat()} ({store})",
+        lines=tuple(doc_lines),
+    )
+    try:
+        result = erp.post_stock_adjustment(adjustment)
+    except ErpRejected as exc:
+        with conn.transaction():
+            _quarantine(
+                conn,
+                posted_keys,
+                f"ERP rejected {ext_id}",
+                ExceptionKind.ERP_REJECTED,
+                f"stock:{ext_id}",
+                "stock.erp_accepts",
+                f"the ERP refused inventory adjustment {ext_id}: {exc.code} {exc.detail or exc}",
+                store,
+                None,
+                exc.code or "document",
+            )
+        summary.rejected += 1
+        summary.lines_quarantined += len(posted_keys)
+        return
+    except TransientApiError as exc:
+        transient.append(f"{ext_id}: {exc}")
+        summary.transient_failures += 1
+        return
+    with conn.transaction():
+        conn.execute(
+            """
                     insert into sitoo_erp.posting_log (external_id, orderid, document_type, erp_id, tran_date,
                         store_externalid, net_amount, attempts)
                     values (%s, null, %s, %s, %s, %s, null, %s)
@@ -382,18 +343,130 @@ def post_adjustments(
                        set erp_id = excluded.erp_id, attempts = posting_log.attempts + excluded.attempts,
                            posted_at = now()
                     """,
-                    (ext_id, DOCUMENT_TYPE, result.erp_id, day, store, result.attempts),
-                )
-                _mark_posted(conn, posted_keys, ext_id, ok_subjects)
-            summary.documents += 1
-            summary.lines_posted += len(posted_keys)
-            summary.external_ids.append(ext_id)
-    if transient:
-        raise TransientApiError(
-            f"{len(transient)} inventory adjustment(s) failed transiently after retries (posted ones stay "
-            f"posted; a retry re-sends the rest under the same externalId): {transient[:3]}"
+            (ext_id, DOCUMENT_TYPE, result.erp_id, day, store, result.attempts),
         )
-    return summary
+        _mark_posted(conn, posted_keys, ext_id, ok_subjects)
+    summary.documents += 1
+    summary.lines_posted += len(posted_keys)
+    summary.external_ids.append(ext_id)
+
+
+def _quarantine_unmapped_store(
+    conn: psycopg.Connection, day: date, store: str | None, lines: list[tuple], summary: AdjustmentSummary
+) -> None:
+    """No ERP location for the store (or no store on the warehouse): the whole store-day waits for it."""
+    warehouses = sorted({r[2] for r in lines})
+    who = f"store {store}" if store else f"warehouse(s) {warehouses} (no store external id)"
+    _quarantine(
+        conn,
+        [(r[0], r[1]) for r in lines],
+        f"no store location mapping for {who}",
+        ExceptionKind.MISSING_MAPPING,
+        f"stock:store:{store or 'warehouse-' + '-'.join(map(str, warehouses))}",
+        "stock.store_mapped",
+        f"{who} has no map_store_location row: {len(lines)} stock movement line(s) of "
+        f"{day} are held out of the ERP (warehouse {', '.join(map(str, warehouses))})",
+        store,
+        None,
+        "store_externalid",
+    )
+    summary.lines_quarantined += len(lines)
+    summary.quarantine_keys.append(f"stock:store:{store}")
+
+
+def _quarantine_no_account(
+    conn: psycopg.Connection, day: date, store: str | None, lines: list[tuple], summary: AdjustmentSummary
+) -> None:
+    """No adjustment account mapped: no adjustment can post, every store-day waits for the mapping."""
+    _quarantine(
+        conn,
+        [(r[0], r[1]) for r in lines],
+        "no stock adjustment account mapped",
+        ExceptionKind.MISSING_MAPPING,
+        f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}",
+        "stock.account_mapped",
+        f"map_document_item has no '{ADJUSTMENT_ACCOUNT_PURPOSE}' row: inventory adjustments "
+        f"cannot post (store {store}, {day})",
+        store,
+        None,
+        "map_document_item.purpose",
+    )
+    summary.lines_quarantined += len(lines)
+    summary.quarantine_keys.append(f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}")
+
+
+def _adjustment_lines(
+    conn: psycopg.Connection,
+    day: date,
+    store: str | None,
+    ext_id: str,
+    lines: list[tuple],
+    mapping: tuple,
+    items: dict[str, tuple],
+    summary: AdjustmentSummary,
+) -> tuple[list[AdjustmentLine], list[tuple[int, int]], list[str]]:
+    """One line per SKU with its day's net movement; a SKU without an active ERP item is quarantined.
+
+    Returns the document lines, the movement keys they (or a net zero) settle, and the exception
+    subjects that posting resolves.
+    """
+    per_sku: dict[str, list[tuple]] = defaultdict(list)
+    for r in lines:
+        per_sku[r[4]].append(r)
+    doc_lines: list[AdjustmentLine] = []
+    posted_keys: list[tuple[int, int]] = []
+    ok_subjects = [f"stock:store:{store}", f"stock:document_item:{ADJUSTMENT_ACCOUNT_PURPOSE}"]
+    for sku, sku_lines in per_sku.items():
+        keys = [(r[0], r[1]) for r in sku_lines]
+        qty = sum((r[5] for r in sku_lines), Decimal(0))
+        item = items.get(sku)
+        subject = f"stock:{store}:{day:%Y%m%d}:sku:{sku}"
+        if item is None or item[1]:
+            _quarantine_sku(conn, day, store, ext_id, sku, sku_lines, qty, item, mapping, subject)
+            summary.lines_quarantined += len(keys)
+            summary.quarantine_keys.append(subject)
+            continue
+        posted_keys.extend(keys)
+        ok_subjects.append(subject)
+        ok_subjects.append(f"stock:{ext_id}")
+        if qty == 0:
+            summary.zero_net_skus += 1
+            continue
+        doc_lines.append(AdjustmentLine(str(item[0]), str(mapping[0]), qty))
+    return doc_lines, posted_keys, ok_subjects
+
+
+def _quarantine_sku(
+    conn: psycopg.Connection,
+    day: date,
+    store: str | None,
+    ext_id: str,
+    sku: str,
+    sku_lines: list[tuple],
+    qty: Decimal,
+    item: tuple | None,
+    mapping: tuple,
+    subject: str,
+) -> None:
+    """A SKU with no (or an inactive) ERP item: its lines stay out of the adjustment, named for ops."""
+    kind = ExceptionKind.UNKNOWN_SKU if item is None else ExceptionKind.INACTIVE_ITEM
+    why = "has no ERP item" if item is None else f"maps to inactive ERP item {item[0]}"
+    txs = sorted({r[0] for r in sku_lines})
+    types = sorted({TYPE_NAMES.get(r[6], f"type {r[6]}") for r in sku_lines})
+    _quarantine(
+        conn,
+        [(r[0], r[1]) for r in sku_lines],
+        f"SKU {sku} {why}",
+        kind,
+        subject,
+        "stock.sku_has_erp_item",
+        f"SKU {sku} {why}: store {store} ({mapping[0]}) moved {qty:+} on {day} "
+        f"({', '.join(types)}; warehouse transactions {txs[:10]}) — not in the ERP "
+        f"adjustment {ext_id}",
+        store,
+        sku,
+        "sku",
+    )
 
 
 def _mark_posted(
