@@ -208,15 +208,20 @@ def _negative_sale(draw: st.DrawFn, order: dict) -> None:
 
     for key in HEADER_MONEY:
         order[key] = neg(order.get(key))
-    for item in order.get("orderitems") or []:
+    for item in _listed(order.get("orderitems")):
         if isinstance(item, dict):
             item["quantity"] = -abs(item["quantity"]) if isinstance(item.get("quantity"), int) else -1
             for key in ITEM_MONEY:
                 if key != "moneynetpriceperunit":
                     item[key] = neg(item.get(key))
-    for pay in order.get("payments") or []:
+    for pay in _listed(order.get("payments")):
         if isinstance(pay, dict):
             pay["moneyamount"] = neg(pay.get("moneyamount"))
+
+
+def _listed(value: Any) -> list:
+    """A field an earlier mutation may have turned into a non-list (``True``, a number): nothing to walk."""
+    return value if isinstance(value, list) else []
 
 
 def _clock_skew(draw: st.DrawFn, order: dict) -> None:
