@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 # The mapping DAG's form: one list per mapping table, each row with exactly the fields that table needs.
@@ -95,7 +96,7 @@ def _loads(value: Any) -> Any:
     return value
 
 
-class SaveMappingsOperator(BaseOperator):
+class SaveMappingsOperator(SitooErpOperator):
     """Save the trigger form's mappings (checked against the ERP's master data, all or none, audited)
     and close the exceptions they fix, before the batch is re-posted.
 
@@ -151,7 +152,7 @@ class SaveMappingsOperator(BaseOperator):
         return {"saved": len(saved), "closed": sum(len(s["closed"]) for s in saved), "actor": actor}
 
 
-class DecideExceptionsOperator(BaseOperator):
+class DecideExceptionsOperator(SitooErpOperator):
     """Ignore or resolve the form's exceptions with one reason (all or none, audited)."""
 
     template_fields: Sequence[str] = ("decision", "exception_ids", "reason", "changed_by")
@@ -211,7 +212,7 @@ def repost_now(upstream: BaseOperator | None = None) -> BaseOperator:
     return summarise
 
 
-class _OpsMailOperator(BaseOperator):
+class _OpsMailOperator(SitooErpOperator):
     template_fields: Sequence[str] = ("alert_to", "owner_recipients", "ui_base_url")
 
     def __init__(

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def closed_through_and_now(
     return closed_date, (as_datetime(value, "business_now") if value is not None else None)
 
 
-class ResolvePostingIntentsOperator(BaseOperator):
+class ResolvePostingIntentsOperator(SitooErpOperator):
     """Settle the posting intents a lost ERP answer left behind, by reading the ERP by externalId.
 
     Runs before ``classify``: a receipt the ERP already holds is recorded as posted (and raised for
@@ -85,7 +86,7 @@ class ResolvePostingIntentsOperator(BaseOperator):
         return result
 
 
-class ClassifyOrdersOperator(BaseOperator):
+class ClassifyOrdersOperator(SitooErpOperator):
     """Finalised POS orders -> ready; open/parked/pending -> held; the rest excluded; stalls reported.
 
     Stall ages are in business time: ``business_now`` defaults to the run's data interval end, so a
@@ -130,7 +131,7 @@ class ClassifyOrdersOperator(BaseOperator):
         return result
 
 
-class RefreshErpItemsOperator(BaseOperator):
+class RefreshErpItemsOperator(SitooErpOperator):
     """Look up the batch's SKUs in the ERP item master (cached), before the gate checks mappings."""
 
     ui_color = "#e6f4ea"
@@ -162,7 +163,7 @@ class RefreshErpItemsOperator(BaseOperator):
         return result
 
 
-class ErpPostingOperator(BaseOperator):
+class ErpPostingOperator(SitooErpOperator):
     """Post every gated, ready receipt to the ERP exactly once (idempotent upserts by externalId).
 
     Run it in the ``erp_api`` pool with ``pool_slots`` = ``max_workers`` so the account-wide
@@ -205,7 +206,7 @@ class ErpPostingOperator(BaseOperator):
         return summary
 
 
-class DailySummaryPostingOperator(BaseOperator):
+class DailySummaryPostingOperator(SitooErpOperator):
     """Stores in ``daily_summary`` mode: one ERP document per store x closed business day (plus
     numbered supplements for late receipts), after the quality gate (``posting/summary.py``).
 
@@ -266,7 +267,7 @@ class DailySummaryPostingOperator(BaseOperator):
         return result
 
 
-class StateLedgerSummaryOperator(BaseOperator):
+class StateLedgerSummaryOperator(SitooErpOperator):
     """Invariant 1 as the run's last word: seen = posted + held + quarantined + excluded, or fail."""
 
     ui_color = "#f1f3f4"

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
@@ -25,7 +26,7 @@ def period_for(context: Context, timezone: str = DEFAULT_TIMEZONE):
     return resolve_period(context.get("params"), context.get("data_interval_start"), timezone)
 
 
-class SitooPeriodSweepOperator(BaseOperator):
+class SitooPeriodSweepOperator(SitooErpOperator):
     """Stage every Sitoo order of the period again (late and offline receipts too) and its Z-reports."""
 
     ui_color = "#fff4e5"
@@ -59,7 +60,7 @@ class SitooPeriodSweepOperator(BaseOperator):
         return summary
 
 
-class ReconcileOperator(BaseOperator):
+class ReconcileOperator(SitooErpOperator):
     """Compare Sitoo, the ERP's ledger, Z-reports and the posting log; classify every difference.
 
     :param erp_conn_id: the ERP's Airflow connection; ``erp_adapter`` names the adapter behind it
@@ -115,7 +116,7 @@ class ReconcileOperator(BaseOperator):
         return summary
 
 
-class ReconciliationGateOperator(BaseOperator):
+class ReconciliationGateOperator(SitooErpOperator):
     """GX suite ``reconciliation`` (zero unexplained difference), the report (DB + directory), the e-mail.
 
     Finance always gets the e-mail (summary in the body, HTML report and CSV attached); when the gate

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import pendulum
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
@@ -23,7 +24,7 @@ def as_datetime(value: Any, field: str) -> datetime:
     raise ValueError(f"{field} must be a datetime or ISO-8601 string, got {value!r}")
 
 
-class MigrateStagingSchemaOperator(BaseOperator):
+class MigrateStagingSchemaOperator(SitooErpOperator):
     """Bring the staging schema to the latest migration (a no-op when it is already there)."""
 
     ui_color = "#e8f0fe"
@@ -41,7 +42,7 @@ class MigrateStagingSchemaOperator(BaseOperator):
         return revision
 
 
-class SitooOrdersToStagingOperator(BaseOperator):
+class SitooOrdersToStagingOperator(SitooErpOperator):
     """Extract Sitoo orders for a window into staging: window + late sweep + held re-check.
 
     Windows come from the run's data interval by default, so backfills and clears re-extract

@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.operators.staging import as_datetime
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
-class _StockDayOperator(BaseOperator):
+class _StockDayOperator(SitooErpOperator):
     """One store business day of stock work.
 
     :param postgres_conn_id: the staging database.
