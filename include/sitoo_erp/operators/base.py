@@ -13,12 +13,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from include.sitoo_erp.sitoo.hook import SitooHook
 
 
 class SitooErpOperator(BaseOperator):
@@ -44,6 +48,20 @@ class SitooErpOperator(BaseOperator):
             self.log.warning(
                 "run history: could not record the %s of this try in sitoo_erp.task_run: %s", what, err
             )
+
+
+class SitooHookMixin:
+    """``hook``: the operator's Sitoo API client on ``sitoo_conn_id``, built on first use (the
+    providers' shape: no connection lookup at parse time, one client per task try)."""
+
+    sitoo_conn_id: str
+    page_size: int
+
+    @cached_property
+    def hook(self) -> SitooHook:
+        from include.sitoo_erp.sitoo.hook import SitooHook
+
+        return SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
 
 
 def _task_try(context: Any) -> Any:

@@ -102,6 +102,13 @@ class SaveMappingsOperator(SitooErpOperator):
 
     A mapping the ERP refuses (unknown or inactive item, location, payment method or tax code; a tax
     code of another rate) fails this task with the key, field and rule, and nothing is saved.
+
+    :param mappings: the form's mapping lists as JSON, one list per mapping table (templated).
+    :param reason: why, kept in the audit log (templated).
+    :param changed_by: the person the change is made for, if not the triggering user (templated).
+    :param postgres_conn_id: the staging database.
+    :param erp_conn_id: the ERP connection the mappings are checked against; ``erp_adapter`` names
+        the adapter behind it.
     """
 
     template_fields: Sequence[str] = ("mappings", "reason", "changed_by")
@@ -153,7 +160,14 @@ class SaveMappingsOperator(SitooErpOperator):
 
 
 class DecideExceptionsOperator(SitooErpOperator):
-    """Ignore or resolve the form's exceptions with one reason (all or none, audited)."""
+    """Ignore or resolve the form's exceptions with one reason (all or none, audited).
+
+    :param decision: ``ignore`` or ``resolve`` (templated).
+    :param exception_ids: the exception ids, a JSON list (templated).
+    :param reason: why, kept on each exception and in the audit log (templated).
+    :param changed_by: the person the decision is made for, if not the triggering user (templated).
+    :param postgres_conn_id: the staging database.
+    """
 
     template_fields: Sequence[str] = ("decision", "exception_ids", "reason", "changed_by")
     ui_color = "#e8f0fe"
@@ -213,6 +227,16 @@ def repost_now(upstream: BaseOperator | None = None) -> BaseOperator:
 
 
 class _OpsMailOperator(SitooErpOperator):
+    """An operations e-mail to the owning teams.
+
+    :param postgres_conn_id: the staging database.
+    :param alert_to: general recipients, a list or comma-separated (templated).
+    :param owner_recipients: JSON object of recipients per owning team (Variable
+        ``sitoo_erp_owner_recipients``); a team not in it gets ``alert_to`` (templated).
+    :param ui_base_url: Airflow UI address for the links in the mail (templated).
+    :param smtp_conn_id: the Airflow SMTP connection.
+    """
+
     template_fields: Sequence[str] = ("alert_to", "owner_recipients", "ui_base_url")
 
     def __init__(

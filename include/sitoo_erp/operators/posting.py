@@ -91,6 +91,14 @@ class ClassifyOrdersOperator(SitooErpOperator):
 
     Stall ages are in business time: ``business_now`` defaults to the run's data interval end, so a
     backfill or a replayed period is judged by its own clock, not the database's.
+
+    :param postgres_conn_id: the staging database.
+    :param stall_after_hours: business hours a held receipt may wait before it is a ``stalled`` exception.
+    :param closed_through: ISO date; ERP periods up to and including it are closed, so a posted receipt
+        of such a day that changes in Sitoo is raised for finance (Variable ``sitoo_erp_closed_through``)
+        (templated).
+    :param business_now: the business clock, default the run's data interval end; None for the Sitoo
+        clock (templated).
     """
 
     template_fields: Sequence[str] = ("business_now", "closed_through")
@@ -214,6 +222,18 @@ class DailySummaryPostingOperator(SitooErpOperator):
     by ``business_now`` (the run's data interval end), so a backfill summarises the days its own
     period has closed. ``closed_through`` (Variable ``sitoo_erp_closed_through``): days on or before
     it take nothing more; their late receipts become ``closed_period`` exceptions for finance.
+
+    :param erp_conn_id: the ERP connection; ``erp_adapter`` names the adapter behind it.
+    :param postgres_conn_id: the staging database.
+    :param grace_hours: hours after the store's midnight before its business day is summarised.
+    :param max_lines: lines per ERP document before a numbered part starts (default: NetSuite's limit).
+    :param return_document: ``cash_refund`` or ``credit_memo`` for the day's returns.
+    :param closed_through: ISO date; days on or before it take nothing more (Variable
+        ``sitoo_erp_closed_through``) (templated).
+    :param business_now: the business clock, default the run's data interval end; None for the Sitoo
+        clock (templated).
+    :param retry_attempts: attempts per ERP call on a transient error.
+    :param retry_max_wait: longest wait between two attempts, in seconds.
     """
 
     template_fields: Sequence[str] = ("business_now", "closed_through")
