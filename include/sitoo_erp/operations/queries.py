@@ -502,7 +502,7 @@ def last_dag_runs(conn: psycopg.Connection, dag_id_prefix: str = "sitoo_") -> li
 
     The latest run is the one whose task started last. Each task counts with its latest try: the run
     is ``failed`` if any task's latest try failed, ``running`` if any has started and not ended, else
-    ``success``. For each run: interval, duration (first start to last end), task states, the numeric
+    ``success``. For each run: interval, duration (first try's start to last end), task states, the numeric
     counts each task returned (extracted, ready, posted, quarantined, ...) and each failure's error.
     Tasks that never started (upstream failed) have no row and are not counted.
     """
@@ -520,7 +520,8 @@ def last_dag_runs(conn: psycopg.Connection, dag_id_prefix: str = "sitoo_") -> li
             )
             select distinct on (t.dag_id, t.task_id, t.map_index)
                    t.dag_id, t.run_id, t.task_id, t.try_number, t.run_type, t.data_interval_start,
-                   t.data_interval_end, t.state, t.started_at, t.ended_at, t.counts, t.error
+                   t.data_interval_end, t.state, t.started_at, t.ended_at, t.counts, t.error,
+                   min(t.started_at) over (partition by t.dag_id, t.run_id) as run_started_at  -- earlier tries too
               from sitoo_erp.task_run t
               join latest l on l.dag_id = t.dag_id and l.run_id = t.run_id
              order by t.dag_id, t.task_id, t.map_index, t.try_number desc
@@ -538,7 +539,7 @@ def _run_of(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     tasks.sort(key=lambda t: t["started_at"])
     states = [t["state"] for t in tasks]
     state = "failed" if "failed" in states else "running" if "running" in states else "success"
-    start = tasks[0]["started_at"]
+    start = tasks[0]["run_started_at"]
     end = None if "running" in states else max(t["ended_at"] for t in tasks)
     task_states: dict[str, int] = {}
     for s in states:
