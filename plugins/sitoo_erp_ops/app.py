@@ -309,11 +309,7 @@ def _page_data(
         "summaries": timed("summaries", queries.summary_documents, conn),
         "edits": timed("edits", queries.recent_mapping_edits, conn),
     }
-    try:
-        runs = timed("dag_runs", queries.last_dag_runs)
-    except Exception:  # the metadata DB is Airflow's; the page still shows our own data without it
-        log.exception("sitoo-erp-ops: could not read the last DAG runs")
-        runs = []
+    runs = timed("dag_runs", queries.last_dag_runs, conn)  # our own run history (sitoo_erp.task_run)
     gates = timed("gate_runs", queries.gate_runs_for, conn, [(r["dag_id"], r["run_id"]) for r in runs])
     for run in runs:
         run["gate"] = gates.get((run["dag_id"], run["run_id"]))

@@ -165,3 +165,27 @@ def plant_tender_mismatch(stack) -> int:
     payload = clean_sale(stack)
     payload["payments"][0]["name"] = "Foreign Currency"
     return plant(stack, payload, "FOREIGN-TENDER-1", 45)
+
+
+def render_ops_page(conn) -> str:
+    """The operations page as its route renders it (same template, same data), without a web server."""
+    from include.sitoo_erp.operations import queries
+    from plugins.sitoo_erp_ops import app as ops
+
+    filters = queries.ExceptionFilters()
+    return ops.env.get_template("page.html").render(
+        prefix=ops.URL_PREFIX,
+        user="ops",
+        can_edit=False,
+        filters=filters,
+        filter_query="",
+        with_filter=lambda name, value: "",
+        min_ages=list(queries.MIN_AGES),
+        mapping_forms=ops.MAPPING_FORMS,
+        required_fields=ops.REQUIRED_FIELDS,
+        history_status=None,
+        history_statuses=queries.HISTORY_STATUSES,
+        msg=None,
+        err=None,
+        **ops._page_data(conn, filters, None),
+    )

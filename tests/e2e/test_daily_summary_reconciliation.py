@@ -23,6 +23,7 @@ from include.sitoo_erp.operations import queries
 from include.sitoo_erp.posting.summary import set_posting_mode
 from include.sitoo_erp.staging.db import connect_url
 from tests.e2e.conftest import make_stack, run_hour, task_states
+from tests.e2e.helpers import render_ops_page
 
 START = date(2026, 11, 16)  # Monday; London = UTC in November
 LEDGER_FIELDS = (
@@ -89,29 +90,6 @@ def _stock_drift(conn, location_id: str) -> dict[str, dict]:
         }
 
 
-def _render_ops_page(conn) -> str:
-    """The operations page as its route renders it (same template, same data), without a web server."""
-    from plugins.sitoo_erp_ops import app as ops
-
-    filters = queries.ExceptionFilters()
-    return ops.env.get_template("page.html").render(
-        prefix=ops.URL_PREFIX,
-        user="ops",
-        can_edit=False,
-        filters=filters,
-        filter_query="",
-        with_filter=lambda name, value: "",
-        min_ages=list(queries.MIN_AGES),
-        mapping_forms=ops.MAPPING_FORMS,
-        required_fields=ops.REQUIRED_FIELDS,
-        history_status=None,
-        history_statuses=queries.HISTORY_STATUSES,
-        msg=None,
-        err=None,
-        **ops._page_data(conn, filters, None),
-    )
-
-
 @pytest.fixture(scope="module")
 def world(postgres, dagbag, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("summary-recon")
@@ -145,7 +123,7 @@ def world(postgres, dagbag, tmp_path_factory):
         out["stock"] = stock.test(logical_date=pendulum.datetime(2026, 11, 23, 2, 30, tz="Europe/London"))
         with connect_url(stack.database_url) as conn:
             out["summaries_page"] = queries.summary_documents(conn, limit=100)
-            out["html"] = _render_ops_page(conn)
+            out["html"] = render_ops_page(conn)
             out["stalled_after"] = queries.stalled_receipts(conn, now=ts(d(8), 7))
             loc = dict(conn.execute("select store_externalid, location_id from sitoo_erp.map_store_location"))
             out["drift"] = {s: _stock_drift(conn, loc[s]) for s in (summary_store, receipt_store)}

@@ -105,3 +105,30 @@ def test_the_state_ledger_has_one_writer():
     """``staging/ledger.py`` alone writes ``sitoo_erp.order_state``: every state move is one of its
     named transitions with its guard (invariant 1 cannot be broken from somewhere else)."""
     assert _writers("order_state") == ["include/sitoo_erp/staging/ledger.py"]
+
+
+def test_the_operations_page_reads_no_airflow_internals():
+    """The operations read side asks the package's own tables (``sitoo_erp.task_run`` for run
+    history), never Airflow's metadata models: their schema is Airflow's, not a promise to us."""
+    offenders = []
+    for path in (LIB / "operations").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):  # function-level imports too
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(LIB)}: {n}"
+                for n in names
+                if n.startswith(("airflow.models", "airflow.utils.session"))
+            ]
+    assert not offenders, offenders
+
+
+def test_the_run_history_has_one_writer():
+    """``operations/task_runs.py`` alone writes ``sitoo_erp.task_run`` (the operators' base class
+    calls it for every task try)."""
+    assert _writers("task_run") == ["include/sitoo_erp/operations/task_runs.py"]

@@ -9,7 +9,6 @@ page load never scans closed exceptions, posted receipts or the raw payloads. Wr
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +19,6 @@ from psycopg.rows import dict_row
 
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.staging.db import one_row
-
-log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 
@@ -499,74 +496,68 @@ def gate_runs_for(conn: psycopg.Connection, runs: list[tuple[str, str]]) -> dict
     return {(r["dag_id"], r["run_id"]): r for r in rows}
 
 
-def last_dag_runs(dag_id_prefix: str = "sitoo_") -> list[dict[str, Any]]:
-    """The latest run of each of our DAGs from Airflow's metadata DB (Airflow's own session).
+def last_dag_runs(conn: psycopg.Connection, dag_id_prefix: str = "sitoo_") -> list[dict[str, Any]]:
+    """The latest run of each of our DAGs, from the package's own run history (``sitoo_erp.task_run``,
+    written by the operators themselves; see ``operations/task_runs.py``).
 
-    For each: state, interval, duration, task-instance states, and the numeric counts the tasks
-    returned (XCom ``return_value``: extracted, ready, posted, quarantined, ...).
+    The latest run is the one whose task started last. Each task counts with its latest try: the run
+    is ``failed`` if any task's latest try failed, ``running`` if any has started and not ended, else
+    ``success``. For each run: interval, duration (first try's start to last end), task states, the numeric
+    counts each task returned (extracted, ready, posted, quarantined, ...) and each failure's error.
+    Tasks that never started (upstream failed) have no row and are not counted.
     """
-    from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
+    present = one_row(conn.execute("select to_regclass('sitoo_erp.task_run') is not null"))[0]
+    if not present:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        tries = cur.execute(
+            """
+            with latest as (  -- per DAG, the run of its most recently started task
+                select distinct on (dag_id) dag_id, run_id
+                  from sitoo_erp.task_run
+                 where dag_id like %(prefix)s
+                 order by dag_id, started_at desc
+            )
+            select distinct on (t.dag_id, t.task_id, t.map_index)
+                   t.dag_id, t.run_id, t.task_id, t.try_number, t.run_type, t.data_interval_start,
+                   t.data_interval_end, t.state, t.started_at, t.ended_at, t.counts, t.error,
+                   min(t.started_at) over (partition by t.dag_id, t.run_id) as run_started_at  -- earlier tries too
+              from sitoo_erp.task_run t
+              join latest l on l.dag_id = t.dag_id and l.run_id = t.run_id
+             order by t.dag_id, t.task_id, t.map_index, t.try_number desc
+            """,
+            {"prefix": dag_id_prefix.replace("%", r"\%").replace("_", r"\_") + "%"},
+        ).fetchall()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for row in tries:
+        runs.setdefault(row["dag_id"], []).append(row)
+    return [_run_of(tasks) for _, tasks in sorted(runs.items())]
 
-    out: list[dict[str, Any]] = []
-    with create_session() as session:
-        latest = (
-            select(func.max(DagRun.id))
-            .where(DagRun.dag_id.like(f"{dag_id_prefix}%"))
-            .group_by(DagRun.dag_id)
-            .scalar_subquery()
-        )
-        runs = session.scalars(select(DagRun).where(DagRun.id.in_(latest)).order_by(DagRun.dag_id)).all()
-        for run in runs:
-            ti_states = dict(
-                session.execute(
-                    select(TaskInstance.state, func.count())
-                    .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
-                    .group_by(TaskInstance.state)
-                ).all()
-            )
-            xcoms = session.execute(
-                select(XComModel.task_id, XComModel.value).where(
-                    XComModel.dag_run_id == run.id, XComModel.key == "return_value", XComModel.map_index == -1
-                )
-            ).all()
-            counts: dict[str, dict[str, Any]] = {}
-            for task_id, value in xcoms:
-                try:
-                    value = XComModel.deserialize_value(type("X", (), {"value": value})())
-                except Exception:  # a value we cannot read is just not shown
-                    log.debug("sitoo-erp-ops: unreadable XCom of %s", task_id, exc_info=True)
-                    continue
-                if isinstance(value, dict):
-                    numbers = {
-                        k: v
-                        for k, v in value.items()
-                        if isinstance(v, int | float) and not isinstance(v, bool)
-                    }
-                    if numbers:
-                        counts[task_id] = numbers
-            # dag.test() stamps the run's start_date with its logical date: time the tasks instead.
-            start, end = session.execute(
-                select(func.min(TaskInstance.start_date), func.max(TaskInstance.end_date)).where(
-                    TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
-                )
-            ).one()
-            out.append(
-                {
-                    "dag_id": run.dag_id,
-                    "run_id": run.run_id,
-                    "state": str(run.state),
-                    "run_type": str(run.run_type),
-                    "data_interval_start": run.data_interval_start,
-                    "data_interval_end": run.data_interval_end,
-                    "start_date": start or run.start_date,
-                    "end_date": end or run.end_date,
-                    "duration": (end - start) if start and end else None,
-                    "task_states": {str(k): v for k, v in ti_states.items()},
-                    "counts": counts,
-                }
-            )
-    return out
+
+def _run_of(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One DAG run as the page shows it, from the latest try of each of its tasks."""
+    tasks.sort(key=lambda t: t["started_at"])
+    states = [t["state"] for t in tasks]
+    state = "failed" if "failed" in states else "running" if "running" in states else "success"
+    start = tasks[0]["run_started_at"]
+    end = None if "running" in states else max(t["ended_at"] for t in tasks)
+    task_states: dict[str, int] = {}
+    for s in states:
+        task_states[s] = task_states.get(s, 0) + 1
+    first = tasks[0]
+    return {
+        "dag_id": first["dag_id"],
+        "run_id": first["run_id"],
+        "state": state,
+        "run_type": next((t["run_type"] for t in tasks if t["run_type"]), ""),
+        "data_interval_start": next(
+            (t["data_interval_start"] for t in tasks if t["data_interval_start"]), None
+        ),
+        "data_interval_end": next((t["data_interval_end"] for t in tasks if t["data_interval_end"]), None),
+        "start_date": start,
+        "end_date": end,
+        "duration": (end - start) if end else None,
+        "task_states": task_states,
+        "counts": {t["task_id"]: t["counts"] for t in tasks if t["counts"]},
+        "errors": {t["task_id"]: t["error"] for t in tasks if t["state"] == "failed" and t["error"]},
+    }

@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 # The mapping DAG's form: one list per mapping table, each row with exactly the fields that table needs.
@@ -95,12 +96,19 @@ def _loads(value: Any) -> Any:
     return value
 
 
-class SaveMappingsOperator(BaseOperator):
+class SaveMappingsOperator(SitooErpOperator):
     """Save the trigger form's mappings (checked against the ERP's master data, all or none, audited)
     and close the exceptions they fix, before the batch is re-posted.
 
     A mapping the ERP refuses (unknown or inactive item, location, payment method or tax code; a tax
     code of another rate) fails this task with the key, field and rule, and nothing is saved.
+
+    :param mappings: the form's mapping lists as JSON, one list per mapping table (templated).
+    :param reason: why, kept in the audit log (templated).
+    :param changed_by: the person the change is made for, if not the triggering user (templated).
+    :param postgres_conn_id: the staging database.
+    :param erp_conn_id: the ERP connection the mappings are checked against; ``erp_adapter`` names
+        the adapter behind it.
     """
 
     template_fields: Sequence[str] = ("mappings", "reason", "changed_by")
@@ -151,8 +159,15 @@ class SaveMappingsOperator(BaseOperator):
         return {"saved": len(saved), "closed": sum(len(s["closed"]) for s in saved), "actor": actor}
 
 
-class DecideExceptionsOperator(BaseOperator):
-    """Ignore or resolve the form's exceptions with one reason (all or none, audited)."""
+class DecideExceptionsOperator(SitooErpOperator):
+    """Ignore or resolve the form's exceptions with one reason (all or none, audited).
+
+    :param decision: ``ignore`` or ``resolve`` (templated).
+    :param exception_ids: the exception ids, a JSON list (templated).
+    :param reason: why, kept on each exception and in the audit log (templated).
+    :param changed_by: the person the decision is made for, if not the triggering user (templated).
+    :param postgres_conn_id: the staging database.
+    """
 
     template_fields: Sequence[str] = ("decision", "exception_ids", "reason", "changed_by")
     ui_color = "#e8f0fe"
@@ -211,7 +226,17 @@ def repost_now(upstream: BaseOperator | None = None) -> BaseOperator:
     return summarise
 
 
-class _OpsMailOperator(BaseOperator):
+class _OpsMailOperator(SitooErpOperator):
+    """An operations e-mail to the owning teams.
+
+    :param postgres_conn_id: the staging database.
+    :param alert_to: general recipients, a list or comma-separated (templated).
+    :param owner_recipients: JSON object of recipients per owning team (Variable
+        ``sitoo_erp_owner_recipients``); a team not in it gets ``alert_to`` (templated).
+    :param ui_base_url: Airflow UI address for the links in the mail (templated).
+    :param smtp_conn_id: the Airflow SMTP connection.
+    """
+
     template_fields: Sequence[str] = ("alert_to", "owner_recipients", "ui_base_url")
 
     def __init__(

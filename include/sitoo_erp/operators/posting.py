@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def closed_through_and_now(
     return closed_date, (as_datetime(value, "business_now") if value is not None else None)
 
 
-class ResolvePostingIntentsOperator(BaseOperator):
+class ResolvePostingIntentsOperator(SitooErpOperator):
     """Settle the posting intents a lost ERP answer left behind, by reading the ERP by externalId.
 
     Runs before ``classify``: a receipt the ERP already holds is recorded as posted (and raised for
@@ -85,11 +86,19 @@ class ResolvePostingIntentsOperator(BaseOperator):
         return result
 
 
-class ClassifyOrdersOperator(BaseOperator):
+class ClassifyOrdersOperator(SitooErpOperator):
     """Finalised POS orders -> ready; open/parked/pending -> held; the rest excluded; stalls reported.
 
     Stall ages are in business time: ``business_now`` defaults to the run's data interval end, so a
     backfill or a replayed period is judged by its own clock, not the database's.
+
+    :param postgres_conn_id: the staging database.
+    :param stall_after_hours: business hours a held receipt may wait before it is a ``stalled`` exception.
+    :param closed_through: ISO date; ERP periods up to and including it are closed, so a posted receipt
+        of such a day that changes in Sitoo is raised for finance (Variable ``sitoo_erp_closed_through``)
+        (templated).
+    :param business_now: the business clock, default the run's data interval end; None for the Sitoo
+        clock (templated).
     """
 
     template_fields: Sequence[str] = ("business_now", "closed_through")
@@ -130,7 +139,7 @@ class ClassifyOrdersOperator(BaseOperator):
         return result
 
 
-class RefreshErpItemsOperator(BaseOperator):
+class RefreshErpItemsOperator(SitooErpOperator):
     """Look up the batch's SKUs in the ERP item master (cached), before the gate checks mappings."""
 
     ui_color = "#e6f4ea"
@@ -162,7 +171,7 @@ class RefreshErpItemsOperator(BaseOperator):
         return result
 
 
-class ErpPostingOperator(BaseOperator):
+class ErpPostingOperator(SitooErpOperator):
     """Post every gated, ready receipt to the ERP exactly once (idempotent upserts by externalId).
 
     Run it in the ``erp_api`` pool with ``pool_slots`` = ``max_workers`` so the account-wide
@@ -205,7 +214,7 @@ class ErpPostingOperator(BaseOperator):
         return summary
 
 
-class DailySummaryPostingOperator(BaseOperator):
+class DailySummaryPostingOperator(SitooErpOperator):
     """Stores in ``daily_summary`` mode: one ERP document per store x closed business day (plus
     numbered supplements for late receipts), after the quality gate (``posting/summary.py``).
 
@@ -213,6 +222,18 @@ class DailySummaryPostingOperator(BaseOperator):
     by ``business_now`` (the run's data interval end), so a backfill summarises the days its own
     period has closed. ``closed_through`` (Variable ``sitoo_erp_closed_through``): days on or before
     it take nothing more; their late receipts become ``closed_period`` exceptions for finance.
+
+    :param erp_conn_id: the ERP connection; ``erp_adapter`` names the adapter behind it.
+    :param postgres_conn_id: the staging database.
+    :param grace_hours: hours after the store's midnight before its business day is summarised.
+    :param max_lines: lines per ERP document before a numbered part starts (default: NetSuite's limit).
+    :param return_document: ``cash_refund`` or ``credit_memo`` for the day's returns.
+    :param closed_through: ISO date; days on or before it take nothing more (Variable
+        ``sitoo_erp_closed_through``) (templated).
+    :param business_now: the business clock, default the run's data interval end; None for the Sitoo
+        clock (templated).
+    :param retry_attempts: attempts per ERP call on a transient error.
+    :param retry_max_wait: longest wait between two attempts, in seconds.
     """
 
     template_fields: Sequence[str] = ("business_now", "closed_through")
@@ -266,7 +287,7 @@ class DailySummaryPostingOperator(BaseOperator):
         return result
 
 
-class StateLedgerSummaryOperator(BaseOperator):
+class StateLedgerSummaryOperator(SitooErpOperator):
     """Invariant 1 as the run's last word: seen = posted + held + quarantined + excluded, or fail."""
 
     ui_color = "#f1f3f4"

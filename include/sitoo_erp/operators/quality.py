@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
-class QualityGateOperator(BaseOperator):
+class QualityGateOperator(SitooErpOperator):
     """Validate the ready batch; quarantine failing receipts by rule; e-mail when a suite failed.
 
     Clean receipts stay ready and the run goes on. The mail goes out once per new cause: the gate

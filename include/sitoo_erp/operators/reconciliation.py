@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator, SitooHookMixin
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
@@ -25,7 +26,7 @@ def period_for(context: Context, timezone: str = DEFAULT_TIMEZONE):
     return resolve_period(context.get("params"), context.get("data_interval_start"), timezone)
 
 
-class SitooPeriodSweepOperator(BaseOperator):
+class SitooPeriodSweepOperator(SitooHookMixin, SitooErpOperator):
     """Stage every Sitoo order of the period again (late and offline receipts too) and its Z-reports."""
 
     ui_color = "#fff4e5"
@@ -45,21 +46,19 @@ class SitooPeriodSweepOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.reconciliation.sweep import sweep_period
-        from include.sitoo_erp.sitoo.hook import SitooHook
         from include.sitoo_erp.staging.db import connect_airflow
 
         period = period_for(context, self.timezone)
-        hook = SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
-                summary = sweep_period(hook, conn, period)
+                summary = sweep_period(self.hook, conn, period)
         finally:
-            hook.close()
+            self.hook.close()
         self.log.info("swept %s: %s", period.label, summary)
         return summary
 
 
-class ReconcileOperator(BaseOperator):
+class ReconcileOperator(SitooErpOperator):
     """Compare Sitoo, the ERP's ledger, Z-reports and the posting log; classify every difference.
 
     :param erp_conn_id: the ERP's Airflow connection; ``erp_adapter`` names the adapter behind it
@@ -115,11 +114,19 @@ class ReconcileOperator(BaseOperator):
         return summary
 
 
-class ReconciliationGateOperator(BaseOperator):
+class ReconciliationGateOperator(SitooErpOperator):
     """GX suite ``reconciliation`` (zero unexplained difference), the report (DB + directory), the e-mail.
 
     Finance always gets the e-mail (summary in the body, HTML report and CSV attached); when the gate
     fails the task fails too, without retry (same data, same answer).
+
+    :param reconcile_task_id: the task whose XCom holds the reconciliation run id.
+    :param postgres_conn_id: the staging database.
+    :param finance_to: report recipients, a list or comma-separated (templated).
+    :param smtp_conn_id: the Airflow SMTP connection.
+    :param report_dir: where the HTML and CSV report are written; relative = under ``$SITOO_ERP_HOME``,
+        else ``$AIRFLOW_HOME`` (templated).
+    :param ui_base_url: Airflow UI address for the link in the mail (templated).
     """
 
     template_fields: Sequence[str] = ("finance_to", "ui_base_url", "report_dir")

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import pendulum
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
+from include.sitoo_erp.operators.base import SitooErpOperator, SitooHookMixin
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
@@ -23,7 +24,7 @@ def as_datetime(value: Any, field: str) -> datetime:
     raise ValueError(f"{field} must be a datetime or ISO-8601 string, got {value!r}")
 
 
-class MigrateStagingSchemaOperator(BaseOperator):
+class MigrateStagingSchemaOperator(SitooErpOperator):
     """Bring the staging schema to the latest migration (a no-op when it is already there)."""
 
     ui_color = "#e8f0fe"
@@ -41,7 +42,7 @@ class MigrateStagingSchemaOperator(BaseOperator):
         return revision
 
 
-class SitooOrdersToStagingOperator(BaseOperator):
+class SitooOrdersToStagingOperator(SitooHookMixin, SitooErpOperator):
     """Extract Sitoo orders for a window into staging: window + late sweep + held re-check.
 
     Windows come from the run's data interval by default, so backfills and clears re-extract
@@ -82,19 +83,22 @@ class SitooOrdersToStagingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.sitoo_erp.posting.extract import extract_orders
-        from include.sitoo_erp.sitoo.hook import SitooHook
         from include.sitoo_erp.staging.db import connect_airflow
 
         start = as_datetime(self.window_start, "window_start")
         end = as_datetime(self.window_end, "window_end")
-        hook = SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
                 summary: dict[str, Any] = extract_orders(
-                    hook, conn, start, end, sweep_late=self.sweep_late, reexamine_held=self.reexamine_held
+                    self.hook,
+                    conn,
+                    start,
+                    end,
+                    sweep_late=self.sweep_late,
+                    reexamine_held=self.reexamine_held,
                 )
         finally:
-            hook.close()
+            self.hook.close()
         summary["window_utc"] = [start.isoformat(), end.isoformat()]
         self.log.info("staged Sitoo orders: %s", summary)
         return summary

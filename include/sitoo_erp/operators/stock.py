@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
+from include.sitoo_erp.operators.base import SitooErpOperator, SitooHookMixin
 from include.sitoo_erp.operators.staging import as_datetime
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
-class _StockDayOperator(BaseOperator):
+class _StockDayOperator(SitooErpOperator):
     """One store business day of stock work.
 
     :param postgres_conn_id: the staging database.
@@ -48,7 +49,7 @@ class _StockDayOperator(BaseOperator):
         return business_date_of(as_datetime(self.interval_start, "interval_start"), self.store_timezone)
 
 
-class SitooStockMovementsOperator(_StockDayOperator):
+class SitooStockMovementsOperator(SitooHookMixin, _StockDayOperator):
     """Stage the business day's non-sale Sitoo warehouse movements of every store warehouse."""
 
     ui_color = "#fff4e5"
@@ -59,17 +60,15 @@ class SitooStockMovementsOperator(_StockDayOperator):
         self.page_size = page_size
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.sitoo.hook import SitooHook
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.stock.jobs import extract_movements
 
         day = self.business_date()
-        hook = SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
-                summary = extract_movements(hook, conn, day)
+                summary = extract_movements(self.hook, conn, day)
         finally:
-            hook.close()
+            self.hook.close()
         summary["business_date"] = day.isoformat()
         self.log.info("staged stock movements: %s", summary)
         return summary
@@ -107,7 +106,7 @@ class StockAdjustmentsOperator(_StockDayOperator):
         return summary
 
 
-class StockSnapshotOperator(_StockDayOperator):
+class StockSnapshotOperator(SitooHookMixin, _StockDayOperator):
     """Stream Sitoo warehouse items and ERP on-hand into PostgreSQL and compute drift per location/SKU."""
 
     ui_color = "#e8f0fe"
@@ -131,17 +130,15 @@ class StockSnapshotOperator(_StockDayOperator):
 
     def execute(self, context: Context) -> dict:
         from include.sitoo_erp.erp import get_erp_adapter
-        from include.sitoo_erp.sitoo.hook import SitooHook
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.stock.jobs import snapshot_and_compare
 
-        hook = SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
         erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
         ti = context["ti"]
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
                 result = snapshot_and_compare(
-                    hook,
+                    self.hook,
                     erp,
                     conn,
                     self.business_date(),
@@ -149,7 +146,7 @@ class StockSnapshotOperator(_StockDayOperator):
                     retention_days=self.retention_days,
                 )
         finally:
-            hook.close()
+            self.hook.close()
         self.log.info("stock snapshot: %s", result)
         return result
 
@@ -161,6 +158,13 @@ class StockGateOperator(_StockDayOperator):
     does not fail the run on drift (the data is the finding). A failing set unchanged since the last
     run is not mailed again (its exceptions stay open, in the daily digest). Tolerances are templated,
     so they can come from Airflow Variables. Not retried: the same snapshot gives the same answer.
+
+    :param unit_tolerance: drift in units per location and SKU still accepted (templated).
+    :param value_tolerance: drift in value per location and SKU still accepted (templated).
+    :param alert_to: drift report recipients, a list or comma-separated (templated).
+    :param smtp_conn_id: the Airflow SMTP connection.
+    :param ui_base_url: Airflow UI address for the links in the mail (templated).
+    :param top_n: the largest drifts listed in the mail.
     """
 
     template_fields: Sequence[str] = (

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.sitoo_erp.operators.base import SitooErpOperator
 from include.sitoo_erp.schedule import window_refusal
 
 
-class CheckWindowOperator(BaseOperator):
+class CheckWindowOperator(SitooErpOperator):
     """Fails a run whose logical date is before ``go_live`` (``SITOO_ERP_START_DATE``).
 
     The DAGs carry no Airflow ``start_date``: with one, Airflow creates no task of an earlier run

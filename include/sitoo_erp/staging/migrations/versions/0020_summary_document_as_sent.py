@@ -11,13 +11,13 @@ while its tender journal is owed; nothing once the journal posted or none is owe
 assigned before this revision have NULL and are rebuilt as before.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
