@@ -42,3 +42,25 @@ def test_every_templated_field_is_documented_as_templated():
         if "(templated)" not in (_param_text(cls, field) or "")
     ]
     assert not missing, missing
+
+
+def test_every_operator_with_an_erp_connection_gets_its_adapter_from_the_cached_erp_property():
+    """One way to the ERP (the providers' cached ``hook`` shape): an operator taking ``erp_conn_id``
+    uses ``ErpAdapterMixin.erp``, never builds an adapter inside ``execute``."""
+    from include.sitoo_erp.operators.base import ErpAdapterMixin
+
+    takes_erp = [c for c in _operators() if "erp_conn_id" in inspect.signature(c.__init__).parameters]
+    assert len(takes_erp) >= 8  # the scan found the ERP operators
+    assert [c.__name__ for c in takes_erp if not issubclass(c, ErpAdapterMixin)] == []
+    for cls in takes_erp:
+        assert "get_erp_adapter" not in inspect.getsource(cls), cls.__name__
+
+
+def test_posting_operators_give_every_erp_call_the_tasks_retry_policy():
+    from include.sitoo_erp.operators.posting import DailySummaryPostingOperator, ErpPostingOperator
+
+    for cls in (ErpPostingOperator, DailySummaryPostingOperator):
+        op = cls(task_id="post", retry_attempts=3, retry_max_wait=0.5)
+        erp = op.erp
+        assert (erp.retry.attempts, erp.retry.max_wait) == (3, 0.5)  # type: ignore[attr-defined]
+        assert op.erp is erp  # cached: one adapter (and its token and session) per task try

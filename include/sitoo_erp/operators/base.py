@@ -22,6 +22,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
+    from include.sitoo_erp.erp.adapter import ErpAdapter
+    from include.sitoo_erp.http_retry import RetryPolicy
     from include.sitoo_erp.sitoo.hook import SitooHook
 
 
@@ -62,6 +64,26 @@ class SitooHookMixin:
         from include.sitoo_erp.sitoo.hook import SitooHook
 
         return SitooHook(sitoo_conn_id=self.sitoo_conn_id, page_size=self.page_size)
+
+
+class ErpAdapterMixin:
+    """``erp``: the operator's ERP adapter (``erp_adapter`` on ``erp_conn_id``) from the one factory,
+    built on first use, one per task try; ``erp_retry`` lets an operator give every ERP call its own
+    retry policy (the posting operators: the task's ``retry_attempts``/``retry_max_wait``)."""
+
+    erp_conn_id: str | None
+    erp_adapter: str
+
+    def erp_retry(self) -> RetryPolicy | None:
+        return None  # the adapter's default policy
+
+    @cached_property
+    def erp(self) -> ErpAdapter:
+        from include.sitoo_erp.erp import get_erp_adapter
+
+        if not self.erp_conn_id:
+            raise ValueError(f"{type(self).__name__}: no erp_conn_id, so no ERP to talk to")
+        return get_erp_adapter(self.erp_conn_id, self.erp_adapter, retry=self.erp_retry())
 
 
 def _task_try(context: Any) -> Any:

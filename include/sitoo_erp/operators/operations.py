@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
-from include.sitoo_erp.operators.base import SitooErpOperator
+from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 # The mapping DAG's form: one list per mapping table, each row with exactly the fields that table needs.
@@ -96,7 +96,7 @@ def _loads(value: Any) -> Any:
     return value
 
 
-class SaveMappingsOperator(SitooErpOperator):
+class SaveMappingsOperator(ErpAdapterMixin, SitooErpOperator):
     """Save the trigger form's mappings (checked against the ERP's master data, all or none, audited)
     and close the exceptions they fix, before the batch is re-posted.
 
@@ -131,13 +131,12 @@ class SaveMappingsOperator(SitooErpOperator):
         self.postgres_conn_id, self.erp_conn_id, self.erp_adapter = postgres_conn_id, erp_conn_id, erp_adapter
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.operations.actions import ActionError, save_mappings
         from include.sitoo_erp.staging.db import connect_airflow
 
         actor = actor_of(context, _named(self.changed_by))
         changes = mapping_changes(_loads(self.mappings) or {})
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
                 saved = save_mappings(conn, erp, changes, actor, "replay_dag", note=_named(self.reason))

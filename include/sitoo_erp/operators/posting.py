@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.sitoo_erp.operators.base import SitooErpOperator
+from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
+    from include.sitoo_erp.http_retry import RetryPolicy
     from include.sitoo_erp.posting.documents import ReturnDocument
 
 _RETURN_DOCUMENTS: dict[str, ReturnDocument] = {"cash_refund": "cash_refund", "credit_memo": "credit_memo"}
@@ -25,12 +26,16 @@ def check_return_document(return_document: str) -> ReturnDocument:
     return _RETURN_DOCUMENTS[return_document]
 
 
-def erp_with_retries(erp_conn_id: str, erp_adapter: str, attempts: int, max_wait: float) -> Any:
-    """The ERP adapter both posting operators use, with the task's own retry policy for each call."""
-    from include.sitoo_erp.erp import get_erp_adapter
-    from include.sitoo_erp.http_retry import RetryPolicy
+class _TaskRetryErp(ErpAdapterMixin):
+    """The posting operators' ERP adapter: every call with the task's own retry policy."""
 
-    return get_erp_adapter(erp_conn_id, erp_adapter, retry=RetryPolicy(attempts=attempts, max_wait=max_wait))
+    retry_attempts: int
+    retry_max_wait: float
+
+    def erp_retry(self) -> RetryPolicy:
+        from include.sitoo_erp.http_retry import RetryPolicy
+
+        return RetryPolicy(attempts=self.retry_attempts, max_wait=self.retry_max_wait)
 
 
 def closed_through_and_now(
@@ -52,7 +57,7 @@ def closed_through_and_now(
     return closed_date, (as_datetime(value, "business_now") if value is not None else None)
 
 
-class ResolvePostingIntentsOperator(SitooErpOperator):
+class ResolvePostingIntentsOperator(ErpAdapterMixin, SitooErpOperator):
     """Settle the posting intents a lost ERP answer left behind, by reading the ERP by externalId.
 
     Runs before ``classify``: a receipt the ERP already holds is recorded as posted (and raised for
@@ -75,11 +80,10 @@ class ResolvePostingIntentsOperator(SitooErpOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.posting.intents import resolve_intents
         from include.sitoo_erp.staging.db import connect_airflow
 
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         with connect_airflow(self.postgres_conn_id) as conn:
             result = resolve_intents(conn, erp)
         self.log.info("posting intents: %s", result)
@@ -139,7 +143,7 @@ class ClassifyOrdersOperator(SitooErpOperator):
         return result
 
 
-class RefreshErpItemsOperator(SitooErpOperator):
+class RefreshErpItemsOperator(ErpAdapterMixin, SitooErpOperator):
     """Look up the batch's SKUs in the ERP item master (cached), before the gate checks mappings."""
 
     ui_color = "#e6f4ea"
@@ -160,18 +164,17 @@ class RefreshErpItemsOperator(SitooErpOperator):
         self.max_age_hours = max_age_hours
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.posting.mapping import refresh_item_cache
         from include.sitoo_erp.staging.db import connect_airflow
 
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         with connect_airflow(self.postgres_conn_id) as conn:
             result = refresh_item_cache(conn, erp, max_age=timedelta(hours=self.max_age_hours))
         self.log.info("ERP item master: %s", result)
         return result
 
 
-class ErpPostingOperator(SitooErpOperator):
+class ErpPostingOperator(_TaskRetryErp, SitooErpOperator):
     """Post every gated, ready receipt to the ERP exactly once (idempotent upserts by externalId).
 
     Run it in the ``erp_api`` pool with ``pool_slots`` = ``max_workers`` so the account-wide
@@ -206,7 +209,7 @@ class ErpPostingOperator(SitooErpOperator):
         from include.sitoo_erp.posting.post import PostingOptions, post_ready
         from include.sitoo_erp.staging.db import connect_airflow
 
-        erp = erp_with_retries(self.erp_conn_id, self.erp_adapter, self.retry_attempts, self.retry_max_wait)
+        erp = self.erp
         options = PostingOptions(max_workers=self.max_workers, return_document=self.return_document)
         with connect_airflow(self.postgres_conn_id) as conn:
             summary = post_ready(conn, erp, options).as_dict()
@@ -214,7 +217,7 @@ class ErpPostingOperator(SitooErpOperator):
         return summary
 
 
-class DailySummaryPostingOperator(SitooErpOperator):
+class DailySummaryPostingOperator(_TaskRetryErp, SitooErpOperator):
     """Stores in ``daily_summary`` mode: one ERP document per store x closed business day (plus
     numbered supplements for late receipts), after the quality gate (``posting/summary.py``).
 
@@ -278,7 +281,7 @@ class DailySummaryPostingOperator(SitooErpOperator):
             return_document=self.return_document,
             max_lines=self.max_lines or NETSUITE_MAX_LINES,
         )
-        erp = erp_with_retries(self.erp_conn_id, self.erp_adapter, self.retry_attempts, self.retry_max_wait)
+        erp = self.erp
         with connect_airflow(self.postgres_conn_id) as conn:
             # No data interval (a manual run): the Sitoo clock, never the wall clock (one clock).
             now = business_now or business_clock(conn)

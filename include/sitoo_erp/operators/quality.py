@@ -9,11 +9,11 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
-from include.sitoo_erp.operators.base import SitooErpOperator
+from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
-class QualityGateOperator(SitooErpOperator):
+class QualityGateOperator(ErpAdapterMixin, SitooErpOperator):
     """Validate the ready batch; quarantine failing receipts by rule; e-mail when a suite failed.
 
     Clean receipts stay ready and the run goes on. The mail goes out once per new cause: the gate
@@ -98,10 +98,9 @@ class QualityGateOperator(SitooErpOperator):
         if self.erp_conn_id:
             from datetime import timedelta
 
-            from include.sitoo_erp.erp import get_erp_adapter
             from include.sitoo_erp.posting.mapping import refresh_item_cache
 
-            erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+            erp = self.erp
 
             def prepare(conn):  # SKUs of receipts another run made ready since our refresh task
                 return refresh_item_cache(conn, erp, max_age=timedelta(hours=6))

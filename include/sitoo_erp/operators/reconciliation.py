@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import recipients, run_url
-from include.sitoo_erp.operators.base import SitooErpOperator, SitooHookMixin
+from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator, SitooHookMixin
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
 
@@ -58,7 +58,7 @@ class SitooPeriodSweepOperator(SitooHookMixin, SitooErpOperator):
         return summary
 
 
-class ReconcileOperator(SitooErpOperator):
+class ReconcileOperator(ErpAdapterMixin, SitooErpOperator):
     """Compare Sitoo, the ERP's ledger, Z-reports and the posting log; classify every difference.
 
     :param erp_conn_id: the ERP's Airflow connection; ``erp_adapter`` names the adapter behind it
@@ -88,13 +88,12 @@ class ReconcileOperator(SitooErpOperator):
         )
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.reconciliation.compare import reconcile
         from include.sitoo_erp.staging.db import connect_airflow
 
         period = period_for(context, self.timezone)
         ti = context["ti"]
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
                 result = reconcile(

@@ -15,7 +15,7 @@ from airflow.sdk import Context
 
 from include.sitoo_erp.domain import DEFAULT_TIMEZONE
 from include.sitoo_erp.notify.addressing import page_url, recipients, run_url
-from include.sitoo_erp.operators.base import SitooErpOperator, SitooHookMixin
+from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator, SitooHookMixin
 from include.sitoo_erp.operators.staging import as_datetime
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
 
@@ -74,7 +74,7 @@ class SitooStockMovementsOperator(SitooHookMixin, _StockDayOperator):
         return summary
 
 
-class StockAdjustmentsOperator(_StockDayOperator):
+class StockAdjustmentsOperator(ErpAdapterMixin, _StockDayOperator):
     """One ERP inventory adjustment per store for the day (upsert by externalId: re-runs are harmless)."""
 
     ui_color = "#fce8e6"
@@ -93,11 +93,10 @@ class StockAdjustmentsOperator(_StockDayOperator):
         self.retry_quarantined = retry_quarantined
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.stock.movements import post_adjustments
 
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         with connect_airflow(self.postgres_conn_id) as conn:
             summary = post_adjustments(
                 conn, erp, self.business_date(), retry_quarantined=self.retry_quarantined
@@ -106,7 +105,7 @@ class StockAdjustmentsOperator(_StockDayOperator):
         return summary
 
 
-class StockSnapshotOperator(SitooHookMixin, _StockDayOperator):
+class StockSnapshotOperator(ErpAdapterMixin, SitooHookMixin, _StockDayOperator):
     """Stream Sitoo warehouse items and ERP on-hand into PostgreSQL and compute drift per location/SKU."""
 
     ui_color = "#e8f0fe"
@@ -129,11 +128,10 @@ class StockSnapshotOperator(SitooHookMixin, _StockDayOperator):
         self.retention_days = retention_days
 
     def execute(self, context: Context) -> dict:
-        from include.sitoo_erp.erp import get_erp_adapter
         from include.sitoo_erp.staging.db import connect_airflow
         from include.sitoo_erp.stock.jobs import snapshot_and_compare
 
-        erp = get_erp_adapter(self.erp_conn_id, self.erp_adapter)
+        erp = self.erp
         ti = context["ti"]
         try:
             with connect_airflow(self.postgres_conn_id) as conn:
