@@ -91,6 +91,20 @@ def run_hour(dag, start: datetime):
     return run
 
 
+def run_hour_answers_lost(dag, start: datetime, netsuite):
+    """Run the hour while the NetSuite sandbox stores every document and drops the answer (a timeout
+    after commit), with ``post_daily_summaries`` given one try: its documents stay pending."""
+    task = dag.get_task("post_daily_summaries")
+    saved = (task.retries, task.retry_attempts, task.retry_max_wait)
+    task.retries, task.retry_attempts, task.retry_max_wait = 0, 1, 0.01
+    try:
+        netsuite.timeout_next_upserts(100)
+        return run_hour(dag, start)
+    finally:
+        task.retries, task.retry_attempts, task.retry_max_wait = saved
+        netsuite.timeout_next_upserts(0)
+
+
 def task_states(run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 

@@ -20,7 +20,7 @@ from include.sandbox.netsuite.store import MAX_TRANSACTION_LINES
 from include.sitoo_erp.posting.summary import set_posting_mode
 from include.sitoo_erp.staging.db import connect_url
 from include.sitoo_erp.staging.orders import state_counts
-from tests.e2e.conftest import DAY, at, make_stack, run_hour, task_states
+from tests.e2e.conftest import DAY, at, make_stack, run_hour, run_hour_answers_lost, task_states
 from tests.e2e.helpers import expected_quarantine, money, visible_orders
 
 KEY = f"SITOO-D-ST001-{DAY:%Y%m%d}"
@@ -34,21 +34,14 @@ def busy(postgres, dagbag, tmp_path_factory):
     with connect_url(stack.database_url) as conn:
         set_posting_mode(conn, "daily_summary", date(2026, 1, 1))  # the deployment's default: every store
     dag = dagbag.get_dag("sitoo_sales_hourly")
-    task = dag.get_task("post_daily_summaries")
     out: dict = {"stack": stack}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in stack.env.items():
             mp.setenv(key, value)
         mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
         out["opening"] = run_hour(dag, at(9))  # stages the day; not closed yet
-        saved = (task.retries, task.retry_attempts, task.retry_max_wait)
-        task.retries, task.retry_attempts, task.retry_max_wait = 0, 1, 0.01
-        try:
-            stack.netsuite.timeout_next_upserts(100)  # the ERP stores every document; no answer comes back
-            out["lost"] = run_hour(dag, at(6, day=DAY + timedelta(days=1)))
-        finally:
-            task.retries, task.retry_attempts, task.retry_max_wait = saved
-            stack.netsuite.timeout_next_upserts(0)
+        # The ERP stores every document; no answer comes back.
+        out["lost"] = run_hour_answers_lost(dag, at(6, day=DAY + timedelta(days=1)), stack.netsuite)
         out["stored_unanswered"] = stack.netsuite.count_documents_by_external_id()
         with connect_url(stack.database_url) as conn:
             out["status_after_lost"] = dict(

@@ -18,7 +18,7 @@ import pytest
 from include.sandbox.generator import is_finalised
 from include.sitoo_erp.posting.summary import set_posting_mode
 from include.sitoo_erp.staging.db import connect_url
-from tests.e2e.conftest import DAY, at, make_stack, run_hour, task_states
+from tests.e2e.conftest import DAY, at, make_stack, run_hour, run_hour_answers_lost, task_states
 from tests.e2e.helpers import expected_quarantine, open_exceptions
 from tests.e2e.test_after_posting import _basket
 
@@ -44,21 +44,14 @@ def resent(postgres, dagbag, tmp_path_factory):
     with connect_url(stack.database_url) as conn:
         set_posting_mode(conn, "daily_summary", date(2026, 1, 1))
     dag = dagbag.get_dag("sitoo_sales_hourly")
-    task = dag.get_task("post_daily_summaries")
     out: dict = {"stack": stack}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in stack.env.items():
             mp.setenv(key, value)
         mp.setenv("AIRFLOW_VAR_SITOO_ERP_CLOSED_THROUGH", "")
         run_hour(dag, at(9))  # stages the day
-        saved = (task.retries, task.retry_attempts, task.retry_max_wait)
-        task.retries, task.retry_attempts, task.retry_max_wait = 0, 1, 0.01
-        try:
-            stack.netsuite.timeout_next_upserts(100)  # the ERP stores the documents; no answer comes back
-            out["lost"] = run_hour(dag, at(6, day=DAY + timedelta(days=1)))
-        finally:
-            task.retries, task.retry_attempts, task.retry_max_wait = saved
-            stack.netsuite.timeout_next_upserts(0)
+        # The ERP stores every document; no answer comes back.
+        out["lost"] = run_hour_answers_lost(dag, at(6, day=DAY + timedelta(days=1)), stack.netsuite)
         out["erp_after_lost"] = _erp_document(stack, KEY)
         with connect_url(stack.database_url) as conn:
             out["status_after_lost"] = conn.execute(

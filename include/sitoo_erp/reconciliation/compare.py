@@ -548,19 +548,12 @@ def _missing_line(row: Any, stall_after: timedelta, stop: _SystemicStop) -> dict
         why += f" — {kind}: {message}"
     blocked = cause == "blocked"
     return {
+        **_receipt_not_in_erp(oid, store, day, receipt, net, tax),
         "class": BLOCKED if blocked else "missing_in_erp",
         "cause": "systemic stop" if blocked else cause,
         "explained": cause in EXPLAINED_CAUSES,
         "owner": owner
         or (OWNER[BLOCKED] if blocked else "retail_ops" if cause == "stalled" else "data_engineering"),
-        "store_externalid": store,
-        "business_date": day,
-        "orderid": oid,
-        "receipt_id": receipt,
-        "sitoo_amount": net + tax,
-        "erp_amount": ZERO,
-        "diff_net": net,
-        "diff_tax": tax,
         "detail": f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} not in the ERP: {why}",
     }
 
@@ -1393,6 +1386,23 @@ select sd.*, h.trantype, h.trandate as erp_date, h.lines as erp_lines, h.erp_id 
 """
 
 
+def _receipt_not_in_erp(
+    oid: int, store: str, day: date, receipt: str | None, net: Decimal, tax: Decimal
+) -> dict:
+    """What every missing-in-ERP line of a receipt says: Sitoo's amount, nothing in the ERP."""
+    return {
+        "class": "missing_in_erp",
+        "store_externalid": store,
+        "business_date": day,
+        "orderid": oid,
+        "receipt_id": receipt,
+        "sitoo_amount": net + tax,
+        "erp_amount": ZERO,
+        "diff_net": net,
+        "diff_tax": tax,
+    }
+
+
 def _posted_nowhere(
     oid: int, store: str, day: date, receipt: str | None, net: Decimal, tax: Decimal, reason: str, mode: str
 ) -> dict:
@@ -1404,18 +1414,10 @@ def _posted_nowhere(
         else "without a document in the posting log"
     )
     return {
-        "class": "missing_in_erp",
+        **_receipt_not_in_erp(oid, store, day, receipt, net, tax),
         "cause": "not_in_any_summary" if mode == "daily_summary" else "not_logged",
         "explained": False,
         "owner": "data_engineering",
-        "store_externalid": store,
-        "business_date": day,
-        "orderid": oid,
-        "receipt_id": receipt,
-        "sitoo_amount": net + tax,
-        "erp_amount": ZERO,
-        "diff_net": net,
-        "diff_tax": tax,
         "detail": (
             f"receipt {receipt} (order {oid}) {store} {day}: gross {net + tax} is posted in the state ledger "
             f"({reason}) but {where}: nothing shows it in the ERP"
