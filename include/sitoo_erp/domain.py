@@ -11,14 +11,54 @@ Sitoo codes are the ones the Sitoo API documents (``orderstateid``, ``paymentsta
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.sitoo_erp.posting import states as S
 
 # Where a store has no timezone of its own (sitoo_erp.store.timezone, the DAGs' store timezone).
 DEFAULT_TIMEZONE = "Europe/London"
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def business_date(moment: datetime, timezone: str | None = None) -> date:
+    """The store's trading day: a sale at 23:30 local belongs to that day, whatever UTC says (and a
+    run's data interval covers the day it starts on). An unknown timezone falls back to the default."""
+    try:
+        zone = _zone(timezone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = _zone(DEFAULT_TIMEZONE)
+    return moment.astimezone(zone).date()
+
+
+# ---------------------------------------------------------------------------- gift cards
+# A row that sells (or refunds) a gift card posts to the gift-card document item (a liability), not
+# to a SKU item: Sitoo marks it by the gift-card SKU, product group type 30, or a card number.
+GIFT_CARD_SKU = "GIFTCARD"
+GIFT_CARD_GROUP_TYPE = "30"
+GIFT_CARD_ROW_SQL = (  # over sitoo_erp.sitoo_order_row aliased r; the same rule as is_gift_card_row
+    f"(coalesce(r.sku, '') = '{GIFT_CARD_SKU}' or coalesce(r.giftcard_number, '') <> '' "
+    f"or coalesce(r.additionaldata ->> 'product-group-type', '') = '{GIFT_CARD_GROUP_TYPE}')"
+)
+
+
+def is_gift_card_row(
+    sku: str | None, additionaldata: Mapping[str, object], giftcard_number: str | None
+) -> bool:
+    """The Python side of ``GIFT_CARD_ROW_SQL`` (an empty card number is no card, on both sides)."""
+    return (
+        sku == GIFT_CARD_SKU
+        or str(additionaldata.get("product-group-type", "")) == GIFT_CARD_GROUP_TYPE
+        or bool(giftcard_number)
+    )
 
 
 class DocumentKind(StrEnum):

@@ -1,18 +1,21 @@
-"""*Finalised* has one answer: the SQL every query uses and the Python the checks use agree on every
-combination of Sitoo codes, including missing ones (evaluated by a real PostgreSQL)."""
+"""*Finalised* and *gift-card row* have one answer each: the SQL every query uses and the Python the
+checks use agree on every combination, including missing values (evaluated by a real PostgreSQL)."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 from include.sitoo_erp.domain import (
     FINALISED_SQL,
+    GIFT_CARD_ROW_SQL,
     OrderState,
     OrderType,
     PaymentState,
     classification_case,
     classify_order,
     is_finalised,
+    is_gift_card_row,
     reason_code,
 )
 from include.sitoo_erp.posting import states as S
@@ -64,3 +67,31 @@ def test_the_rules_finance_relies_on():
     )
     assert classify_order(closed, PaymentState.PENDING, sale, "R1") == (S.HELD, S.NOT_FINALISED_PAYMENT)
     assert classify_order(closed, None, sale, "R1") == (S.HELD, S.NOT_FINALISED_PAYMENT)  # never let through
+
+
+def test_sql_and_python_agree_on_every_gift_card_row(staging_conn):
+    """The gate's SQL (sku_mismatches) and the document builder must call the same rows gift cards:
+    otherwise the gate lets a row through as a gift card that the builder posts to a SKU item, or the
+    reverse. Sitoo sends ``product-group-type`` as text, but a number must not change the answer."""
+    skus = ["GIFTCARD", "giftcard", "SKU-1", "", None]
+    groups = [{"product-group-type": "30"}, {"product-group-type": 30}, {"product-group-type": "3"}, {}]
+    cards = ["6001-0042", "", None]
+    combos = list(itertools.product(skus, groups, cards))
+    rows = staging_conn.execute(
+        f"""
+        select r.i, {GIFT_CARD_ROW_SQL}
+          from unnest(%s::int[], %s::text[], %s::jsonb[], %s::text[]) as r(i, sku, additionaldata, giftcard_number)
+         order by r.i
+        """,
+        (
+            list(range(len(combos))),
+            [c[0] for c in combos],
+            [json.dumps(c[1]) for c in combos],
+            [c[2] for c in combos],
+        ),
+    ).fetchall()
+    assert len(rows) == len(combos)
+    for (_i, sql_says), (sku, ad, card) in zip(rows, combos, strict=True):
+        assert sql_says is is_gift_card_row(sku, ad, card), (sku, ad, card)
+    # Not a gift card: another SKU (4) x no group 30 (2) x no card number (2); the other 44 are.
+    assert sum(1 for _, says in rows if not says) == 16

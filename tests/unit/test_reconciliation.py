@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from include.sitoo_erp.domain import business_date
 from include.sitoo_erp.erp.netsuite_ledger import (
     ErpDocument,
     days_per_page,
@@ -28,7 +29,6 @@ from include.sitoo_erp.notify.reconciliation_report import (
 )
 from include.sitoo_erp.reconciliation.compare import OWNER, _classify_documents, _doc_line
 from include.sitoo_erp.reconciliation.period import PAD, Period, closed_month, resolve_period
-from include.sitoo_erp.staging.orders import business_date
 
 D = Decimal
 

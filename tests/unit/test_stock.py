@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from include.sitoo_erp.domain import business_date
 from include.sitoo_erp.notify.drift_report import render_drift_report
 from include.sitoo_erp.quality.rules import RESULT_COLUMNS, Rule
 from include.sitoo_erp.quality.suites import ALL_SUITES
 from include.sitoo_erp.quality.suites.stock_drift import BATCH_TABLE, REPORT_ONLY, SUITE
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 from include.sitoo_erp.stock.gate import StockGateOptions
-from include.sitoo_erp.stock.jobs import business_date_of, day_start_utc
+from include.sitoo_erp.stock.jobs import day_start_utc
 from include.sitoo_erp.stock.movements import SALE_TYPES, adjustment_external_id
 
 
@@ -31,7 +32,7 @@ def test_external_id_is_one_per_store_and_day():
     ],
 )
 def test_business_date_is_the_local_date_the_interval_starts_on(start, zone, day):
-    assert business_date_of(start, zone) == day
+    assert business_date(start, zone) == day
 
 
 def test_store_day_window_follows_dst():

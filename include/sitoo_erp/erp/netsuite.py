@@ -41,6 +41,7 @@ from include.sitoo_erp.erp.adapter import (
     PostResult,
     StockAdjustment,
 )
+from include.sitoo_erp.erp.netsuite_documents import RECORD_TYPES
 from include.sitoo_erp.http_retry import (
     ApiError,
     AuthError,
@@ -53,13 +54,6 @@ from include.sitoo_erp.http_retry import (
 if TYPE_CHECKING:
     from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
-RECORD_TYPES: dict[DocumentKind, str] = {
-    DocumentKind.SALE: "cashSale",
-    DocumentKind.REFUND: "cashRefund",
-    DocumentKind.CREDIT_MEMO: "creditMemo",
-    DocumentKind.STOCK_ADJUSTMENT: "inventoryAdjustment",
-    DocumentKind.TENDER_JOURNAL: "journalEntry",
-}
 # SuiteQL ``transaction.type`` of each record type (what the ERP says when asked by externalId).
 TRANSACTION_TYPES: dict[str, DocumentKind] = {
     "CashSale": DocumentKind.SALE,

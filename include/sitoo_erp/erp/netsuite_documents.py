@@ -32,10 +32,12 @@ from include.sitoo_erp.posting.documents import DayTenderJournal, LedgerDocument
 
 # Our convention for a tax detail line that belongs to the body-level discount (reference §5 N4 [U]).
 DISCOUNT_TAX_REFERENCE = "DISCOUNT"
-RECORD_TYPE = {
+# The NetSuite record type of each document kind (the REST path ``/record/v1/{type}``).
+RECORD_TYPES: dict[DocumentKind, str] = {
     DocumentKind.SALE: "cashSale",
     DocumentKind.REFUND: "cashRefund",
     DocumentKind.CREDIT_MEMO: "creditMemo",
+    DocumentKind.STOCK_ADJUSTMENT: "inventoryAdjustment",
     DocumentKind.TENDER_JOURNAL: "journalEntry",
 }
 
@@ -63,7 +65,7 @@ def line_reference(line_no: int) -> str:
 
 def render_netsuite(doc: LedgerDocument, created_from_erp_id: str | None = None) -> dict[str, Any]:
     """The exact body for ``PUT /record/v1/{cashSale|cashRefund|creditMemo}/eid:{doc.external_id}``."""
-    if doc.kind not in RECORD_TYPE:
+    if doc.kind not in (DocumentKind.SALE, DocumentKind.REFUND, DocumentKind.CREDIT_MEMO):
         raise ValueError(f"render_netsuite renders sales and returns, not {doc.kind}")
     items = []
     tax_items = []
@@ -123,7 +125,7 @@ def render_netsuite(doc: LedgerDocument, created_from_erp_id: str | None = None)
 
 
 def record_type(doc: LedgerDocument) -> str:
-    return RECORD_TYPE[doc.kind]
+    return RECORD_TYPES[doc.kind]
 
 
 def render_tender_journal(doc: LedgerDocument) -> dict[str, Any]:

@@ -44,9 +44,9 @@ class _StockDayOperator(SitooErpOperator):
         self.store_timezone = store_timezone
 
     def business_date(self) -> date:
-        from include.sitoo_erp.stock.jobs import business_date_of
+        from include.sitoo_erp.domain import business_date
 
-        return business_date_of(as_datetime(self.interval_start, "interval_start"), self.store_timezone)
+        return business_date(as_datetime(self.interval_start, "interval_start"), self.store_timezone)
 
 
 class SitooStockMovementsOperator(SitooHookMixin, _StockDayOperator):

@@ -58,7 +58,7 @@ Rules (each is unit-tested in ``tests/unit/test_documents.py``):
    till's rows, ERP taxTotal == POS VAT and total == POS gross. A bonus-cheque row whose discount is
    negative or above its original price is an error (``loyalty.row_discount``). Lines never carry a
    discount.
-9. **Gift card sold** (row sku in ``options.gift_card_skus``, ``product-group-type`` 30 or a card
+9. **Gift card sold** (``domain.is_gift_card_row``: the gift-card SKU, ``product-group-type`` 30 or a card
    number): the line goes to the ``gift_card`` document item at 0 % VAT: it is a liability (money
    held for a future purchase), not revenue; a gift card row with non-zero VAT is an error.
 10. **Cash round-off** (``money_roundoff`` != 0): an extra last line on the ``cash_rounding`` item,
@@ -111,6 +111,7 @@ from include.sitoo_erp.domain import (
     DocumentKind,
     OrderState,
     PaymentState,
+    is_gift_card_row,
     receipt_external_id,
     receipt_key,
 )
@@ -121,8 +122,6 @@ ZERO = Decimal("0.00")
 RATE_Q = Decimal("0.001")
 HUNDRED = Decimal(100)
 MAX_EXTERNAL_ID = 255
-GIFT_CARD_SKU = "GIFTCARD"
-GIFT_CARD_GROUP_TYPE = "30"
 DOCUMENT_ITEM_PURPOSES = ("loyalty_discount", "cash_rounding", "gift_card")
 # map_document_item purposes of the split-tender design (rule 11): a payment method and an account id.
 SETTLEMENT_METHOD = "pos_settlement_method"
@@ -441,7 +440,6 @@ ReturnDocument = Literal["cash_refund", "credit_memo"]  # what a return becomes 
 class DocumentOptions:
     return_document: ReturnDocument = "cash_refund"
     memo_prefix: str = "Sitoo receipt"
-    gift_card_skus: frozenset[str] = frozenset({GIFT_CARD_SKU})
     require_finalised: bool = True
     memo_max_length: int = 999  # NetSuite memo field limit
 
@@ -663,12 +661,8 @@ def _sku_item(mappings: Mappings, sku: str, orderid: int) -> str:
     return item
 
 
-def _is_gift_card_row(row: ReceiptRow, options: DocumentOptions) -> bool:
-    return (
-        (row.sku is not None and row.sku in options.gift_card_skus)
-        or str(row.additionaldata.get("product-group-type", "")) == GIFT_CARD_GROUP_TYPE
-        or bool(row.giftcard_number)
-    )
+def _is_gift_card_row(row: ReceiptRow) -> bool:
+    return is_gift_card_row(row.sku, row.additionaldata, row.giftcard_number)
 
 
 def _row_loyalty(receipt: ReceiptInput) -> dict[int, tuple[Decimal, Decimal]]:
@@ -906,7 +900,7 @@ def _item_lines(
 
 def _row_item(row: ReceiptRow, mappings: Mappings, options: DocumentOptions, oid: int) -> tuple[str, str]:
     """The ERP item and line kind of a row: a gift card sold is a 0 % liability, never revenue (rule 9)."""
-    if _is_gift_card_row(row, options):
+    if _is_gift_card_row(row):
         if row.vat_rate != 0 or row.money_vat != 0:
             raise DocumentError(
                 f"gift card row {row.orderitemid} carries VAT {row.vat_rate.normalize():f}% / {row.money_vat}"

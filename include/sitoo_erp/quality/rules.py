@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from include.sitoo_erp.domain import GIFT_CARD_ROW_SQL
 from include.sitoo_erp.staging.exceptions import ExceptionKind
 
 RESULT_COLUMNS = ("orderid", "store_externalid", "cause_key", "field", "sku", "detail")
@@ -86,7 +87,4 @@ class Suite:
 
 
 # A row that sells (or refunds) a gift card: it posts to the gift-card document item, not to a SKU item.
-GIFT_CARD_ROW = (
-    "(coalesce(r.sku, '') = 'GIFTCARD' or r.giftcard_number is not null "
-    "or coalesce(r.additionaldata ->> 'product-group-type', '') = '30')"
-)
+GIFT_CARD_ROW = GIFT_CARD_ROW_SQL

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import psycopg
 
-from include.sitoo_erp.domain import DEFAULT_TIMEZONE
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE, business_date
 from include.sitoo_erp.prefetch import prefetch
 from include.sitoo_erp.reconciliation.period import Period
-from include.sitoo_erp.staging.orders import business_date, stage_orders
+from include.sitoo_erp.staging.orders import stage_orders
 
 Z_UPLOAD_GRACE = timedelta(days=3)  # a till may upload its Z-report days after closing
 

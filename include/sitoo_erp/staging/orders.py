@@ -13,15 +13,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
 from include.sitoo_erp import loyalty
-from include.sitoo_erp.domain import DEFAULT_TIMEZONE, receipt_key
+from include.sitoo_erp.domain import DEFAULT_TIMEZONE, business_date, receipt_key
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
@@ -87,20 +84,6 @@ def _storable(value: object) -> object:
     if isinstance(value, list):
         return [_storable(v) for v in value]
     return value
-
-
-@lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def business_date(moment: datetime, timezone: str | None) -> date:
-    """The store's trading day: a sale at 23:30 local belongs to that day, whatever UTC says."""
-    try:
-        zone = _zone(timezone or DEFAULT_TIMEZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = _zone(DEFAULT_TIMEZONE)
-    return moment.astimezone(zone).date()
 
 
 def _copy_text(value: object) -> object:

@@ -22,11 +22,6 @@ from include.sitoo_erp.stock import snapshot as S
 log = logging.getLogger(__name__)
 
 
-def business_date_of(interval_start: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
-    """The business day a run covers: the local date its data interval starts on."""
-    return interval_start.astimezone(ZoneInfo(timezone)).date()
-
-
 def day_start_utc(day: date, timezone: str) -> datetime:
     """Local midnight starting ``day`` in ``timezone``, as a UTC datetime."""
     return datetime.combine(day, time(0), ZoneInfo(timezone)).astimezone(UTC)
@@ -101,7 +96,6 @@ def snapshot_for(conn: psycopg.Connection, business_date: date) -> int | None:
 
 
 __all__ = [
-    "business_date_of",
     "extract_movements",
     "snapshot_and_compare",
     "snapshot_for",
