@@ -19,23 +19,7 @@ from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import close_by_person, reassign_open, resolve_fixed
 from include.sitoo_erp.staging.locks import lock_stage
-
-# table -> (key column, editable value columns, required value columns)
-MAPPING_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "map_sku_item": ("sku", ("item_id",), ("item_id",)),
-    "map_store_location": (
-        "store_externalid",
-        ("location_id", "customer_id", "subsidiary_id", "timezone"),
-        ("location_id", "customer_id", "subsidiary_id"),
-    ),
-    "map_tender_payment": (
-        "tender",
-        ("payment_method_id", "is_gift_card", "account_id", "via_journal"),
-        ("payment_method_id",),
-    ),
-    "map_vat_tax_code": ("vat_rate", ("tax_code_id", "tax_type_id"), ("tax_code_id", "tax_type_id")),
-    "map_document_item": ("purpose", ("item_id",), ("item_id",)),
-}
+from include.sitoo_erp.staging.mappings import BY_TABLE
 
 
 class ActionError(ValueError):
@@ -48,24 +32,6 @@ class MappingRefused(ActionError):
     def __init__(self, refusals: list) -> None:
         self.refusals = refusals
         super().__init__("mapping refused, nothing saved: " + "; ".join(str(r) for r in refusals))
-
-
-# Cause prefix of each mapping table in exception subject keys (``…:sku=SKU-1``, ``stock:store:ST01``).
-CAUSE_PREFIX = {
-    "map_sku_item": "sku",
-    "map_store_location": "store",
-    "map_tender_payment": "tender",
-    "map_vat_tax_code": "vat_rate",
-    "map_document_item": "document_item",
-}
-# Receipts a mapping key touches (for ERP rejections that named the mapping's old value).
-_TOUCHES = {
-    "map_sku_item": "exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = e.orderid and r.sku = %(key)s)",
-    "map_store_location": "e.store_externalid = %(key)s",
-    "map_tender_payment": "exists (select 1 from sitoo_erp.sitoo_payment p where p.orderid = e.orderid and p.name = %(key)s)",
-    "map_vat_tax_code": "exists (select 1 from sitoo_erp.sitoo_order_row r where r.orderid = e.orderid and r.vat_rate = %(key)s::numeric)",
-    "map_document_item": "true",
-}
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -95,9 +61,9 @@ def audit(
 
 
 def _clean(table: str, key: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    if table not in MAPPING_TABLES:
-        raise ActionError(f"unknown mapping table {table!r}; one of {sorted(MAPPING_TABLES)}")
-    key_column, editable, required = MAPPING_TABLES[table]
+    if table not in BY_TABLE:
+        raise ActionError(f"unknown mapping table {table!r}; one of {sorted(BY_TABLE)}")
+    key_column, editable, required = BY_TABLE[table].key, BY_TABLE[table].editable, BY_TABLE[table].required
     key = str(key or "").strip()
     if not key:
         raise ActionError(f"{table}: {key_column} is required")
@@ -127,7 +93,7 @@ def upsert_mapping(
 ) -> int:
     """Add or correct one mapping row; returns the audit id. The next run picks it up."""
     key, cleaned = _clean(table, key, values)
-    key_column, _, _ = MAPPING_TABLES[table]
+    key_column = BY_TABLE[table].key
     columns = list(cleaned)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         lock_stage(conn)  # not while a run's gate or classify works on the ledger
@@ -161,8 +127,8 @@ def upsert_mapping(
 def delete_mapping(
     conn: psycopg.Connection, table: str, key: str, actor: str, source: str, note: str | None = None
 ) -> int | None:
-    key, _ = _clean(table, key, dict.fromkeys(MAPPING_TABLES.get(table, ("", (), ()))[2], "x"))
-    key_column, _, _ = MAPPING_TABLES[table]
+    key, _ = _clean(table, key, dict.fromkeys(BY_TABLE[table].required if table in BY_TABLE else (), "x"))
+    key_column = BY_TABLE[table].key
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         lock_stage(conn)  # not while a run's gate or classify works on the ledger
         before = cur.execute(
@@ -302,7 +268,7 @@ def close_fixed_exceptions(
     reference key 100164"). The receipts stay quarantined until a run re-gates them; one whose
     cause is still there opens a fresh exception then.
     """
-    prefix = CAUSE_PREFIX[table]
+    prefix = BY_TABLE[table].cause
     note = f"{table} {key} saved by {actor} (audit #{audit_id}): cause gone"
     if table == "map_vat_tax_code":
         own = (
@@ -321,10 +287,10 @@ def close_fixed_exceptions(
         and v not in (None, "")
         and not isinstance(v, bool)
         and str(after.get(k)) != str(v)
-        and k != MAPPING_TABLES[table][0]
+        and k != BY_TABLE[table].key
     ]
     rejected = (
-        f"(e.kind = 'erp_rejected' and ({_TOUCHES[table]}) and "
+        f"(e.kind = 'erp_rejected' and ({BY_TABLE[table].touches}) and "
         "exists (select 1 from unnest(%(needles)s::text[]) n where position(n in e.message) > 0))"
     )
     return resolve_fixed(
@@ -372,7 +338,7 @@ def save_mappings(
     saved: list[dict[str, Any]] = []
     with conn.transaction():
         for change in cleaned:
-            key_column = MAPPING_TABLES[change.table][0]
+            key_column = BY_TABLE[change.table].key
             before = conn.execute(
                 f"select to_jsonb(m) from sitoo_erp.{change.table} m where {key_column} = %s", (change.key,)
             ).fetchone()

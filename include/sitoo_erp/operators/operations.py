@@ -12,36 +12,19 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.sitoo_erp.notify.addressing import owner_recipients, recipients, run_url
 from include.sitoo_erp.operators.base import ErpAdapterMixin, SitooErpOperator
 from include.sitoo_erp.staging.db import DEFAULT_CONN_ID
+from include.sitoo_erp.staging.mappings import BY_PARAM, MAPPING_TABLES
 
-# The mapping DAG's form: one list per mapping table, each row with exactly the fields that table needs.
-# param name -> (table, key field in the form, required value fields, optional value fields)
-MAPPING_PARAMS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
-    "sku_items": ("map_sku_item", "sku", ("item_id",), ()),
-    "store_locations": (
-        "map_store_location",
-        "store",
-        ("location_id", "customer_id", "subsidiary_id"),
-        ("timezone",),
-    ),
-    "tender_payments": (
-        "map_tender_payment",
-        "tender",
-        ("payment_method_id",),
-        ("account_id", "is_gift_card", "via_journal"),
-    ),
-    "vat_tax_codes": ("map_vat_tax_code", "vat_rate", ("tax_code_id", "tax_type_id"), ()),
-    "document_items": ("map_document_item", "purpose", ("item_id",), ()),
-}
 # The form's lists as one JSON value, rendered at run time (built here, not in the default argument:
 # mypy misreads a comprehension there, python/mypy#9346).
-MAPPINGS_TEMPLATE = "{{ {" + ", ".join(f"'{p}': params.get('{p}')" for p in MAPPING_PARAMS) + "} | tojson }}"
+MAPPINGS_TEMPLATE = "{{ {" + ", ".join(f"'{p}': params.get('{p}')" for p in BY_PARAM) + "} | tojson }}"
 _ID = {"type": "string", "pattern": "^[0-9]+$", "description": "ERP internal id (digits)"}
 
 
 def mapping_row_schema(param: str) -> dict[str, Any]:
     """JSON schema of one row of a mapping list: Airflow checks it when the run is triggered
     (trigger form or REST API, HTTP 400 on a missing field); the ERP check runs in the task."""
-    _, key_field, required, optional = MAPPING_PARAMS[param]
+    m = BY_PARAM[param]
+    key_field, required, optional = m.form_key, m.required, m.optional
     props: dict[str, Any] = {key_field: {"type": "string", "minLength": 1}}
     if key_field == "vat_rate":
         props[key_field] = {"type": ["string", "number"], "pattern": "^[0-9]+([.][0-9]+)?$"}
@@ -68,11 +51,11 @@ def mapping_changes(form: Mapping[str, Any]) -> list:
     from include.sitoo_erp.operations.mapping_check import MappingChange
 
     changes = []
-    for param, (table, key_field, _, _) in MAPPING_PARAMS.items():
-        for row in form.get(param) or []:
+    for m in MAPPING_TABLES:
+        for row in form.get(m.param) or []:
             row = dict(row)
-            key = row.pop(key_field, "")
-            changes.append(MappingChange(table, str(key), {k: v for k, v in row.items() if v is not None}))
+            key = row.pop(m.form_key, "")
+            changes.append(MappingChange(m.table, str(key), {k: v for k, v in row.items() if v is not None}))
     return changes
 
 
