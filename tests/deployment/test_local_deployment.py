@@ -429,13 +429,13 @@ def test_reconciliation_then_the_operations_page_renders_with_every_exception_ki
     assert Path(recon[2]).exists()
 
     # Exceptions of every kind the queue knows, so every row renderer on the page is exercised.
-    from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+    from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 
     with connect_url(stack.database_url) as conn:
         present = {k for (k,) in conn.execute("select distinct kind from sitoo_erp.exception")}
         for kind in ExceptionKind:
             if str(kind) not in present:
-                raise_exception(
+                record_exception(
                     conn,
                     kind,
                     subject_key=f"deployment-test:{kind}",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from include.sitoo_erp.staging.db import connect_url
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 from tests.e2e.conftest import at, run_hour, task_states
 
 
 def _plant_exceptions(stack, n: int, store: str, kind: ExceptionKind, hours_ago: float = 0) -> None:
     with connect_url(stack.database_url) as conn:
         for i in range(n):
-            raise_exception(
+            record_exception(
                 conn,
                 kind,
                 f"test:{store}:{kind}:{hours_ago}:{i}",

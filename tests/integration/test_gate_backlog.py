@@ -68,7 +68,7 @@ def test_known_quarantine_backlog_is_not_systemic_but_new_failures_are(staging_c
 def test_receipts_under_any_open_exception_are_known_not_systemic(staging_conn, staging_url, payloads):
     """The jam after the backfill race: receipts posting had quarantined as ``missing_mapping`` (not a
     gate rule) counted as *new* failures, so every later run stopped as systemic and nothing posted."""
-    from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+    from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 
     ds, orders = payloads
     load_mapping_csvs(staging_conn)
@@ -92,7 +92,7 @@ def test_receipts_under_any_open_exception_are_known_not_systemic(staging_conn, 
     ready = staging_conn.execute("select count(*) from sitoo_erp.ready_receipt").fetchone()[0]
     assert len(bad) / ready > 0.2
     for orderid in bad:  # as the posting step raises them: kind missing_mapping, rule not the gate's
-        raise_exception(
+        record_exception(
             staging_conn,
             ExceptionKind.MISSING_MAPPING,
             subject_key=f"order:{orderid}:missing_mapping:store_externalid=",

@@ -14,7 +14,7 @@ from include.sitoo_erp.erp import get_erp_adapter
 from include.sitoo_erp.erp.adapter import MasterKind
 from include.sitoo_erp.operations.actions import MappingRefused, save_mappings
 from include.sitoo_erp.operations.mapping_check import MappingChange, check_mappings
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 from tests.integration.connections import netsuite_conn
 
 
@@ -150,7 +150,7 @@ def test_several_mappings_all_or_none_and_what_they_fix_closes_at_once(staging_c
 
     upsert_mapping(staging_conn, "map_sku_item", "SKU-000164", {"item_id": "100164"}, "seed", "test")
     ids = {
-        "gate": raise_exception(
+        "gate": record_exception(
             staging_conn,
             ExceptionKind.UNKNOWN_SKU,
             "order:7:unknown_sku:sku=SKU-000164",
@@ -159,7 +159,7 @@ def test_several_mappings_all_or_none_and_what_they_fix_closes_at_once(staging_c
             orderid=7,
             sku="SKU-000164",
         ),
-        "posting": raise_exception(
+        "posting": record_exception(
             staging_conn,
             ExceptionKind.MISSING_MAPPING,
             "order:8:missing_mapping:sku=SKU-000164",
@@ -167,7 +167,7 @@ def test_several_mappings_all_or_none_and_what_they_fix_closes_at_once(staging_c
             "no sku mapping",
             orderid=8,
         ),
-        "other": raise_exception(
+        "other": record_exception(
             staging_conn,
             ExceptionKind.UNKNOWN_SKU,
             "order:9:unknown_sku:sku=SKU-0001640",

@@ -13,7 +13,7 @@ from include.sitoo_erp.operations.actions import (
     upsert_mapping,
 )
 from include.sitoo_erp.posting.classify import classify
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 from include.sitoo_erp.staging.orders import stage_orders
 from tests.unit.test_sitoo_models import order
 
@@ -66,7 +66,7 @@ def _quarantined_receipt(conn, orderid: int) -> int:
         "update sitoo_erp.order_state set state = 'quarantined', reason = 'test', reason_code = 'quality_gate' where orderid = %s",
         (orderid,),
     )
-    return raise_exception(
+    return record_exception(
         conn,
         ExceptionKind.ORPHANED_RETURN,
         f"order:{orderid}:orphaned_return:x",
@@ -88,7 +88,7 @@ def test_an_ignored_exception_leaves_the_queue_and_stays_ignored(staging_conn):
     assert state == "excluded" and "dana" in reason and "go-live" in reason
     # The next runs see the same cause again: it stays ignored (counted), and the receipt stays excluded.
     classify(staging_conn)
-    again = raise_exception(
+    again = record_exception(
         staging_conn,
         ExceptionKind.ORPHANED_RETURN,
         "order:41:orphaned_return:x",
@@ -115,7 +115,7 @@ def test_resolve_by_hand_and_owner_per_kind(staging_conn):
     with pytest.raises(ActionError, match="not open"):
         resolve_exception(staging_conn, exception_id, "twice", "erin", "ui")
     # A new occurrence after a manual resolve opens a fresh exception, owned by the new owner.
-    fresh = raise_exception(
+    fresh = record_exception(
         staging_conn,
         ExceptionKind.ORPHANED_RETURN,
         "order:42:orphaned_return:x",

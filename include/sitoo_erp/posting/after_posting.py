@@ -46,7 +46,7 @@ from include.sitoo_erp.erp.adapter import DocumentKind
 from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import DocumentError, external_id_for
 from include.sitoo_erp.staging import ledger
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 
 CHANGED_SQL = f"""
 select pl.orderid, pl.external_id, pl.erp_id, pl.document_type, pl.tran_date, pl.content_hash,
@@ -134,7 +134,7 @@ def _state_change(orderstateid: int | None, new_state: str) -> tuple[str, str]:
 def _raise_changed(conn: psycopg.Connection, oid: int, store: str, new_hash: str | None, message: str) -> int:
     """The finance exception for a posted receipt whose content changed in Sitoo: one per new content,
     in either posting mode (a receipt edited twice raises twice; the same edit seen again does not)."""
-    return raise_exception(
+    return record_exception(
         conn,
         ExceptionKind.CHANGED_AFTER_POSTING,
         subject_key=f"order:{oid}:changed_after_posting:{(new_hash or '')[:16]}",
@@ -149,7 +149,7 @@ def _raise_changed(conn: psycopg.Connection, oid: int, store: str, new_hash: str
 def _raise_cancelled(conn: psycopg.Connection, oid: int, store: str, eid: str, message: str) -> int:
     """The finance exception for a posted receipt that is no longer finalised in Sitoo (cancelled):
     one per document it went into, in either posting mode."""
-    return raise_exception(
+    return record_exception(
         conn,
         ExceptionKind.CANCELLED_AFTER_POSTING,
         subject_key=f"order:{oid}:cancelled_after_posting:{eid}",

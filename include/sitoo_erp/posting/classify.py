@@ -23,7 +23,7 @@ from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
-    raise_exception,
+    record_exception,
     resolve_stalled_no_longer_held,
 )
 from include.sitoo_erp.staging.locks import lock_stage
@@ -91,7 +91,7 @@ def report_stalled(
         (now - stall_after,),
     ).fetchall()
     for orderid, store, receipt, reason, orderdate in stalled:
-        raise_exception(
+        record_exception(
             conn,
             ExceptionKind.STALLED,
             subject_key=f"order:{orderid}",

@@ -37,7 +37,7 @@ from include.sitoo_erp.posting import states as S
 from include.sitoo_erp.posting.documents import LedgerDocument
 from include.sitoo_erp.posting.tax_variance import record_tax_variance
 from include.sitoo_erp.staging import ledger
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception, resolve_exceptions
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def resolve_intents(conn: psycopg.Connection, erp: ExternalIdReader) -> dict[str
                 kind = None
             if kind is not None:
                 summary[kind] += 1
-                raise_exception(
+                record_exception(
                     conn,
                     ExceptionKind(kind),
                     subject_key=f"order:{row['orderid']}:{kind}:{row['external_id']}",

@@ -53,7 +53,7 @@ from include.sitoo_erp.posting.documents import (
 from include.sitoo_erp.posting.intents import clear_intent, resolve_intents, write_intents
 from include.sitoo_erp.posting.tax_variance import record_tax_variance
 from include.sitoo_erp.staging import ledger
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_exceptions
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception, resolve_exceptions
 from include.sitoo_erp.staging.locks import lock_stage, release_receipt, try_claim_receipt, wait_for_receipt
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ def _quarantine(
     with conn.transaction():
         lock_stage(conn, shared=True)  # not while a gate or classify works on the ledger
         ledger.quarantine(conn, orderid, f"{kind}: {message}", str(kind))
-        raise_exception(
+        record_exception(
             conn,
             kind,
             subject_key=f"order:{orderid}:{kind}:{key}",

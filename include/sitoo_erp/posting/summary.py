@@ -84,7 +84,7 @@ from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
 from include.sitoo_erp.staging.exceptions import (
     ExceptionKind,
-    raise_exception,
+    record_exception,
     resolve_exceptions_of,
     resolve_subjects,
 )
@@ -787,7 +787,7 @@ def _post_day_journals(
             # missing. Finance is told by name; the journal stays owed and every run re-sends exactly
             # it (same key, same lines) until the ERP takes it. The run goes on.
             with conn.transaction():
-                raise_exception(
+                record_exception(
                     conn,
                     ExceptionKind.ERP_REJECTED,
                     subject_key=subject,

@@ -46,7 +46,7 @@ from include.sitoo_erp.staging.exceptions import (
     DEFAULT_OWNER,
     ExceptionKind,
     claim_unalerted,
-    raise_exception,
+    record_exception,
     resolve_gone,
 )
 from include.sitoo_erp.staging.locks import lock_stage
@@ -346,7 +346,7 @@ def _write_exceptions(
     for f in failures:
         exc_rule = f"{RULE_PREFIX}{f.suite}@{result.suite_versions[f.suite]}/{f.rule}"
         rule_ids[exc_rule] = f.rule_id
-        raise_exception(
+        record_exception(
             conn,
             ExceptionKind(f.kind),
             subject_key=f.subject_key,

@@ -56,7 +56,7 @@ DEFAULT_OWNER: dict[ExceptionKind, str] = {
 }
 
 
-def raise_exception(
+def record_exception(
     conn: psycopg.Connection,
     kind: ExceptionKind,
     subject_key: str,

@@ -22,7 +22,7 @@ from include.sitoo_erp.domain import DEFAULT_TIMEZONE, business_date, receipt_ke
 from include.sitoo_erp.sitoo.models import SitooOrder, SitooPayloadError, parse_order
 from include.sitoo_erp.staging import ledger
 from include.sitoo_erp.staging.db import one_row
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception
 from include.sitoo_erp.staging.locks import lock_stage
 
 
@@ -310,7 +310,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
             _write_typed(cur, parsed, timezones)
         for text, rule_text in unidentifiable:
             summary.malformed += 1
-            raise_exception(
+            record_exception(
                 conn,
                 ExceptionKind.MALFORMED_PAYLOAD,
                 subject_key=hashlib.sha256(text.encode()).hexdigest()[:16],
@@ -324,7 +324,7 @@ def _stage_batch(conn: psycopg.Connection, payloads: list[dict], timezones: dict
 def _quarantine_malformed(conn: psycopg.Connection, orderid: int, err: SitooPayloadError) -> None:
     conn.execute("delete from sitoo_erp.sitoo_order where orderid = %s", (orderid,))
     ledger.quarantine_malformed(conn, orderid, f"malformed payload: {err}")
-    raise_exception(
+    record_exception(
         conn,
         ExceptionKind.MALFORMED_PAYLOAD,
         subject_key=f"order:{orderid}",

@@ -31,7 +31,7 @@ import psycopg
 from include.sitoo_erp.quality import runner
 from include.sitoo_erp.quality.rules import RULE_PREFIX
 from include.sitoo_erp.quality.suites import stock_drift
-from include.sitoo_erp.staging.exceptions import raise_exception, resolve_gone
+from include.sitoo_erp.staging.exceptions import record_exception, resolve_gone
 from include.sitoo_erp.staging.locks import lock_stage
 from include.sitoo_erp.stock.snapshot import top_drift
 
@@ -297,7 +297,7 @@ def _write_exceptions(
                 "select 1 from sitoo_erp.exception where kind = %s and subject_key = %s and status = 'open'",
                 (str(rule.kind), subject),
             ).fetchone()
-            raise_exception(
+            record_exception(
                 conn,
                 rule.kind,
                 subject,

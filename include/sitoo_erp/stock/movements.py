@@ -38,7 +38,7 @@ from include.sitoo_erp.erp.adapter import (
     StockAdjustment,
 )
 from include.sitoo_erp.http_retry import TransientApiError
-from include.sitoo_erp.staging.exceptions import ExceptionKind, raise_exception, resolve_subjects
+from include.sitoo_erp.staging.exceptions import ExceptionKind, record_exception, resolve_subjects
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _quarantine(
     sku: str | None,
     field_: str,
 ) -> None:
-    raise_exception(conn, kind, subject, rule, message, store_externalid=store, sku=sku, field=field_)
+    record_exception(conn, kind, subject, rule, message, store_externalid=store, sku=sku, field=field_)
     conn.execute(
         "update sitoo_erp.stock_movement m set status = 'quarantined', status_reason = %s, updated_at = now() "
         "from unnest(%s::bigint[], %s::int[]) as k(t, n) "
