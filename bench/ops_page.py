@@ -82,20 +82,20 @@ def seed(url: str, open_n: int, closed_n: int, orders_n: int, seed_: int = 7) ->
         def state_rows():
             for i in range(orders_n):
                 r = rng.random()
-                state, reason = ("posted", "posted")
+                state, reason, code = ("posted", "posted", "posted")
                 if r < 0.005:
-                    state, reason = "held", "not finalised: parked"
+                    state, reason, code = "held", "not finalised: parked", "not_finalised_parked"
                 elif r < 0.01:
-                    state, reason = "held", "ready to post"
+                    state, reason, code = "held", "ready to post", "ready"
                 elif r < 0.02:
-                    state, reason = "quarantined", "gate: sku_has_erp_item"
+                    state, reason, code = "quarantined", "gate: sku_has_erp_item", "quality_gate"
                 od = now - timedelta(minutes=rng.randint(0, 60 * 24 * 30))
-                yield (10_000 + i, state, reason, rng.choice(STORES), f"R{i}", od)
+                yield (10_000 + i, state, reason, code, rng.choice(STORES), f"R{i}", od)
 
         _copy(
             conn,
             "order_state",
-            "orderid, state, reason, store_externalid, receipt_id, orderdate",
+            "orderid, state, reason, reason_code, store_externalid, receipt_id, orderdate",
             state_rows(),
         )
 
@@ -156,6 +156,21 @@ def seed(url: str, open_n: int, closed_n: int, orders_n: int, seed_: int = 7) ->
             ) as copy,
         ):
             copy.write(buf.getvalue())
+        # 90 days of run history (the retention the operators keep): the hourly DAG's 2,160 runs of
+        # 11 tasks, the daily stock DAG's 90 runs of 5, each try with its counts.
+        conn.execute(
+            """
+            insert into sitoo_erp.task_run (dag_id, run_id, task_id, try_number, run_type, logical_date,
+                data_interval_start, data_interval_end, state, started_at, ended_at, counts)
+            select d.dag_id, 'scheduled__' || to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS'), 'task_' || k, 1,
+                   'scheduled', t, t - d.every, t, 'success', t + make_interval(secs => k * 20),
+                   t + make_interval(secs => k * 20 + 15), jsonb_build_object('posted', k * 7, 'ready', k * 8)
+              from (values ('sitoo_sales_hourly', interval '1 hour', 11),
+                           ('sitoo_stock_daily', interval '1 day', 5)) as d(dag_id, every, tasks)
+              cross join lateral generate_series(now() - interval '90 days', now(), d.every) as t
+              cross join lateral generate_series(1, d.tasks) as k
+            """
+        )
         conn.execute("vacuum analyze")
         counts = dict(
             conn.execute("select status, count(*) from sitoo_erp.exception group by status").fetchall()
@@ -201,6 +216,7 @@ def time_queries(url: str, loads: int) -> dict:
             "tax variance this month": lambda: queries.month_tax_variance(conn),
             "reconciliation per store": lambda: queries.reconciliation_status(conn),
             "recent mapping edits": lambda: queries.recent_mapping_edits(conn),
+            "last run of each DAG (task_run)": lambda: queries.last_dag_runs(conn),
         }
         for name, fn in cases.items():
             fn()  # warm
