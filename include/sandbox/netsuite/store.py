@@ -180,6 +180,26 @@ class Prepared:
     record: dict[str, Any]  # the record as GET returns it (without id/links)
 
 
+@dataclass
+class _SaleDiscount:
+    """The body-level discount of a sale: its (negative) amount, item and line id, if any."""
+
+    amount: Decimal
+    item: dict[str, Any] | None
+    line_id: int | None
+
+
+@dataclass
+class _TaxDetailIn:
+    """A checked taxDetails line of the request body."""
+
+    ref: str
+    code: str | None
+    ttype: str | None
+    body: dict[str, Any]
+    path: str
+
+
 class Store:
     """Master data + transactions in SQLite."""
 
@@ -465,112 +485,192 @@ class Store:
     def _prepare_sale(
         self, record_type: str, external_id: str, body: dict[str, Any], tran_date: str, subsidiary: str | None
     ) -> Prepared:
+        """A cash sale, cash refund or credit memo: validated in NetSuite's order, then posted.
+
+        Each step below emulates one documented NetSuite rule; the order of the steps is the order
+        in which errors surface, so it must not change.
+        """
+        entity, location, payment, account = self._sale_header_refs(body)
+        lines, out_items, refs = self._sale_item_lines(body, location)
+        subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+        discount = self._sale_discount(body, subtotal, len(lines))
+        override = body.get("taxDetailsOverride") is True
+        tax_rows = self._sale_tax_rows(body, override, lines, refs, discount)
+        tax_total = sum((t["taxamount"] for t in tax_rows), Decimal(0))
+        total = subtotal + discount.amount + tax_total
+        sign = Decimal(-1) if record_type == "cashSale" else Decimal(1)  # netamount sign of item lines
+        tl = self._sale_transaction_lines(body, location, lines, discount, tax_rows, sign, total)
+        cash_account = self._sale_cash_account(record_type, body, payment, account)
+        accounting = self._sale_accounting(cash_account, lines, discount, tax_rows, -sign, total)
+        stock = self._sale_stock(lines, sign)
+        totals = {
+            "subtotal": float(subtotal),
+            "discountTotal": float(discount.amount),
+            "taxTotal": float(tax_total),
+            "total": float(total),
+        }
+        header = {
+            "type": RECORD_TYPES[record_type],
+            "trandate": tran_date,
+            "entity": int(entity),
+            "location": int(location) if location else None,
+            "subsidiary": int(subsidiary) if subsidiary else None,
+            "memo": body.get("memo"),
+            "total": float(total),
+            "taxtotal": float(tax_total),
+            "subtotal": float(subtotal),
+            "discounttotal": float(discount.amount),
+            "createdfrom": self._sale_created_from(body),
+            "paymentmethod": int(payment) if payment else None,
+            "account": int(account) if account else None,
+            "taxdetailsoverride": "T" if override else "F",
+        }
+        record = self._sale_record(body, external_id, tran_date, override, out_items, tax_rows, totals)
+        return Prepared(record_type, external_id, header, tl, tax_rows, accounting, stock, totals, record)
+
+    def _sale_header_refs(self, body: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+        """Body references: entity (required), location, paymentMethod, account — in that order."""
         entity = self._check_ref(body.get("entity"), self.customers, "entity", required=True)
         location = self._check_ref(body.get("location"), self.locations, "location")
         payment = self._check_ref(body.get("paymentMethod"), self.payment_methods, "paymentMethod")
         account = self._check_ref(body.get("account"), self.accounts, "account")
+        return entity, location, payment, account
+
+    def _sale_item_lines(
+        self, body: dict[str, Any], location: str | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+        """The item sublist: at least one line, at most MAX_TRANSACTION_LINES, each line checked.
+
+        Returns the stored lines, the lines as GET returns them, and taxDetailsReference -> line id.
+        """
         items = (body.get("item") or {}).get("items") or []
         if not items:
             raise NetSuiteError(
                 400, E.USER_ERROR, "You must enter at least one line item for this transaction.", "item"
             )
         _check_line_limit(len(items), "item")
-        sign = Decimal(-1) if record_type == "cashSale" else Decimal(1)  # netamount sign of item lines
         lines: list[dict[str, Any]] = []
         refs: dict[str, int] = {}
         out_items = []
         for n, line in enumerate(items):
-            path = f"item.items[{n}]"
-            item = self._check_item(line.get("item"), f"{path}.item")
-            loc = self._check_ref(line.get("location"), self.locations, f"{path}.location") or location
-            if loc is None:
-                raise NetSuiteError(
-                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.location", f"{path}.location"
-                )
-            qty = money(line.get("quantity", 1), f"{path}.quantity")
-            rate = money(line["rate"], f"{path}.rate") if line.get("rate") is not None else None
-            if line.get("amount") is not None:
-                amount = round2(money(line["amount"], f"{path}.amount"))
-            elif rate is not None:
-                amount = round2(qty * rate)
-            else:
-                raise NetSuiteError(
-                    400, E.USER_ERROR, f"Please enter value(s) for: {path}.amount", f"{path}.amount"
-                )
-            if rate is None:
-                rate = (amount / qty).quantize(Decimal("0.0001")) if qty else amount
-            ref = line.get("taxDetailsReference")
-            if line.get("taxCode") is not None:
-                self._check_ref(line.get("taxCode"), self.tax_codes, f"{path}.taxCode")
-            line_id = n + 1
-            if ref is not None:
-                if str(ref) in refs:
-                    raise NetSuiteError(
-                        400,
-                        E.USER_ERROR,
-                        f"Duplicate taxDetailsReference {ref!r}.",
-                        f"{path}.taxDetailsReference",
-                    )
-                refs[str(ref)] = line_id
-            lines.append(
-                {
-                    "id": line_id,
-                    "item": int(item["id"]),
-                    "itemtype": item.get("itemtype", "InvtPart"),
-                    "location": int(loc),
-                    "quantity": qty,
-                    "rate": rate,
-                    "amount": amount,
-                    "taxdetailsreference": None if ref is None else str(ref),
-                    "taxcode": ref_id(line.get("taxCode")),
-                    "memo": line.get("description"),
-                }
-            )
-            out_items.append(
-                {
-                    "line": line_id,
-                    "item": {"id": item["id"], "refName": item.get("itemid")},
-                    "quantity": float(qty),
-                    "rate": float(rate),
-                    "amount": float(amount),
-                    "location": {"id": loc},
-                    **({"taxDetailsReference": str(ref)} if ref is not None else {}),
-                    **({"description": line["description"]} if line.get("description") else {}),
-                }
-            )
-        subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+            stored, shown = self._sale_item_line(n, line, location, refs)
+            lines.append(stored)
+            out_items.append(shown)
+        return lines, out_items, refs
 
-        # Body-level discount (loyalty): negative amount or "-10%".
-        discount = Decimal(0)
-        discount_item = None
-        if body.get("discountItem") is not None:
-            discount_item = self._check_item(body.get("discountItem"), "discountItem")
-            if discount_item.get("itemtype") not in ("Discount", None):
+    def _sale_item_line(
+        self, n: int, line: dict[str, Any], location: str | None, refs: dict[str, int]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One item line: active item, a location (the line's or the body's), quantity, rate/amount
+        (amount wins; else quantity x rate, rounded half-up), taxCode, a unique taxDetailsReference
+        (recorded in ``refs``)."""
+        path = f"item.items[{n}]"
+        item = self._check_item(line.get("item"), f"{path}.item")
+        loc = self._check_ref(line.get("location"), self.locations, f"{path}.location") or location
+        if loc is None:
+            raise NetSuiteError(
+                400, E.USER_ERROR, f"Please enter value(s) for: {path}.location", f"{path}.location"
+            )
+        qty = money(line.get("quantity", 1), f"{path}.quantity")
+        rate = money(line["rate"], f"{path}.rate") if line.get("rate") is not None else None
+        if line.get("amount") is not None:
+            amount = round2(money(line["amount"], f"{path}.amount"))
+        elif rate is not None:
+            amount = round2(qty * rate)
+        else:
+            raise NetSuiteError(
+                400, E.USER_ERROR, f"Please enter value(s) for: {path}.amount", f"{path}.amount"
+            )
+        if rate is None:
+            rate = (amount / qty).quantize(Decimal("0.0001")) if qty else amount
+        ref = line.get("taxDetailsReference")
+        if line.get("taxCode") is not None:
+            self._check_ref(line.get("taxCode"), self.tax_codes, f"{path}.taxCode")
+        line_id = n + 1
+        if ref is not None:
+            if str(ref) in refs:
                 raise NetSuiteError(
                     400,
-                    E.INVALID_KEY_OR_REF,
-                    f"Invalid discountItem reference key {discount_item['id']}: not a discount item.",
-                    "discountItem",
+                    E.USER_ERROR,
+                    f"Duplicate taxDetailsReference {ref!r}.",
+                    f"{path}.taxDetailsReference",
                 )
-            raw = body.get("discountRate", 0)
-            if isinstance(raw, str) and raw.strip().endswith("%"):
-                pct = money(raw.strip()[:-1], "discountRate")
-                discount = round2(subtotal * pct / 100)
-            else:
-                discount = round2(money(raw, "discountRate"))
-            if discount > 0:
-                discount = -discount
-        elif body.get("discountRate") not in (None, 0, "0"):
-            raise NetSuiteError(400, E.USER_ERROR, "Please enter value(s) for: discountItem", "discountItem")
-        discount_line_id = len(lines) + 1 if discount_item is not None else None
+            refs[str(ref)] = line_id
+        stored = {
+            "id": line_id,
+            "item": int(item["id"]),
+            "itemtype": item.get("itemtype", "InvtPart"),
+            "location": int(loc),
+            "quantity": qty,
+            "rate": rate,
+            "amount": amount,
+            "taxdetailsreference": None if ref is None else str(ref),
+            "taxcode": ref_id(line.get("taxCode")),
+            "memo": line.get("description"),
+        }
+        shown = {
+            "line": line_id,
+            "item": {"id": item["id"], "refName": item.get("itemid")},
+            "quantity": float(qty),
+            "rate": float(rate),
+            "amount": float(amount),
+            "location": {"id": loc},
+            **({"taxDetailsReference": str(ref)} if ref is not None else {}),
+            **({"description": line["description"]} if line.get("description") else {}),
+        }
+        return stored, shown
 
-        # Tax details.
-        override = body.get("taxDetailsOverride") is True
-        tax_in = (body.get("taxDetails") or {}).get("items") or []
-        tax_rows: list[dict[str, Any]] = []
+    def _sale_discount(self, body: dict[str, Any], subtotal: Decimal, item_line_count: int) -> _SaleDiscount:
+        """Body-level discount (loyalty): a Discount item with a negative amount or "-10%" of the
+        subtotal; a discountRate without a discountItem is refused. Its line follows the item lines."""
+        if body.get("discountItem") is None:
+            if body.get("discountRate") not in (None, 0, "0"):
+                raise NetSuiteError(
+                    400, E.USER_ERROR, "Please enter value(s) for: discountItem", "discountItem"
+                )
+            return _SaleDiscount(Decimal(0), None, None)
+        discount_item = self._check_item(body.get("discountItem"), "discountItem")
+        if discount_item.get("itemtype") not in ("Discount", None):
+            raise NetSuiteError(
+                400,
+                E.INVALID_KEY_OR_REF,
+                f"Invalid discountItem reference key {discount_item['id']}: not a discount item.",
+                "discountItem",
+            )
+        raw = body.get("discountRate", 0)
+        if isinstance(raw, str) and raw.strip().endswith("%"):
+            pct = money(raw.strip()[:-1], "discountRate")
+            discount = round2(subtotal * pct / 100)
+        else:
+            discount = round2(money(raw, "discountRate"))
+        if discount > 0:
+            discount = -discount
+        return _SaleDiscount(discount, discount_item, item_line_count + 1)
+
+    def _sale_tax_rows(
+        self,
+        body: dict[str, Any],
+        override: bool,
+        lines: list[dict[str, Any]],
+        refs: dict[str, int],
+        discount: _SaleDiscount,
+    ) -> list[dict[str, Any]]:
+        """Tax details: the body's lines are checked, then either taken as given
+        (taxDetailsOverride) or NetSuite computes the tax per line itself."""
         valid_refs = dict(refs)
-        if discount_line_id is not None:
-            valid_refs[DISCOUNT_TAX_REFERENCE] = discount_line_id
+        if discount.line_id is not None:
+            valid_refs[DISCOUNT_TAX_REFERENCE] = discount.line_id
+        parsed_tax = self._sale_parse_tax_details(body, override, valid_refs)
+        if override:
+            return self._sale_override_tax_rows(lines, parsed_tax, valid_refs)
+        return self._sale_computed_tax_rows(lines, parsed_tax)
+
+    def _sale_parse_tax_details(
+        self, body: dict[str, Any], override: bool, valid_refs: dict[str, int]
+    ) -> list[_TaxDetailIn]:
+        """Each taxDetails line must reference an item line (or the discount); under the override
+        every tax field is required; taxCode and taxType must be known."""
+        tax_in = (body.get("taxDetails") or {}).get("items") or []
         parsed_tax = []
         for n, t in enumerate(tax_in):
             path = f"taxDetails.items[{n}]"
@@ -579,8 +679,7 @@ class Store:
                 raise NetSuiteError(
                     400,
                     E.USER_ERROR,
-                    f"Tax detail line {n + 1} references taxDetailsReference {ref!r}, "
-                    "which matches no item line.",
+                    f"Tax detail line {n + 1} references taxDetailsReference {ref!r}, which matches no item line.",
                     f"{path}.taxDetailsReference",
                 )
             if override:
@@ -594,73 +693,96 @@ class Store:
                     )
             code = self._check_ref(t.get("taxCode"), self.tax_codes, f"{path}.taxCode")
             ttype = self._check_ref(t.get("taxType"), self.tax_types, f"{path}.taxType")
-            parsed_tax.append((n, str(ref), code, ttype, t, path))
-        if override:
-            covered = {p[1] for p in parsed_tax}
-            for n, ln in enumerate(lines):
-                ref = ln["taxdetailsreference"]
-                if ref is None:
-                    raise NetSuiteError(
-                        400,
-                        E.USER_ERROR,
-                        f"Item line {n + 1} has no taxDetailsReference (taxDetailsOverride is on).",
-                        f"item.items[{n}].taxDetailsReference",
-                    )
-                if ref not in covered:
-                    raise NetSuiteError(
-                        400,
-                        E.USER_ERROR,
-                        f"Item line {n + 1} (taxDetailsReference {ref!r}) has no tax detail line.",
-                        "taxDetails.items",
-                    )
-            for _n, ref, code, ttype, t, path in parsed_tax:
-                assert code is not None and ttype is not None  # the override requires both (checked above)
-                tax_rows.append(
-                    {
-                        "line": valid_refs[ref],
-                        "ref": ref,
-                        "taxcode": int(code),
-                        "taxtype": int(ttype),
-                        "taxrate": money(t["taxRate"], f"{path}.taxRate"),
-                        "taxbasis": money(t["taxBasis"], f"{path}.taxBasis"),
-                        "taxamount": round2(money(t["taxAmount"], f"{path}.taxAmount")),
-                    }
-                )
-        else:
-            # NetSuite computes tax itself: per line, round(amount x rate, 2) half-up.
-            code_by_ref = {p[1]: (p[2], p[3]) for p in parsed_tax}
-            for n, ln in enumerate(lines):
-                code, ttype = None, None
-                if ln["taxcode"] is not None:
-                    code = ln["taxcode"]
-                elif ln["taxdetailsreference"] in code_by_ref:
-                    code, ttype = code_by_ref[ln["taxdetailsreference"]]
-                if code is None:
-                    raise NetSuiteError(
-                        400,
-                        E.USER_ERROR,
-                        f"Item line {n + 1} has no tax code (give item.items[{n}].taxCode or a "
-                        "taxDetails line).",
-                        f"item.items[{n}].taxCode",
-                    )
-                tc = self.tax_codes[code]
-                rate = Decimal(str(tc["rate"]))
-                ttype = ttype or str(tc.get("taxtype") or next(iter(self.tax_types), "0"))
-                tax_rows.append(
-                    {
-                        "line": ln["id"],
-                        "ref": ln["taxdetailsreference"] or f"L{ln['id']}",
-                        "taxcode": int(code),
-                        "taxtype": int(ttype),
-                        "taxrate": rate,
-                        "taxbasis": ln["amount"],
-                        "taxamount": round2(ln["amount"] * rate / 100),
-                    }
-                )
-        tax_total = sum((t["taxamount"] for t in tax_rows), Decimal(0))
-        total = subtotal + discount + tax_total
+            parsed_tax.append(_TaxDetailIn(str(ref), code, ttype, t, path))
+        return parsed_tax
 
-        # transactionline rows: 0 mainline, 1..n items, discount line, then one tax line per tax detail.
+    def _sale_override_tax_rows(
+        self, lines: list[dict[str, Any]], parsed_tax: list[_TaxDetailIn], valid_refs: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """taxDetailsOverride: every item line needs a taxDetailsReference covered by a tax detail
+        line; the given basis, rate and amount are stored as sent (amount rounded to cents)."""
+        covered = {p.ref for p in parsed_tax}
+        for n, ln in enumerate(lines):
+            ref = ln["taxdetailsreference"]
+            if ref is None:
+                raise NetSuiteError(
+                    400,
+                    E.USER_ERROR,
+                    f"Item line {n + 1} has no taxDetailsReference (taxDetailsOverride is on).",
+                    f"item.items[{n}].taxDetailsReference",
+                )
+            if ref not in covered:
+                raise NetSuiteError(
+                    400,
+                    E.USER_ERROR,
+                    f"Item line {n + 1} (taxDetailsReference {ref!r}) has no tax detail line.",
+                    "taxDetails.items",
+                )
+        tax_rows: list[dict[str, Any]] = []
+        for p in parsed_tax:
+            assert p.code is not None and p.ttype is not None  # the override requires both (checked above)
+            t, path = p.body, p.path
+            tax_rows.append(
+                {
+                    "line": valid_refs[p.ref],
+                    "ref": p.ref,
+                    "taxcode": int(p.code),
+                    "taxtype": int(p.ttype),
+                    "taxrate": money(t["taxRate"], f"{path}.taxRate"),
+                    "taxbasis": money(t["taxBasis"], f"{path}.taxBasis"),
+                    "taxamount": round2(money(t["taxAmount"], f"{path}.taxAmount")),
+                }
+            )
+        return tax_rows
+
+    def _sale_computed_tax_rows(
+        self, lines: list[dict[str, Any]], parsed_tax: list[_TaxDetailIn]
+    ) -> list[dict[str, Any]]:
+        """No override: NetSuite computes tax itself, per line, round(amount x rate, 2) half-up; the
+        code is the line's taxCode, else the one of its tax detail line."""
+        code_by_ref = {p.ref: (p.code, p.ttype) for p in parsed_tax}
+        tax_rows: list[dict[str, Any]] = []
+        for n, ln in enumerate(lines):
+            code, ttype = None, None
+            if ln["taxcode"] is not None:
+                code = ln["taxcode"]
+            elif ln["taxdetailsreference"] in code_by_ref:
+                code, ttype = code_by_ref[ln["taxdetailsreference"]]
+            if code is None:
+                raise NetSuiteError(
+                    400,
+                    E.USER_ERROR,
+                    f"Item line {n + 1} has no tax code (give item.items[{n}].taxCode or a taxDetails line).",
+                    f"item.items[{n}].taxCode",
+                )
+            tc = self.tax_codes[code]
+            rate = Decimal(str(tc["rate"]))
+            ttype = ttype or str(tc.get("taxtype") or next(iter(self.tax_types), "0"))
+            tax_rows.append(
+                {
+                    "line": ln["id"],
+                    "ref": ln["taxdetailsreference"] or f"L{ln['id']}",
+                    "taxcode": int(code),
+                    "taxtype": int(ttype),
+                    "taxrate": rate,
+                    "taxbasis": ln["amount"],
+                    "taxamount": round2(ln["amount"] * rate / 100),
+                }
+            )
+        return tax_rows
+
+    def _sale_transaction_lines(
+        self,
+        body: dict[str, Any],
+        location: str | None,
+        lines: list[dict[str, Any]],
+        discount: _SaleDiscount,
+        tax_rows: list[dict[str, Any]],
+        sign: Decimal,
+        total: Decimal,
+    ) -> list[dict[str, Any]]:
+        """transactionline rows: 0 mainline, 1..n items, discount line, then one tax line per tax
+        detail (numbering each tax row: ``id`` and ``taxline_id``). Signs as SuiteQL shows them."""
         head_loc = int(location) if location else lines[0]["location"]
         tl: list[dict[str, Any]] = [
             {
@@ -695,16 +817,16 @@ class Store:
                     "taxdetailsreference": ln["taxdetailsreference"],
                 }
             )
-        if discount_line_id is not None:
-            assert discount_item is not None  # a discount line exists only for a discount item
+        if discount.line_id is not None:
+            assert discount.item is not None  # a discount line exists only for a discount item
             tl.append(
                 {
-                    "id": discount_line_id,
-                    "item": int(discount_item["id"]),
+                    "id": discount.line_id,
+                    "item": int(discount.item["id"]),
                     "location": head_loc,
                     "quantity": None,
-                    "rate": discount,
-                    "netamount": sign * discount,
+                    "rate": discount.amount,
+                    "netamount": sign * discount.amount,
                     "mainline": "F",
                     "taxline": "F",
                     "itemtype": "Discount",
@@ -734,55 +856,72 @@ class Store:
                     "taxdetailsreference": t["ref"],
                 }
             )
+        return tl
 
-        # Ledger: + debit / - credit. Sale: Dr funds, Cr revenue and VAT, Dr discount. Refund/credit mirrored.
-        # The money side follows NetSuite's default payment account hierarchy: the body's account,
-        # else undeposited funds if asked, else the payment method's "Deposit To" account, else
-        # undeposited funds. A credit memo credits the customer instead.
-        s = -sign  # +1 for a sale
+    def _sale_cash_account(
+        self, record_type: str, body: dict[str, Any], payment: str | None, account: str | None
+    ) -> int:
+        """The money side follows NetSuite's default payment account hierarchy: the body's account,
+        else undeposited funds if asked, else the payment method's "Deposit To" account, else
+        undeposited funds. A credit memo credits the customer instead."""
         if account:
-            cash_account = int(account)
-        elif record_type == "creditMemo":
-            cash_account = ACCOUNT_CUSTOMER_CREDIT
-        elif body.get("undepFunds") is True or payment is None:
-            cash_account = ACCOUNT_UNDEPOSITED_FUNDS
-        else:
-            cash_account = self.payment_method_account.get(payment) or ACCOUNT_UNDEPOSITED_FUNDS
+            return int(account)
+        if record_type == "creditMemo":
+            return ACCOUNT_CUSTOMER_CREDIT
+        if body.get("undepFunds") is True or payment is None:
+            return ACCOUNT_UNDEPOSITED_FUNDS
+        return self.payment_method_account.get(payment) or ACCOUNT_UNDEPOSITED_FUNDS
+
+    def _sale_accounting(
+        self,
+        cash_account: int,
+        lines: list[dict[str, Any]],
+        discount: _SaleDiscount,
+        tax_rows: list[dict[str, Any]],
+        s: Decimal,
+        total: Decimal,
+    ) -> list[tuple[int, int, Decimal]]:
+        """Ledger (+ debit / - credit; ``s`` is +1 for a sale): Dr funds, Cr each line's item account
+        and VAT payable, Dr the discount item's account. A refund or credit memo is mirrored."""
         accounting: list[tuple[int, int, Decimal]] = [(0, cash_account, s * total)]
         accounting += [(ln["id"], self._item_account(ln["item"]), -s * ln["amount"]) for ln in lines]
-        if discount_line_id is not None:
-            assert discount_item is not None  # a discount line exists only for a discount item
-            accounting.append((discount_line_id, self._item_account(int(discount_item["id"])), -s * discount))
+        if discount.line_id is not None:
+            assert discount.item is not None  # a discount line exists only for a discount item
+            accounting.append(
+                (discount.line_id, self._item_account(int(discount.item["id"])), -s * discount.amount)
+            )
         accounting += [(t["taxline_id"], ACCOUNT_TAX_PAYABLE, -s * t["taxamount"]) for t in tax_rows]
+        return accounting
 
+    @staticmethod
+    def _sale_stock(lines: list[dict[str, Any]], sign: Decimal) -> dict[tuple[int, int], Decimal]:
+        """Stock effect per (item, location): only inventory items move; a sale takes stock out,
+        a refund or credit memo puts it back."""
         stock: dict[tuple[int, int], Decimal] = {}
         for ln in lines:
             if ln["itemtype"] in STOCK_ITEM_TYPES:
                 key = (ln["item"], ln["location"])
                 stock[key] = stock.get(key, Decimal(0)) + sign * ln["quantity"]
+        return stock
 
-        totals = {
-            "subtotal": float(subtotal),
-            "discountTotal": float(discount),
-            "taxTotal": float(tax_total),
-            "total": float(total),
-        }
-        header = {
-            "type": RECORD_TYPES[record_type],
-            "trandate": tran_date,
-            "entity": int(entity),
-            "location": int(location) if location else None,
-            "subsidiary": int(subsidiary) if subsidiary else None,
-            "memo": body.get("memo"),
-            "total": float(total),
-            "taxtotal": float(tax_total),
-            "subtotal": float(subtotal),
-            "discounttotal": float(discount),
-            "createdfrom": int(created_from) if (created_from := ref_id(body.get("createdFrom"))) else None,
-            "paymentmethod": int(payment) if payment else None,
-            "account": int(account) if account else None,
-            "taxdetailsoverride": "T" if override else "F",
-        }
+    @staticmethod
+    def _sale_created_from(body: dict[str, Any]) -> int | None:
+        """createdFrom of a return (the original sale's internal id): stored as given, not checked."""
+        created_from = ref_id(body.get("createdFrom"))
+        return int(created_from) if created_from else None
+
+    @staticmethod
+    def _sale_record(
+        body: dict[str, Any],
+        external_id: str,
+        tran_date: str,
+        override: bool,
+        out_items: list[dict[str, Any]],
+        tax_rows: list[dict[str, Any]],
+        totals: dict[str, float],
+    ) -> dict[str, Any]:
+        """The record as GET returns it: the body's own fields, with the sublists and totals as
+        NetSuite computed them."""
         record = {k: v for k, v in body.items() if k not in ("item", "taxDetails", "id", "links")}
         record.update(
             {
@@ -808,7 +947,7 @@ class Store:
                 **totals,
             }
         )
-        return Prepared(record_type, external_id, header, tl, tax_rows, accounting, stock, totals, record)
+        return record
 
     def _item_account(self, item_id: int) -> int:
         """The account an item line credits on a sale: its own, else the default for its type."""
