@@ -1,6 +1,7 @@
 """Bench: compare + classify of a reconciliation month, beside the time the Sitoo sweep of it takes.
 
     .venv/bin/python -m bench.reconciliation [--receipts 1000000] [--stores 100] [--sample 20000]
+        [--posting-mode receipt|daily_summary]
 
 Setup (timed, but not the result):
 
@@ -12,8 +13,15 @@ Setup (timed, but not the result):
    the hourly run does) -> ``render_netsuite`` -> the sandbox's own ``Store.prepare`` + ``Store.upsert``
    (exactly what its ``PUT /record/v1/{type}/eid:{key}`` runs). The posting log, the tax variance rows
    and the ``posted`` state carry the same values as ``_record_posted`` writes, in bulk (COPY).
+   With ``--posting-mode daily_summary`` instead: every store is in ``daily_summary`` (the deployment
+   default) and the month is posted by ``post_daily_summaries`` (what the hourly DAG's
+   ``post_daily_summaries`` task runs) the morning after its last day, **through the real
+   ``NetSuiteHook`` over HTTP** to the sandbox (its default: no added latency), in a child process:
+   one summary per store-day and direction (parts under the 200-line limit), the day tender journals.
 3. A handful of known gaps is planted in the ERP (an amount edited, a document deleted, a ghost
-   externalId, a duplicate, one document with the ERP's own VAT): classification has real work.
+   externalId, a duplicate, one document with the ERP's own VAT; in summary mode: a summary's tax
+   edited, a summary deleted, a ghost under a summary key, one summarised receipt also posted on its
+   own): classification has real work.
 
 Measured: ``reconcile()`` as the DAG's task runs it, **in a fresh child process** (its peak RSS is
 its own; the sandboxes and PostgreSQL are other processes/threads): ERP totals through SuiteQL over
@@ -41,7 +49,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +133,85 @@ def sweep_sample(database_url: str, sample: int) -> dict:
     return {"orders": sample, "sweep_s": round(time.perf_counter() - t, 2), "peak_hwm_mb": round(_hwm_mb())}
 
 
+def admit_ready(conn) -> None:
+    """The hourly posting's gate admits what it validated; the bench skips GX over a million receipts
+    (bench/hourly_gate.py measures the gate) and records one gate run that admits every ready receipt."""
+    from include.sitoo_erp.posting import states as S
+
+    gate_run_id = conn.execute(
+        "insert into sitoo_erp.gate_run (suite, batch_size, failed_receipts, success, result) "
+        "select 'bench: gate not run', count(*), 0, true, '{}'::jsonb from sitoo_erp.order_state "
+        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}' returning gate_run_id"
+    ).fetchone()[0]
+    conn.execute(
+        "update sitoo_erp.order_state set gate_run_id = %s "
+        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'",
+        (gate_run_id,),
+    )
+
+
+def post_summaries_in_child(database_url: str, business_now: str) -> dict:
+    """Summary mode's posting (fresh spawned process): ``post_daily_summaries`` as the hourly DAG's
+    task runs it the next morning, through the real ``NetSuiteHook`` over HTTP to the sandbox."""
+    sys.path.insert(0, str(ROOT))
+    from datetime import datetime
+
+    from include.sitoo_erp.erp.netsuite import NetSuiteHook
+    from include.sitoo_erp.posting.summary import SummaryOptions, post_daily_summaries
+    from include.sitoo_erp.staging.db import connect_url
+
+    hook = NetSuiteHook()
+    with connect_url(database_url) as conn:
+        t = time.perf_counter()
+        result = post_daily_summaries(conn, hook, datetime.fromisoformat(business_now), SummaryOptions())
+        wall = time.perf_counter() - t
+        docs = dict(
+            conn.execute(
+                "select document_type, count(*) from sitoo_erp.summary_document where status = 'posted' group by 1"
+            ).fetchall()
+        )
+        journals = conn.execute(
+            "select count(distinct tender_journal_external_id) from sitoo_erp.summary_document "
+            "where tender_journal_erp_id is not null"
+        ).fetchone()[0]
+    hook.close()
+    return {
+        "posting_s": round(wall),
+        **{k: v for k, v in result.as_dict().items() if k != "documents"},
+        "documents_by_type": docs,
+        "tender_journals": journals,
+        "peak_hwm_mb": round(_hwm_mb()),
+    }
+
+
+def post_summaries(conn, database_url: str) -> dict:
+    """Every store in ``daily_summary`` (the deployment default) from the month's first day; the
+    real summary posting over HTTP, the morning after the month's last day (every day closed)."""
+    from include.sitoo_erp.posting.summary import DAILY_SUMMARY, set_posting_mode
+
+    set_posting_mode(conn, DAILY_SUMMARY, MONTH[0])
+    admit_ready(conn)
+    conn.commit()
+    r = measure(
+        post_summaries_in_child,
+        database_url=database_url,
+        business_now=f"{MONTH[1] + timedelta(days=1)}T08:00:00+00:00",
+    )
+    quarantined = conn.execute(
+        "select count(*) from sitoo_erp.order_state where state = 'quarantined'"
+    ).fetchone()[0]
+    reasons = conn.execute(
+        "select left(reason, 120), count(*) from sitoo_erp.order_state where state = 'quarantined' "
+        "group by 1 order by 2 desc limit 5"
+    ).fetchall()
+    return {
+        "posted": r["receipts_posted"],
+        "quarantined": quarantined,
+        "quarantine_reasons": dict(reasons),
+        "summary_posting": {k: v for k, v in r.items() if k not in ("seconds", "peak_rss_mb")},
+    }
+
+
 def post_directly(conn, store, batch_size: int = 2000) -> dict:
     """The real posting path, minus HTTP: build -> render -> sandbox prepare/upsert; bulk ledger writes."""
     from include.sandbox.netsuite.errors import NetSuiteError
@@ -149,18 +236,7 @@ def post_directly(conn, store, batch_size: int = 2000) -> dict:
     summary = PostingSummary()
     erp_id_by_order: dict[int, str] = {}
     posted = rejected = awaiting = 0
-    # The hourly posting's gate admits what it validated; the bench skips GX over a million receipts
-    # (bench/hourly_gate.py measures the gate) and records one gate run that admits every ready receipt.
-    gate_run_id = conn.execute(
-        "insert into sitoo_erp.gate_run (suite, batch_size, failed_receipts, success, result) "
-        "select 'bench: gate not run', count(*), 0, true, '{}'::jsonb from sitoo_erp.order_state "
-        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}' returning gate_run_id"
-    ).fetchone()[0]
-    conn.execute(
-        "update sitoo_erp.order_state set gate_run_id = %s "
-        f"where state = '{S.HELD}' and reason_code = '{S.ReasonCode.READY}'",
-        (gate_run_id,),
-    )
+    admit_ready(conn)
     for phase in PHASES:  # sales, then the returns that link to them
         # _iter_ready pages by orderid over *ready* receipts: the page's rows must leave 'ready' before
         # the next page, which the bulk write below does.
@@ -346,6 +422,46 @@ def plant_gaps(conn, store, day: date) -> dict:
     return planted
 
 
+def plant_summary_gaps(conn, store, day: date) -> dict:
+    """Summary mode's known gaps on ``day``: a summary's ERP tax edited, a summary deleted, a ghost
+    under a summary-shaped key, and one summarised receipt also posted on its own (double booked)."""
+    from include.sitoo_erp.erp.netsuite_documents import record_type, render_netsuite
+
+    docs = conn.execute(
+        "select external_id, erp_id, store_externalid from sitoo_erp.summary_document "
+        "where status = 'posted' and direction = 'sale' and business_date = %s order by external_id",
+        (day,),
+    ).fetchall()
+    c = store.conn
+    planted = {}
+    with store.lock:
+        eid, tid, _ = docs[0]
+        c.execute(
+            'UPDATE transactiontaxdetail SET taxamount = taxamount + 1 WHERE "transaction" = ? AND id = '
+            '(SELECT MIN(id) FROM transactiontaxdetail WHERE "transaction" = ?)',
+            (int(tid), int(tid)),
+        )
+        planted["amount edited"] = eid
+        eid, tid, _ = docs[-1]
+        for table, col in (("transactiontaxdetail", '"transaction"'), ("transactionline", '"transaction"'),
+                           ("transactionaccountingline", '"transaction"'), ('"transaction"', "id")):  # fmt: skip
+            c.execute(f"DELETE FROM {table} WHERE {col} = ?", (int(tid),))
+        planted["deleted from the ERP"] = eid
+    oid, st = conn.execute(
+        "select r.orderid, d.store_externalid from sitoo_erp.summary_receipt r join sitoo_erp.summary_document d "
+        "using (external_id) join sitoo_erp.sitoo_order o on o.orderid = r.orderid "
+        "where d.external_id = %s and o.loyalty_discount = 0 order by r.orderid limit 1",
+        (docs[1][0],),
+    ).fetchone()
+    doc = _build_doc(conn, oid)
+    ghost = f"SITOO-D-{st}-{day:%Y%m%d}-S9"
+    store.upsert(store.prepare(record_type(doc), ghost, render_netsuite(replace(doc, external_id=ghost))))
+    planted["ghost under a summary key"] = ghost
+    store.upsert(store.prepare(record_type(doc), doc.external_id, render_netsuite(doc)))
+    planted[f"receipt {oid} of {docs[1][0]} also posted on its own"] = doc.external_id
+    return planted
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--receipts", type=int, default=1_000_000)
@@ -359,6 +475,12 @@ def main() -> None:
         metavar="DIR",
         help="keep the prepared PostgreSQL cluster + a copy of the sandbox's SQLite in DIR; a later run "
         "with the same DIR, --receipts and --stores skips the setup (delete DIR to prepare afresh)",
+    )
+    ap.add_argument(
+        "--posting-mode",
+        choices=("receipt", "daily_summary"),
+        default="receipt",
+        help="daily_summary: every store-day posted by post_daily_summaries through NetSuiteHook over HTTP",
     )
     a = ap.parse_args()
     from include.sandbox.airflow_env import configure
@@ -381,9 +503,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     marker, sqlite_copy = work / "prepared.json", work / "netsuite.sqlite"
     prepared = json.loads(marker.read_text()) if a.reuse and marker.exists() else None
-    if prepared and (prepared["receipts"], prepared["stores"]) != (a.receipts, a.stores):
+    shape = (a.receipts, a.stores, a.posting_mode)
+    if (
+        prepared
+        and (prepared["receipts"], prepared["stores"], prepared.get("posting_mode", "receipt")) != shape
+    ):
         raise SystemExit(
-            f"{work} was prepared for {prepared['receipts']} receipts / {prepared['stores']} stores"
+            f"{work} was prepared for {prepared['receipts']} receipts / {prepared['stores']} stores / "
+            f"{prepared.get('posting_mode', 'receipt')} mode"
         )
     per_day = max(1, round(a.receipts / (a.stores * 30)))
     pg = EmbeddedPostgres(work / "pg", port=free_port()).start()
@@ -431,14 +558,19 @@ def main() -> None:
                     flush=True,
                 )
                 t = time.perf_counter()
-                posted = post_directly(conn, store)
+                day = BASELINE[0] + (BASELINE[1] - BASELINE[0]) // 2
+                if a.posting_mode == "daily_summary":
+                    posted = post_summaries(conn, stack.database_url)
+                    how = (
+                        "daily summaries: post_daily_summaries through NetSuiteHook over HTTP to the sandbox"
+                    )
+                else:
+                    posted = post_directly(conn, store)
+                    how = "real posting path minus HTTP, ERP written straight into the sandbox store"
                 conn.commit()
-                print(
-                    f"setup: real posting path minus HTTP, ERP written straight into the sandbox store: {posted} "
-                    f"in {time.perf_counter() - t:.0f} s",
-                    flush=True,
-                )
-                planted = plant_gaps(conn, store, BASELINE[0] + (BASELINE[1] - BASELINE[0]) // 2)
+                print(f"setup: {how}: {posted} in {time.perf_counter() - t:.0f} s", flush=True)
+                gaps = plant_summary_gaps if a.posting_mode == "daily_summary" else plant_gaps
+                planted = gaps(conn, store, day)
                 conn.commit()
                 print(f"setup: planted {planted}", flush=True)
                 figures["setup"] = {"orders": n, "per_store_day": per_day, "stores": a.stores, **posted}
@@ -455,6 +587,7 @@ def main() -> None:
                         {
                             "receipts": a.receipts,
                             "stores": a.stores,
+                            "posting_mode": a.posting_mode,
                             "setup": figures["setup"],
                             "planted": figures["planted"],
                         },
@@ -497,7 +630,8 @@ def main() -> None:
             f"~ {n / rate:.0f} s",
             flush=True,
         )
-        path = save(f"reconciliation_{a.receipts}", figures)
+        suffix = "" if a.posting_mode == "receipt" else f"_{a.posting_mode}"
+        path = save(f"reconciliation_{a.receipts}{suffix}", figures)
         print(f"figures: {path.relative_to(ROOT)}", flush=True)
         stack.stop()
     finally:
