@@ -33,7 +33,7 @@ from include.sitoo_erp.quality.rules import RULE_PREFIX
 from include.sitoo_erp.quality.suites import stock_drift
 from include.sitoo_erp.staging.exceptions import record_exception, resolve_gone
 from include.sitoo_erp.staging.locks import lock_stage
-from include.sitoo_erp.stock.snapshot import top_drift
+from include.sitoo_erp.stock.snapshot import location_totals, top_drift
 
 SUBJECT_PREFIX = "stock_drift:"
 STOCK_LOCK = "stock"
@@ -322,40 +322,17 @@ def _write_exceptions(
     return opened, resolved, notes
 
 
-_TOTAL_KEYS = (
-    "business_date",
-    "sitoo_rows",
-    "erp_rows",
-    "drift_rows",
-    "locations",
-    "skus_compared",
-    "skus_drifting",
-    "missing_in_erp",
-    "missing_in_sitoo",
-    "negative",
-    "drift_units_abs",
-    "drift_value_abs",
-    "drift_value_net",
-)
-
-
 def _totals(conn: psycopg.Connection, snapshot_id: int) -> dict[str, Any]:
     """The report's totals of the snapshot (rows compared, drifting, missing, drift value)."""
-    totals = conn.execute(
-        """
-        select s.business_date, s.sitoo_rows, s.erp_rows, s.drift_rows, s.locations,
-               coalesce(sum(l.skus_compared), 0), coalesce(sum(l.skus_drifting), 0),
-               coalesce(sum(l.missing_in_erp), 0), coalesce(sum(l.missing_in_sitoo), 0),
-               coalesce(sum(l.negative), 0), coalesce(sum(l.drift_units_abs), 0),
-               coalesce(sum(l.drift_value_abs), 0), coalesce(sum(l.drift_value_net), 0)
-        from sitoo_erp.stock_snapshot s
-        left join sitoo_erp.stock_drift_location l using (snapshot_id)
-        where s.snapshot_id = %s
-        group by s.snapshot_id
-        """,
+    head = conn.execute(
+        "select business_date, sitoo_rows, erp_rows, drift_rows, locations from sitoo_erp.stock_snapshot "
+        "where snapshot_id = %s",
         (snapshot_id,),
     ).fetchone()
-    return dict(zip(_TOTAL_KEYS, totals, strict=True)) if totals else {}
+    if head is None:
+        return {}
+    keys = ("business_date", "sitoo_rows", "erp_rows", "drift_rows", "locations")
+    return dict(zip(keys, head, strict=True)) | location_totals(conn, snapshot_id)
 
 
 def _top_locations(conn: psycopg.Connection, snapshot_id: int, top_n: int) -> list[dict[str, Any]]:

@@ -266,27 +266,8 @@ def compare(conn: psycopg.Connection, snapshot_id: int, business_date: date) -> 
             """,
             (snapshot_id,),
         ).fetchone()
-        totals = conn.execute(
-            """
-            select coalesce(sum(skus_compared), 0), coalesce(sum(skus_drifting), 0),
-                   coalesce(sum(missing_in_erp), 0), coalesce(sum(missing_in_sitoo), 0),
-                   coalesce(sum(negative), 0), coalesce(sum(drift_units_abs), 0),
-                   coalesce(sum(drift_value_abs), 0), coalesce(sum(drift_value_net), 0)
-            from sitoo_erp.stock_drift_location where snapshot_id = %s
-            """,
-            (snapshot_id,),
-        ).fetchone()
-    assert row is not None and totals is not None  # the snapshot begun for this run; an aggregate
-    keys = (
-        "skus_compared",
-        "skus_drifting",
-        "missing_in_erp",
-        "missing_in_sitoo",
-        "negative",
-        "drift_units_abs",
-        "drift_value_abs",
-        "drift_value_net",
-    )
+        totals = location_totals(conn, snapshot_id)
+    assert row is not None  # the snapshot begun for this run
     return {
         "snapshot_id": snapshot_id,
         "business_date": business_date.isoformat(),
@@ -294,8 +275,33 @@ def compare(conn: psycopg.Connection, snapshot_id: int, business_date: date) -> 
         "erp_rows": row[1],
         "drift_rows": row[2],
         "locations": row[3],
-        **{k: (str(v) if not isinstance(v, int) else v) for k, v in zip(keys, totals, strict=True)},
+        **{k: (str(v) if not isinstance(v, int) else v) for k, v in totals.items()},
     }
+
+
+LOCATION_TOTAL_KEYS = (
+    "skus_compared",
+    "skus_drifting",
+    "missing_in_erp",
+    "missing_in_sitoo",
+    "negative",
+    "drift_units_abs",
+    "drift_value_abs",
+    "drift_value_net",
+)
+
+
+def location_totals(conn: psycopg.Connection, snapshot_id: int) -> dict[str, Any]:
+    """The snapshot's per-location drift added up (0 where no location has a row): what the compare
+    returns and the drift report leads with."""
+    totals = one_row(
+        conn.execute(
+            f"select {', '.join(f'coalesce(sum({k}), 0)' for k in LOCATION_TOTAL_KEYS)} "
+            "from sitoo_erp.stock_drift_location where snapshot_id = %s",
+            (snapshot_id,),
+        )
+    )
+    return dict(zip(LOCATION_TOTAL_KEYS, totals, strict=True))
 
 
 def purge_raw(conn: psycopg.Connection, keep_days: int, business_date: date) -> int:
